@@ -1,0 +1,140 @@
+"""Model configuration: a small frozen dataclass with the official option names, and the named presets.
+
+`base` and `upsample` are the released models' defaults; `tiny_base` and `tiny_upsample` are the same architecture
+at toy widths (random weights) for running the whole pipeline on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+NOISE_SCHEDULES = ("squaredcos_cap_v2", "linear")
+DEFAULT_CHANNEL_MULT = {256: (1, 1, 2, 2, 4, 4), 128: (1, 1, 2, 3, 4), 64: (1, 2, 3, 4)}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One GLIDE UNet + text encoder. Field names follow the official `model_and_diffusion_defaults`."""
+
+    image_size: int = 64
+    num_channels: int = 192
+    num_res_blocks: int = 3
+    channel_mult: str = ""
+    num_heads: int = 1
+    num_head_channels: int = 64
+    num_heads_upsample: int = -1
+    attention_resolutions: str = "32,16,8"
+    dropout: float = 0.1
+    text_ctx: int = 128
+    xf_width: int = 512
+    xf_layers: int = 16
+    xf_heads: int = 8
+    xf_final_ln: bool = True
+    xf_padding: bool = True
+    n_vocab: int = 50257
+    tokenizer: str = "gpt2"
+    diffusion_steps: int = 1000
+    noise_schedule: str = "squaredcos_cap_v2"
+    use_scale_shift_norm: bool = True
+    resblock_updown: bool = True
+    super_res: bool = False
+    in_channels: int = 3
+    out_channels: int = 6
+
+    def __post_init__(self) -> None:
+        positive = ("image_size", "num_channels", "num_res_blocks", "text_ctx", "xf_width", "xf_heads")
+        for name in positive + ("n_vocab", "diffusion_steps", "in_channels", "out_channels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"model.{name} must be a positive integer, got {value!r}")
+        if self.xf_layers < 0:
+            raise ValueError(f"model.xf_layers must be >= 0, got {self.xf_layers!r}")
+        if self.xf_width % self.xf_heads:
+            raise ValueError(f"model.xf_width ({self.xf_width}) must be divisible by xf_heads ({self.xf_heads})")
+        if self.noise_schedule not in NOISE_SCHEDULES:
+            raise ValueError(
+                f"model.noise_schedule {self.noise_schedule!r} is unknown; allowed: {', '.join(NOISE_SCHEDULES)}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout!r}")
+        self.mult  # validates channel_mult
+        for res in self.attention_resolutions.split(",") if self.attention_resolutions else ():
+            if not res.strip().isdigit() or int(res) <= 0 or self.image_size % int(res):
+                raise ValueError(
+                    f"model.attention_resolutions {self.attention_resolutions!r}: each entry must be a positive "
+                    f"integer dividing image_size {self.image_size}"
+                )
+        for mult in self.mult:
+            heads_from = self.num_head_channels if self.num_head_channels > 0 else None
+            if heads_from and (mult * self.num_channels) % heads_from:
+                raise ValueError(
+                    f"model.num_head_channels ({self.num_head_channels}) must divide every level's width "
+                    f"({mult * self.num_channels})"
+                )
+
+    @property
+    def mult(self) -> tuple[int, ...]:
+        """Channel multiplier per resolution level; "" means the official default for the image size."""
+        if not self.channel_mult:
+            if self.image_size not in DEFAULT_CHANNEL_MULT:
+                raise ValueError(
+                    f"model.channel_mult is empty and image_size {self.image_size} has no default; "
+                    f"give channel_mult explicitly (defaults exist for {sorted(DEFAULT_CHANNEL_MULT)})"
+                )
+            return DEFAULT_CHANNEL_MULT[self.image_size]
+        try:
+            mult = tuple(int(m) for m in self.channel_mult.split(","))
+        except ValueError:
+            mult = ()
+        if not mult or min(mult) <= 0:
+            raise ValueError(
+                f"model.channel_mult {self.channel_mult!r} must be comma-separated positive integers, e.g. '1,2,3,4'"
+            )
+        return mult
+
+    @property
+    def attention_ds(self) -> tuple[int, ...]:
+        """Downsampling factors at which attention blocks sit (image_size / resolution)."""
+        if not self.attention_resolutions:
+            return ()
+        return tuple(self.image_size // int(r) for r in self.attention_resolutions.split(","))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+BASE = ModelConfig()
+UPSAMPLE = replace(BASE, image_size=256, num_res_blocks=2, noise_schedule="linear", super_res=True)
+TINY_BASE = replace(
+    BASE,
+    num_channels=32,
+    num_res_blocks=1,
+    channel_mult="1,2,2,2",
+    num_head_channels=16,
+    attention_resolutions="16,8",
+    dropout=0.0,
+    text_ctx=32,
+    xf_width=64,
+    xf_layers=1,
+    xf_heads=2,
+    n_vocab=257,
+    tokenizer="bytes",
+)
+TINY_UPSAMPLE = replace(
+    TINY_BASE,
+    image_size=256,
+    num_channels=16,
+    channel_mult="1,1,2,2",
+    attention_resolutions="32",
+    noise_schedule="linear",
+    super_res=True,
+)
+
+PRESETS = {"base": BASE, "upsample": UPSAMPLE, "tiny_base": TINY_BASE, "tiny_upsample": TINY_UPSAMPLE}
+
+
+def preset(name: str, **overrides) -> ModelConfig:
+    """A named preset, optionally with some fields replaced (validated again)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; allowed: {', '.join(PRESETS)}")
+    return replace(PRESETS[name], **overrides)
