@@ -1,0 +1,230 @@
+"""Resolve, download and validate the released GLIDE checkpoint files.
+
+A name resolves to an explicit path, else the cache file, else an atomic download from the official URL.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import pickle
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file as load_safetensors
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+OFFICIAL_BASE_URL = "https://openaipublic.blob.core.windows.net/diffusion/dec-2021/"
+CACHE_ENV_VAR = "GLIDE_CACHE"
+DOWNLOAD_TIMEOUT_S = 60.0
+DOWNLOAD_CHUNK_BYTES = 1 << 20
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be found, fetched or loaded; the message is the whole explanation."""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """One released checkpoint: where it is published and the file name it is cached under."""
+
+    name: str
+    filename: str
+    description: str
+    base_url: str = OFFICIAL_BASE_URL
+
+    def url(self, base_url: str | None = None) -> str:
+        return (base_url or self.base_url).rstrip("/") + "/" + self.filename
+
+
+CHECKPOINTS: dict[str, CheckpointInfo] = {
+    "base": CheckpointInfo("base", "base.pt", "64x64 text-conditional base model"),
+    "upsample": CheckpointInfo("upsample", "upsample.pt", "64 -> 256 text-conditional upsampler"),
+}
+
+
+def checkpoint_info(name: str) -> CheckpointInfo:
+    """The registry entry for `name`, or a CheckpointError listing the known names."""
+    try:
+        return CHECKPOINTS[name]
+    except KeyError:
+        known = ", ".join(sorted(CHECKPOINTS))
+        raise CheckpointError(f"unknown GLIDE checkpoint {name!r}; known checkpoints: {known}") from None
+
+
+def default_cache_dir() -> Path:
+    """$GLIDE_CACHE when set, else `glide/` under the user cache dir of glide-eval."""
+    from_env = os.environ.get(CACHE_ENV_VAR)
+    if from_env:
+        return Path(from_env).expanduser()
+    return Path(platformdirs.user_cache_dir("glide-eval")) / "glide"
+
+
+def offline_message(url: str, dest: Path, reason: str) -> str:
+    """The one-paragraph explanation for a file that could not be downloaded."""
+    return (
+        f"Could not download {url} ({reason}). To run without network access, download that file on a "
+        f"machine that has it and put it at {dest}, or run `python -m harness.fetch` on such a machine "
+        f"and copy its cache folders over."
+    )
+
+
+def download_file(url: str, dest: Path) -> None:
+    """Download `url` to `dest` with a progress bar, atomically.
+
+    The body goes to `<dest>.part-<random>` in the same folder and is renamed only when complete and
+    synced to disk; on any failure (including KeyboardInterrupt) the partial file is removed.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, part_name = tempfile.mkstemp(prefix=dest.name + ".part-", dir=dest.parent)
+    part = Path(part_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            _copy_url_to(url, out, desc=dest.name)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(part, dest)
+    except (OSError, http.client.HTTPException) as err:
+        part.unlink(missing_ok=True)
+        raise CheckpointError(offline_message(url, dest, _reason(err))) from err
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
+def _copy_url_to(url: str, out, *, desc: str) -> None:
+    log.info("downloading %s", url)
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length is not None else None
+        received = 0
+        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc) as bar:
+            while chunk := response.read(DOWNLOAD_CHUNK_BYTES):
+                out.write(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+    # http.client does not always notice a connection closed early; the byte count does.
+    if total is not None and received != total:
+        raise http.client.IncompleteRead(b"", total - received)
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP {err.code} {err.reason}"
+    if isinstance(err, urllib.error.URLError):
+        return f"network error: {err.reason}"
+    if isinstance(err, http.client.IncompleteRead):
+        return "the connection closed before the whole file arrived"
+    return f"{type(err).__name__}: {err}"
+
+
+def resolve_checkpoint(
+    name: str,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    base_url: str | None = None,
+) -> Path:
+    """The local file of checkpoint `name`: the explicit `path`, else the cache file, else a download.
+
+    `base_url` replaces the registry's URL prefix (a mirror); the file name stays the registry's.
+    """
+    info = checkpoint_info(name)
+    if path is not None:
+        explicit = Path(path).expanduser()
+        if not explicit.is_file():
+            raise CheckpointError(f"checkpoint file for {name!r} not found: {explicit}")
+        return explicit
+    cached = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / info.filename
+    if cached.is_file():
+        return cached
+    url = info.url(base_url)
+    if not download:
+        raise CheckpointError(offline_message(url, cached, "it is not in the cache and downloading is off"))
+    log.info("GLIDE checkpoint %r is not cached; downloading it to %s", name, cached)
+    download_file(url, cached)
+    return cached
+
+
+def expected_shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    """The key -> shape map a checkpoint for `module` must match, in the module's own order."""
+    return {key: tuple(value.shape) for key, value in module.state_dict().items()}
+
+
+def validate_state_dict(
+    state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, tuple[int, ...]], *, source: str
+) -> None:
+    """Raise CheckpointError naming the first missing or wrong-shape key (in expected order), else the
+    first unexpected key; say nothing when every key and shape matches."""
+    bad = [
+        key for key, shape in expected.items() if key not in state_dict or tuple(state_dict[key].shape) != tuple(shape)
+    ]
+    unexpected = [key for key in state_dict if key not in expected]
+    if not bad and not unexpected:
+        return
+    n_missing = sum(key not in state_dict for key in bad)
+    if not bad:
+        problem = f"has unexpected key {unexpected[0]!r}"
+    elif bad[0] not in state_dict:
+        problem = f"lacks key {bad[0]!r} (expected shape {tuple(expected[bad[0]])})"
+    else:
+        got, want = tuple(state_dict[bad[0]].shape), tuple(expected[bad[0]])
+        problem = f"has key {bad[0]!r} with shape {got}, expected {want}"
+    counts = f"{n_missing} missing, {len(unexpected)} unexpected, {len(bad) - n_missing} wrong shape"
+    raise CheckpointError(
+        f"checkpoint {source} does not match the model: it {problem} ({counts}); "
+        "is it the checkpoint of another model (base vs upsample)?"
+    )
+
+
+def load_state_dict(path: Path, expected: Mapping[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+    """Load a `torch.save`d or `.safetensors` state dict on the CPU and validate it against `expected`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    state_dict = _read_safetensors(path) if path.suffix == ".safetensors" else _read_torch(path)
+    validate_state_dict(state_dict, expected, source=str(path))
+    return state_dict
+
+
+def _incomplete(path: Path) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is not a complete checkpoint (truncated download?); delete it and run python -m harness.fetch"
+    )
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_safetensors(str(path), device="cpu")
+    except SafetensorError as err:
+        raise _incomplete(path) from err
+
+
+def _read_torch(path: Path) -> dict[str, torch.Tensor]:
+    # mmap needs the zip format of torch.save; older (legacy) files are read into memory instead.
+    mmap = zipfile.is_zipfile(path)
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        if "weights only" in str(err).lower():
+            raise CheckpointError(
+                f"{path} holds more than a state dict of tensors; save `model.state_dict()` instead"
+            ) from err
+        raise _incomplete(path) from err
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        raise _incomplete(path) from err
+    if not isinstance(loaded, Mapping) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise CheckpointError(f"{path} does not hold a state dict (a mapping of names to tensors)")
+    return dict(loaded)
