@@ -40,6 +40,7 @@ class ModelConfig:
     super_res: bool = False
     in_channels: int = 3
     out_channels: int = 6
+    norm_groups: int = 32  # GroupNorm groups; 32 in the released models, fewer lets tiny models be narrower
 
     def __post_init__(self) -> None:
         positive = ("image_size", "num_channels", "num_res_blocks", "text_ctx", "xf_width", "xf_heads")
@@ -57,20 +58,24 @@ class ModelConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout!r}")
-        self.mult  # validates channel_mult
+        widths = [self.num_channels * m for m in self.mult]  # also validates channel_mult
+        if self.norm_groups <= 0 or any(w % self.norm_groups for w in widths):
+            raise ValueError(
+                f"model.norm_groups {self.norm_groups!r} must be positive and divide every level's width {widths}"
+            )
         for res in self.attention_resolutions.split(",") if self.attention_resolutions else ():
             if not res.strip().isdigit() or int(res) <= 0 or self.image_size % int(res):
                 raise ValueError(
                     f"model.attention_resolutions {self.attention_resolutions!r}: each entry must be a positive "
                     f"integer dividing image_size {self.image_size}"
                 )
-        for mult in self.mult:
-            heads_from = self.num_head_channels if self.num_head_channels > 0 else None
-            if heads_from and (mult * self.num_channels) % heads_from:
-                raise ValueError(
-                    f"model.num_head_channels ({self.num_head_channels}) must divide every level's width "
-                    f"({mult * self.num_channels})"
-                )
+        # Attention runs at the levels named by attention_resolutions and in the middle block (deepest level).
+        attended = [w for level, w in enumerate(widths) if 2**level in self.attention_ds] + [widths[-1]]
+        if self.num_head_channels > 0 and any(w % self.num_head_channels for w in attended):
+            raise ValueError(
+                f"model.num_head_channels ({self.num_head_channels}) must divide the width of every level with "
+                f"attention {sorted(set(attended))}"
+            )
 
     @property
     def mult(self) -> tuple[int, ...]:
@@ -123,9 +128,10 @@ TINY_BASE = replace(
 TINY_UPSAMPLE = replace(
     TINY_BASE,
     image_size=256,
-    num_channels=16,
-    channel_mult="1,1,2,2",
+    num_channels=8,
+    channel_mult="1,1,2,4",
     attention_resolutions="32",
+    norm_groups=8,
     noise_schedule="linear",
     super_res=True,
 )

@@ -232,9 +232,7 @@ def ddim_step(
     )
     alpha_bar = _gather(sched.alphas_cumprod, index, x)
     alpha_bar_prev = _gather(sched.alphas_cumprod_prev, index, x)
-    sigma = (
-        eta * torch.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar)) * torch.sqrt(1 - alpha_bar / alpha_bar_prev)
-    )
+    sigma = eta * torch.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar)) * torch.sqrt(1 - alpha_bar / alpha_bar_prev)
     sample = pred_xstart * torch.sqrt(alpha_bar_prev) + torch.sqrt(1 - alpha_bar_prev - sigma**2) * eps
     if noise is None:
         return sample

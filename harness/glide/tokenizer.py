@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 
 import tiktoken
 import torch
@@ -21,7 +21,7 @@ class TokenizerError(RuntimeError):
     """The tokenizer's vocabulary could not be loaded."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def byte_encoding() -> tiktoken.Encoding:
     """A 257-token byte-level encoding (256 bytes + end-of-text), for the random-weight tiny models.
 

@@ -17,10 +17,10 @@ from .text import LayerNorm, Transformer
 
 
 class GroupNorm32(nn.GroupNorm):
-    """GroupNorm(32 groups) computed in float32, optionally fused with the SiLU that always follows it."""
+    """GroupNorm (32 groups in the released models) computed in float32, optionally fused with the SiLU after it."""
 
-    def __init__(self, channels: int, silu: bool = False):
-        super().__init__(32, channels, eps=1e-5)
+    def __init__(self, channels: int, silu: bool = False, groups: int = 32):
+        super().__init__(groups, channels, eps=1e-5)
         self.silu = silu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -41,19 +41,30 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
 class ResBlock(nn.Module):
     """Residual block with scale-shift timestep conditioning; optionally resamples by 2 (up or down)."""
 
-    def __init__(self, channels: int, emb_channels: int, out_channels: int, dropout: float, resample: str = ""):
+    def __init__(
+        self,
+        channels: int,
+        emb_channels: int,
+        out_channels: int,
+        dropout: float,
+        resample: str = "",
+        groups: int = 32,
+    ):
         super().__init__()
         self.resample = resample
         self.in_layers = nn.Sequential(
-            GroupNorm32(channels, silu=True), nn.Identity(), nn.Conv2d(channels, out_channels, 3, padding=1)
+            GroupNorm32(channels, silu=True, groups=groups),
+            nn.Identity(),
+            nn.Conv2d(channels, out_channels, 3, padding=1),
         )
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, 2 * out_channels))
         self.out_layers = nn.Sequential(
-            GroupNorm32(out_channels), nn.SiLU(), nn.Dropout(dropout), nn.Conv2d(out_channels, out_channels, 3, padding=1)
+            GroupNorm32(out_channels, groups=groups),
+            nn.SiLU(),
+            nn.Dropout(dropout),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1),
         )
-        self.skip_connection = (
-            nn.Identity() if out_channels == channels else nn.Conv2d(channels, out_channels, 1)
-        )
+        self.skip_connection = nn.Identity() if out_channels == channels else nn.Conv2d(channels, out_channels, 1)
 
     def _resample(self, x: torch.Tensor) -> torch.Tensor:
         if self.resample == "up":
@@ -76,10 +87,10 @@ class ResBlock(nn.Module):
 class AttentionBlock(nn.Module):
     """Spatial self-attention whose keys and values are prefixed by projections of the text sequence."""
 
-    def __init__(self, channels: int, heads: int, encoder_channels: int):
+    def __init__(self, channels: int, heads: int, encoder_channels: int, groups: int = 32):
         super().__init__()
         self.heads = heads
-        self.norm = GroupNorm32(channels)
+        self.norm = GroupNorm32(channels, groups=groups)
         self.qkv = nn.Conv1d(channels, channels * 3, 1)
         self.encoder_kv = nn.Conv1d(encoder_channels, channels * 2, 1)
         self.proj_out = nn.Conv1d(channels, channels, 1)
@@ -130,12 +141,14 @@ class GlideUNet(nn.Module):
         self.cfg = cfg
         ch = cfg.num_channels
         emb_ch = 4 * ch
+        groups = cfg.norm_groups
         heads = self._heads(cfg.num_heads)
         heads_up = self._heads(cfg.num_heads_upsample if cfg.num_heads_upsample != -1 else cfg.num_heads)
 
-        self.positional_embedding = nn.Parameter(torch.empty(cfg.text_ctx, cfg.xf_width))
+        # Embedding tables start as N(0, 0.02), as in GPT-2-style text encoders; checkpoints overwrite them.
+        self.positional_embedding = nn.Parameter(torch.randn(cfg.text_ctx, cfg.xf_width) * 0.02)
         if cfg.xf_padding:
-            self.padding_embedding = nn.Parameter(torch.empty(cfg.text_ctx, cfg.xf_width))
+            self.padding_embedding = nn.Parameter(torch.randn(cfg.text_ctx, cfg.xf_width) * 0.02)
         self.time_embed = nn.Sequential(nn.Linear(ch, emb_ch), nn.SiLU(), nn.Linear(emb_ch, emb_ch))
 
         in_ch = cfg.in_channels * (2 if cfg.super_res else 1)
@@ -143,10 +156,10 @@ class GlideUNet(nn.Module):
         skip_chans, ds = [ch], 1
         for level, mult in enumerate(cfg.mult):
             for _ in range(cfg.num_res_blocks):
-                layers = [ResBlock(ch, emb_ch, mult * cfg.num_channels, cfg.dropout)]
+                layers = [ResBlock(ch, emb_ch, mult * cfg.num_channels, cfg.dropout, groups=groups)]
                 ch = mult * cfg.num_channels
                 if ds in cfg.attention_ds:
-                    layers.append(AttentionBlock(ch, heads(ch), cfg.xf_width))
+                    layers.append(AttentionBlock(ch, heads(ch), cfg.xf_width, groups))
                 self.input_blocks.append(Block(layers))
                 skip_chans.append(ch)
             if level != len(cfg.mult) - 1:
@@ -156,25 +169,28 @@ class GlideUNet(nn.Module):
 
         self.middle_block = Block(
             [
-                ResBlock(ch, emb_ch, ch, cfg.dropout),
-                AttentionBlock(ch, heads(ch), cfg.xf_width),
-                ResBlock(ch, emb_ch, ch, cfg.dropout),
+                ResBlock(ch, emb_ch, ch, cfg.dropout, groups=groups),
+                AttentionBlock(ch, heads(ch), cfg.xf_width, groups),
+                ResBlock(ch, emb_ch, ch, cfg.dropout, groups=groups),
             ]
         )
 
         self.output_blocks = nn.ModuleList()
         for level, mult in reversed(list(enumerate(cfg.mult))):
             for i in range(cfg.num_res_blocks + 1):
-                layers = [ResBlock(ch + skip_chans.pop(), emb_ch, mult * cfg.num_channels, cfg.dropout)]
+                skip = skip_chans.pop()
+                layers = [ResBlock(ch + skip, emb_ch, mult * cfg.num_channels, cfg.dropout, groups=groups)]
                 ch = mult * cfg.num_channels
                 if ds in cfg.attention_ds:
-                    layers.append(AttentionBlock(ch, heads_up(ch), cfg.xf_width))
+                    layers.append(AttentionBlock(ch, heads_up(ch), cfg.xf_width, groups))
                 if level and i == cfg.num_res_blocks:
                     layers.append(self._resample_block(ch, emb_ch, "up"))
                     ds //= 2
                 self.output_blocks.append(Block(layers))
 
-        self.out = nn.Sequential(GroupNorm32(ch, silu=True), nn.Identity(), nn.Conv2d(ch, cfg.out_channels, 3, padding=1))
+        self.out = nn.Sequential(
+            GroupNorm32(ch, silu=True, groups=groups), nn.Identity(), nn.Conv2d(ch, cfg.out_channels, 3, padding=1)
+        )
 
         self.transformer = Transformer(cfg.xf_width, cfg.xf_layers, cfg.xf_heads)
         if cfg.xf_final_ln:
@@ -192,8 +208,10 @@ class GlideUNet(nn.Module):
 
     def _resample_block(self, ch: int, emb_ch: int, direction: str) -> nn.Module:
         if not self.cfg.resblock_updown:
-            raise ValueError("model.resblock_updown=false is not supported: the released models use resblock resampling")
-        return ResBlock(ch, emb_ch, ch, self.cfg.dropout, resample=direction)
+            raise ValueError(
+                "model.resblock_updown=false is not supported: the released models use resblock resampling"
+            )
+        return ResBlock(ch, emb_ch, ch, self.cfg.dropout, resample=direction, groups=self.cfg.norm_groups)
 
     def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> TextEmbedding:
         """Text embedding of (batch, text_ctx) tokens; padding positions take a learned per-position embedding."""

@@ -1,0 +1,107 @@
+"""Build the two GLIDE stages from a model spec: official checkpoints, or seeded random weights (tiny).
+
+`ModelSpec` is what `conf/model/*.yaml` holds; `load_pipeline` turns it into a ready GlidePipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from .checkpoints import load_state_dict, resolve_checkpoint
+from .config import PRESETS, preset
+from .pipeline import DTYPES, GlidePipeline, Stage
+from .tokenizer import Tokenizer, load_encoding
+from .unet import GlideUNet
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = ("official", "random")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The two stages' presets and where their weights come from."""
+
+    name: str = "glide"
+    base: str = "base"
+    upsample: str = "upsample"
+    weights: str = "official"  # official checkpoints, or random weights drawn from `seed`
+    seed: int = 0
+    base_path: str | None = None  # local checkpoint files; null: the cache dir, else a download
+    upsample_path: str | None = None
+    cache_dir: str | None = None  # null: $GLIDE_CACHE or the user cache dir
+    download: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("base", "upsample"):
+            if getattr(self, key) not in PRESETS:
+                raise ValueError(f"model.{key}: unknown preset {getattr(self, key)!r}; allowed: {', '.join(PRESETS)}")
+        if self.weights not in WEIGHTS:
+            raise ValueError(f"model.weights: {self.weights!r} is not one of {', '.join(WEIGHTS)}")
+
+    @property
+    def random_weights(self) -> bool:
+        return self.weights == "random"
+
+    @property
+    def model_id(self) -> str:
+        """Names the weights: part of every sample's content key."""
+        if self.random_weights:
+            return f"{self.name}:{self.base}+{self.upsample}:random-seed{self.seed}"
+        return f"{self.name}:{self.base}+{self.upsample}:official"
+
+
+def random_model(preset_name: str, seed: int) -> GlideUNet:
+    """A model whose every weight is drawn from `seed` (PyTorch's default initialisations)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return GlideUNet(preset(preset_name))
+
+
+def official_model(spec: ModelSpec, stage: str) -> GlideUNet:
+    """The stage's model with its released weights; fails before building anything big when the file is missing."""
+    path = resolve_checkpoint(
+        stage, path=getattr(spec, f"{stage}_path"), cache_dir=spec.cache_dir, download=spec.download
+    )
+    with torch.device("meta"):
+        model = GlideUNet(preset(getattr(spec, stage)))
+    state_dict = load_state_dict(path, model.expected_shapes())
+    # The meta-device model takes the loaded tensors as they are: no random init, no second copy.
+    model.load_state_dict(state_dict, strict=True, assign=True)
+    log.info("loaded GLIDE %s weights from %s", stage, path)
+    return model
+
+
+def resolve_official_checkpoints(spec: ModelSpec) -> None:
+    """Find (or fetch) both checkpoint files, so a run without them fails before any work."""
+    if spec.random_weights:
+        return
+    for stage in ("base", "upsample"):
+        resolve_checkpoint(stage, path=getattr(spec, f"{stage}_path"), cache_dir=spec.cache_dir, download=spec.download)
+
+
+def load_pipeline(
+    spec: ModelSpec, *, device: str = "cpu", dtype: str = "fp32", per_sample: bool = True
+) -> GlidePipeline:
+    """Both stages in eval mode on `device`, under autocast to `dtype` (fp32, bf16 or fp16).
+
+    `per_sample` runs one forward per sample, so pixels do not depend on the batch (see pipeline.batched).
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"sampler.dtype: {dtype!r} is not one of {', '.join(DTYPES)}")
+    torch_device = torch.device(device)
+    stages = []
+    for offset, stage in enumerate(("base", "upsample")):
+        if spec.random_weights:
+            model = random_model(getattr(spec, stage), spec.seed + offset)
+        else:
+            model = official_model(spec, stage)
+        model = model.eval().requires_grad_(False).to(torch_device)
+        if torch_device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        tokenizer = Tokenizer(load_encoding(model.cfg.tokenizer), model.cfg.text_ctx)
+        stages.append(Stage(model, tokenizer, torch_device, DTYPES[dtype], per_sample))
+    return GlidePipeline(*stages)

@@ -1,0 +1,185 @@
+"""Text -> 64px base sample -> 256px upsampled sample: the thin glue between the GLIDE models and the loops.
+
+Every sample draws its randomness from its own generator, seeded from (stage, seed), so its pixels do not
+depend on its batch or position. Noise is drawn on the CPU and moved to the device: equal seeds give equal
+starting noise on every device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+
+import torch
+
+from .diffusion import Schedule
+from .sampling import (
+    ModelFn,
+    ProgressFn,
+    noise_from_generators,
+    randn_from_generators,
+    sample_ancestral,
+    sample_ddim,
+)
+from .tokenizer import Tokenizer
+from .unet import GlideUNet, TextEmbedding
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def stage_generators(stage: str, seeds: Sequence[int]) -> list[torch.Generator]:
+    """One CPU generator per sample; `stage` keeps the base and upsampler streams apart for equal seeds."""
+    generators = []
+    for seed in seeds:
+        digest = hashlib.sha256(f"{stage}:{int(seed)}".encode()).digest()
+        generators.append(torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1))
+    return generators
+
+
+# row_fn(x, t, rows) -> model output for the samples `rows` (a slice into the batch's conditioning).
+RowFn = Callable[[torch.Tensor, torch.Tensor, slice], torch.Tensor]
+
+
+def guided_rows(
+    model: GlideUNet,
+    cond: TextEmbedding,
+    empty: TextEmbedding,
+    guidance_scale: float,
+    autocast: Callable[[], AbstractContextManager],
+) -> RowFn:
+    """Classifier-free guidance on a doubled batch: each sample's row with its prompt, then one with the empty prompt.
+
+    As in the official notebook, the guided eps is uncond + s * (cond - uncond) on the 3 eps channels and
+    the variance channels are the conditional rows' own.
+    """
+
+    def row_fn(x: torch.Tensor, t: torch.Tensor, rows: slice) -> torch.Tensor:
+        n = x.shape[0]
+        text = TextEmbedding(
+            torch.cat([cond.proj[rows], empty.proj[:1].expand(n, -1)]),
+            torch.cat([cond.seq[rows], empty.seq[:1].expand(n, -1, -1)]),
+        )
+        with autocast():
+            out = model(torch.cat([x, x]), torch.cat([t, t]), text).float()
+        cond_out, uncond_out = out.chunk(2)
+        eps = uncond_out[:, :3] + guidance_scale * (cond_out[:, :3] - uncond_out[:, :3])
+        return torch.cat([eps, cond_out[:, 3:]], dim=1)
+
+    return row_fn
+
+
+def batched(row_fn: RowFn, per_sample: bool) -> ModelFn:
+    """The loops' model_fn: the whole batch in one forward, or one forward per sample.
+
+    Matrix kernels choose their blocking by batch size, so only per-sample forwards give a sample the same
+    bits whatever its batch; batching is faster on a GPU and differs in the last bits.
+    """
+    if not per_sample:
+        return lambda x, t: row_fn(x, t, slice(None))
+
+    def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.cat([row_fn(x[i : i + 1], t[i : i + 1], slice(i, i + 1)) for i in range(x.shape[0])])
+
+    return model_fn
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """(batch, 3, H, W) in [-1, 1] -> (batch, H, W, 3) uint8, rounding as the official notebook does."""
+    return ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu()
+
+
+def from_uint8(images: torch.Tensor) -> torch.Tensor:
+    """(batch, H, W, 3) uint8 -> (batch, 3, H, W) float32 in [-1, 1]: the 8-bit quantised low-res input."""
+    return images.permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+@dataclass
+class Stage:
+    """One model with its tokenizer, on one device and dtype."""
+
+    model: GlideUNet
+    tokenizer: Tokenizer
+    device: torch.device
+    dtype: torch.dtype
+    per_sample: bool = True
+    _empty: TextEmbedding | None = field(default=None, init=False, repr=False)
+
+    def autocast(self) -> AbstractContextManager:
+        if self.dtype == torch.float32:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def encode(self, prompts: Sequence[str]) -> TextEmbedding:
+        """The prompts' text embeddings, once per batch (not per step)."""
+        if self.per_sample and len(prompts) > 1:
+            parts = [self.encode([prompt]) for prompt in prompts]
+            return TextEmbedding(torch.cat([p.proj for p in parts]), torch.cat([p.seq for p in parts]))
+        tokens, mask = self.tokenizer.batch(prompts)
+        with self.autocast():
+            return self.model.encode_text(tokens.to(self.device), mask.to(self.device))
+
+    def empty_prompt(self) -> TextEmbedding:
+        """The unconditional (all padding) text embedding: one row, computed once."""
+        if self._empty is None:
+            self._empty = self.encode([""])
+        return self._empty
+
+    def schedule(self, respacing: str) -> Schedule:
+        cfg = self.model.cfg
+        return Schedule.create(cfg.noise_schedule, cfg.diffusion_steps, respacing)
+
+
+class GlidePipeline:
+    """The base model and the upsampler; `sample_base` and `upsample` return uint8 images (batch, H, W, 3)."""
+
+    def __init__(self, base: Stage, upsampler: Stage):
+        self.base = base
+        self.upsampler = upsampler
+
+    @torch.no_grad()
+    def sample_base(
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int],
+        *,
+        guidance_scale: float,
+        steps: str,
+        progress: ProgressFn | None = None,
+    ) -> torch.Tensor:
+        stage = self.base
+        row_fn = guided_rows(stage.model, stage.encode(prompts), stage.empty_prompt(), guidance_scale, stage.autocast)
+        model_fn = batched(row_fn, stage.per_sample)
+        generators = stage_generators("base", seeds)
+        size = stage.model.cfg.image_size
+        x_T = randn_from_generators(generators, (3, size, size), device=stage.device)
+        noise_fn = noise_from_generators(generators)
+        x = sample_ancestral(model_fn, x_T, stage.schedule(steps), noise_fn, progress=progress)
+        return to_uint8(x)
+
+    @torch.no_grad()
+    def upsample(
+        self,
+        prompts: Sequence[str],
+        images_64: torch.Tensor,
+        seeds: Sequence[int],
+        *,
+        steps: str,
+        temperature: float,
+        progress: ProgressFn | None = None,
+    ) -> torch.Tensor:
+        stage = self.upsampler
+        text = stage.encode(prompts)
+        low_res = from_uint8(images_64).to(stage.device)
+
+        def row_fn(x: torch.Tensor, t: torch.Tensor, rows: slice) -> torch.Tensor:
+            with stage.autocast():
+                return stage.model(x, t, TextEmbedding(text.proj[rows], text.seq[rows]), low_res[rows]).float()
+
+        model_fn = batched(row_fn, stage.per_sample)
+
+        size = stage.model.cfg.image_size
+        x_T = temperature * randn_from_generators(stage_generators("upsample", seeds), (3, size, size))
+        x = sample_ddim(model_fn, x_T.to(stage.device), stage.schedule(steps), eta=0.0, progress=progress)
+        return to_uint8(x)
