@@ -1,0 +1,714 @@
+"""The offline HTML report: discovery of runs and swept parameters, grids, plots, bias section and run table.
+Run dirs are synthetic (tiny PNGs, parquet tables, summary.json) and follow the run-dir contract."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import stats
+
+from harness.report import (
+    ReportInputError,
+    build_report,
+    discover_run_dirs,
+    group_series,
+    load_study,
+    mean_ci,
+    metric_series,
+    render_plots,
+    score_series,
+    split_metric,
+    wandb_report_blocks,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+GUIDANCE = (1.0, 3.0, 5.0)
+TEMPS = (0.99, 0.995, 1.0)
+PROMPTS = (
+    ("house", "a house by the lake", None),
+    ("religious", "a religious building", None),
+    ("church", "a church", "church"),
+)
+SEEDS = (0, 1)
+CLASSES = ("church", "mosque", "hindu temple")
+CHROMIUM = next(
+    (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None
+)
+
+
+# ---------------------------------------------------------------- synthetic run dirs
+
+
+def sample_key(prompt_id: str, seed: int, guidance: float, temp: float) -> str:
+    return hashlib.sha1(f"{prompt_id}|{seed}|{guidance}|{temp}".encode()).hexdigest()[:16]
+
+
+def clip_score(prompt_index: int, seed: int, guidance: float, temp: float) -> float:
+    return 0.20 + 0.01 * guidance - 0.5 * (1.0 - temp) + 0.003 * seed + 0.001 * prompt_index
+
+
+def bias_pred(prompt_id: str, seed: int, guidance: float) -> str:
+    if prompt_id == "church":
+        return "church" if seed == 0 or guidance > 2 else "mosque"
+    return CLASSES[int(seed + guidance) % len(CLASSES)]
+
+
+@dataclass
+class RunSpec:
+    guidance: float = 3.0
+    temp: float = 0.995
+    seeds: tuple = SEEDS
+    prompts: tuple = PROMPTS
+    with_fid: bool = True
+    fid_null: bool = False
+    scored: bool = True
+    bias_tables: bool = True
+    image_size: int = 256
+    extra_guidance: tuple = ()
+    metrics: dict = field(default_factory=dict)
+
+
+def write_png(path: Path, size: int, color: tuple[int, int, int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", (size, size), color)
+    image.paste((255 - color[0], color[1], 255 - color[2]), (size // 4, size // 4, size // 2, size // 2))
+    image.save(path)
+
+
+def make_run(run_dir: Path, spec: RunSpec, store: Path, overrides_in_summary: bool = True) -> dict:
+    """Write one run dir; return its summary dict (the numbers the report must show)."""
+    rows = []
+    for guidance in (spec.guidance, *spec.extra_guidance):
+        for index, (prompt_id, prompt, expected) in enumerate(spec.prompts):
+            for seed in spec.seeds:
+                key = sample_key(prompt_id, seed, guidance, spec.temp)
+                color = (40 * index % 256, int(guidance * 40) % 256, (seed * 90 + int(spec.temp * 1000)) % 256)
+                write_png(store / f"{key}_256.png", spec.image_size, color)
+                write_png(store / f"{key}_64.png", 64, color)
+                row = {
+                    "key": key,
+                    "base_key": f"b{key}",
+                    "suite": "hyperparams",
+                    "prompt_id": prompt_id,
+                    "prompt": prompt,
+                    "expected_class": expected,
+                    "tag.subject": prompt.split()[-1],
+                    "seed": seed,
+                    "guidance_scale": guidance,
+                    "base_steps": "100",
+                    "upsample_steps": "fast27",
+                    "upsample_temp": spec.temp,
+                    "model_id": "glide-tiny",
+                    "random_weights": True,
+                    "path_64": str(store / f"{key}_64.png"),
+                    "path_256": str(store / f"{key}_256.png"),
+                    "time_base_s": 0.1,
+                    "time_up_s": 0.2,
+                }
+                if spec.scored:
+                    row["clip.score"] = clip_score(index, seed, guidance, spec.temp)
+                    row["bias.pred"] = bias_pred(prompt_id, seed, guidance)
+                    for cls in CLASSES:
+                        row[f"bias.p.{cls}"] = 0.9 if cls == row["bias.pred"] else 0.05
+                rows.append(row)
+    samples = pd.DataFrame(rows)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest_columns = [c for c in samples.columns if not c.startswith(("clip.", "bias."))]
+    samples[manifest_columns].to_parquet(run_dir / "manifest.parquet")
+    metrics: dict[str, float | None] = {}
+    tables: dict[str, str] = {}
+    if spec.scored:
+        samples.to_parquet(run_dir / "results.parquet")
+        scores = samples["clip.score"].to_numpy()
+        metrics.update(
+            {
+                "clip/score_mean": float(scores.mean()),
+                "clip/score_ci_low": float(scores.mean() - 0.01),
+                "clip/score_ci_high": float(scores.mean() + 0.01),
+                "kid/kid_mean": 0.01 * spec.guidance,
+            }
+        )
+        probed = samples[samples["expected_class"].isna()]
+        counts = probed["bias.pred"].value_counts()
+        majority = float(counts.max() / len(probed))
+        metrics.update(
+            {
+                "clip/n": float(len(samples)),
+                "bias/n_probe": float(len(probed)),
+                "bias/majority_share": majority,
+                "bias/majority_share_ci_low": majority - 0.1,
+                "bias/majority_share_ci_high": min(1.0, majority + 0.1),
+            }
+        )
+        for cls in CLASSES:
+            share = float(counts.get(cls, 0) / len(probed))
+            metrics[f"bias/share[class={cls}]"] = share
+            metrics[f"bias/share_ci_low[class={cls}]"] = max(0.0, share - 0.1)
+            metrics[f"bias/share_ci_high[class={cls}]"] = min(1.0, share + 0.1)
+        if spec.with_fid:
+            metrics["fid/fid"] = None if spec.fid_null else 100.0 / spec.guidance + spec.temp
+        if spec.bias_tables:
+            tables.update(write_bias_tables(run_dir, samples))
+    metrics.update(spec.metrics)
+    overrides = [
+        "+suite=hyperparams",
+        f"sampler.guidance_scale={spec.guidance:g}",
+        f"sampler.upsample_temp={spec.temp:g}",
+    ]
+    summary = {
+        "run": {
+            "model_id": "glide-tiny",
+            "random_weights": True,
+            "suite": "hyperparams",
+            "experiment": None,
+            "overrides": overrides if overrides_in_summary else [],
+            "config": {"sampler.guidance_scale": spec.guidance, "sampler.upsample_temp": spec.temp, "seed": 0},
+        },
+        "metrics": metrics,
+        "notes": [] if spec.with_fid else ["fid: skipped, no reference statistics given"],
+        "tables": tables,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    (run_dir / ".hydra").mkdir(exist_ok=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    return summary
+
+
+def write_bias_tables(run_dir: Path, samples: pd.DataFrame) -> dict[str, str]:
+    probed = samples[samples["expected_class"].isna()]
+    counts = probed["bias.pred"].value_counts().reindex(CLASSES, fill_value=0)
+    share = counts / counts.sum()
+    distribution = pd.DataFrame(
+        {
+            "class": list(CLASSES),
+            "count": counts.to_numpy(),
+            "share": share.to_numpy(),
+            "ci_low": np.clip(share.to_numpy() - 0.1, 0, 1),
+            "ci_high": np.clip(share.to_numpy() + 0.1, 0, 1),
+        }
+    )
+    controls = samples[samples["expected_class"].notna()]
+    confusion = pd.crosstab(controls["expected_class"], controls["bias.pred"]).reindex(columns=CLASSES, fill_value=0)
+    confusion.index.name = "expected"
+    (run_dir / "tables").mkdir(exist_ok=True)
+    distribution.to_parquet(run_dir / "tables" / "bias__distribution.parquet")
+    confusion.to_parquet(run_dir / "tables" / "bias__confusion.parquet")
+    return {
+        "bias/distribution": "tables/bias__distribution.parquet",
+        "bias/confusion": "tables/bias__confusion.parquet",
+    }
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> tuple[Path, dict[tuple[float, float], dict]]:
+    """A 3x3 multirun dir over guidance x upsample temperature; job numbers as Hydra assigns them."""
+    root = tmp_path_factory.mktemp("multirun")
+    sweep_dir, store = root / "2024-01-01" / "12-00-00", root / "store"
+    summaries = {}
+    for job, (guidance, temp) in enumerate((g, t) for g in GUIDANCE for t in TEMPS):
+        summaries[(guidance, temp)] = make_run(sweep_dir / str(job), RunSpec(guidance, temp), store)
+    pd.DataFrame({"job": range(9)}).to_parquet(sweep_dir / "sweep_summary.parquet")
+    return sweep_dir, summaries
+
+
+@pytest.fixture(scope="module")
+def sweep_report(sweep, tmp_path_factory) -> tuple[Path, Node]:
+    out = tmp_path_factory.mktemp("report") / "sweep.html"
+    path = build_report([sweep[0]], out, thumb_size=96)
+    return path, Dom.parse(path.read_text())
+
+
+# ---------------------------------------------------------------- a small DOM from html.parser
+
+
+@dataclass
+class Node:
+    tag: str
+    attrs: dict[str, str]
+    parent: Node | None = None
+    children: list[Node] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+
+    @property
+    def classes(self) -> set[str]:
+        return set(self.attrs.get("class", "").split())
+
+    def iter(self):
+        yield self
+        for child in self.children:
+            yield from child.iter()
+
+    def find_all(self, tag: str, cls: str | None = None) -> list[Node]:
+        return [n for n in self.iter() if n.tag == tag and (cls is None or cls in n.classes)]
+
+    def text_content(self) -> str:
+        return "".join(self.text) + "".join(c.text_content() for c in self.children)
+
+
+class Dom(HTMLParser):
+    VOID = {"img", "br", "meta", "input", "link", "hr"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.root = Node("#root", {})
+        self.stack = [self.root]
+
+    @classmethod
+    def parse(cls, text: str) -> Node:
+        dom = cls()
+        dom.feed(text)
+        dom.close()
+        return dom.root
+
+    def handle_starttag(self, tag, attrs):
+        node = Node(tag, {k: v or "" for k, v in attrs}, parent=self.stack[-1])
+        self.stack[-1].children.append(node)
+        if tag not in self.VOID:
+            self.stack.append(node)
+
+    def handle_endtag(self, tag):
+        for depth in range(len(self.stack) - 1, 0, -1):
+            if self.stack[depth].tag == tag:
+                del self.stack[depth:]
+                return
+
+    def handle_data(self, data):
+        self.stack[-1].text.append(data)
+
+
+def grid(dom: Node, param: str) -> Node:
+    (table,) = [t for t in dom.find_all("table", "grid") if t.attrs["data-param"] == param]
+    return table
+
+
+def section(dom: Node, section_id: str) -> Node:
+    (node,) = [n for n in dom.find_all("section") if n.attrs.get("id") == section_id]
+    return node
+
+
+# ---------------------------------------------------------------- discovery and parameters
+
+
+def test_a_sweep_dir_expands_to_its_numbered_run_dirs_in_job_order(sweep):
+    sweep_dir, _ = sweep
+    jobs = [(sweep_dir / str(job)).resolve() for job in range(9)]
+    assert discover_run_dirs([sweep_dir]) == discover_run_dirs(sweep_dir) == discover_run_dirs(str(sweep_dir)) == jobs
+
+
+def test_a_job_dir_without_summary_is_skipped(tmp_path):
+    for job, guidance in enumerate(GUIDANCE):
+        make_run(tmp_path / "sweep" / str(job), RunSpec(guidance=guidance), tmp_path / "store")
+    (tmp_path / "sweep" / "1" / "summary.json").unlink()  # a job that died before writing its results
+    assert discover_run_dirs(tmp_path / "sweep") == [(tmp_path / "sweep" / j).resolve() for j in ("0", "2")]
+
+
+def test_swept_parameters_are_the_differing_overrides_plus_varying_sampler_columns(sweep):
+    study = load_study([sweep[0]])
+    params = {p.name: p for p in study.parameters}
+    assert set(params) == {"sampler.guidance_scale", "sampler.upsample_temp", "seed"}
+    assert params["sampler.guidance_scale"].values == (1, 3, 5)
+    assert params["sampler.upsample_temp"].values == TEMPS
+    assert params["seed"].values == SEEDS
+    assert (params["sampler.guidance_scale"].held_value, params["sampler.upsample_temp"].held_value) == (3, 0.995)
+    assert [p.name for p in study.plot_parameters] == ["sampler.guidance_scale", "sampler.upsample_temp"]
+
+
+def test_overrides_fall_back_to_hydra_overrides_yaml(tmp_path):
+    for job, guidance in enumerate(GUIDANCE):
+        make_run(tmp_path / "sweep" / str(job), RunSpec(guidance=guidance), tmp_path / "store", False)
+    study = load_study([tmp_path / "sweep"])
+    assert [p.name for p in study.parameters] == ["sampler.guidance_scale", "seed"]
+
+
+def test_a_single_run_sweeps_only_what_varies_inside_it(tmp_path):
+    make_run(tmp_path / "run", RunSpec(seeds=(7,)), tmp_path / "store")
+    assert load_study([tmp_path / "run"]).parameters == ()
+
+
+# ---------------------------------------------------------------- the page
+
+
+def test_each_grid_has_prompts_as_rows_and_parameter_values_as_columns(sweep_report):
+    _, dom = sweep_report
+    expected_columns = {"sampler.guidance_scale": 3, "sampler.upsample_temp": 3, "seed": 2}
+    for param, n_values in expected_columns.items():
+        table = grid(dom, param)
+        assert len(table.find_all("tr")) == 1 + len(PROMPTS)
+        assert len(table.find_all("img", "grid-thumb")) == len(PROMPTS) * n_values
+    assert len(dom.find_all("img", "grid-thumb")) == len(PROMPTS) * (3 + 3 + 2)
+
+
+def test_guidance_grid_holds_temperature_at_its_middle_value_and_shows_the_lowest_seed(sweep_report):
+    _, dom = sweep_report
+    rows = grid(dom, "sampler.guidance_scale").find_all("tr")[1:]
+    keys = [[f.attrs["data-key"] for f in row.find_all("figure")] for row in rows]
+    assert keys == [[sample_key(pid, 0, g, 0.995) for g in GUIDANCE] for pid, _, _ in PROMPTS]
+
+
+def test_seed_grid_holds_both_swept_overrides_at_their_middle_values(sweep_report):
+    _, dom = sweep_report
+    figures = grid(dom, "seed").find_all("figure")
+    assert [f.attrs["data-key"] for f in figures] == [
+        sample_key(pid, seed, 3.0, 0.995) for pid, _, _ in PROMPTS for seed in SEEDS
+    ]
+
+
+def test_cells_show_seed_and_scores_under_the_image_and_all_scores_on_hover(sweep_report):
+    _, dom = sweep_report
+    figure = grid(dom, "sampler.upsample_temp").find_all("figure")[2]  # house, temp 1.0, seed 0
+    score = clip_score(0, 0, 3.0, 1.0)
+    assert figure.attrs["data-seed"] == "0"
+    caption = figure.find_all("figcaption")[0].text_content()
+    assert "seed 0" in caption and f"clip.score {score:.4g}" in caption and "bias.pred" in caption
+    hover = figure.find_all("img")[0].attrs["title"]
+    assert f"clip.score: {score:.4g}" in hover
+    assert f"bias.p.{bias_pred('house', 0, 3.0)}: 0.9" in hover
+
+
+def test_grid_images_are_thumbnails_of_the_requested_size(sweep_report):
+    path, dom = sweep_report
+    for img in dom.find_all("img", "grid-thumb"):
+        with Image.open(path.parent / img.attrs["src"]) as thumb:
+            assert thumb.size == (96, 96)
+
+
+def test_one_plot_per_metric_and_swept_override_without_ci_bounds_or_counts(sweep_report, sweep):
+    path, dom = sweep_report
+    plots = dom.find_all("img", "plot")
+    pairs = {(p.attrs["data-metric"], p.attrs["data-param"]) for p in plots}
+    metrics = {"clip/score_mean", "bias/majority_share", "bias/share[*]", "fid/fid", "kid/kid_mean"}
+    params = {"sampler.guidance_scale", "sampler.upsample_temp"}
+    assert pairs == {(m, p) for m in metrics for p in params}
+    assert len(plots) == len(metrics) * len(params)
+    for plot in plots:
+        with Image.open(path.parent / plot.attrs["src"]) as png:
+            assert png.format == "PNG" and png.width > 200
+
+
+def test_metric_series_has_one_line_per_other_setting_with_the_summary_values_and_bands(sweep):
+    sweep_dir, summaries = sweep
+    study = load_study([sweep_dir])
+    guidance = next(p for p in study.parameters if p.name == "sampler.guidance_scale")
+    lines = metric_series(study, "clip/score_mean", guidance)
+    assert [line.label for line in lines] == [f"sampler.upsample_temp={t:g}" for t in TEMPS]
+    for line, temp in zip(lines, TEMPS, strict=True):
+        assert line.x == (1, 3, 5)
+        metrics = [summaries[(g, temp)]["metrics"] for g in GUIDANCE]
+        assert line.y == pytest.approx([m["clip/score_mean"] for m in metrics])
+        assert line.low == pytest.approx([m["clip/score_ci_low"] for m in metrics])
+        assert line.high == pytest.approx([m["clip/score_ci_high"] for m in metrics])
+
+
+def test_grouped_metric_has_one_line_per_group_with_the_other_override_held(sweep):
+    sweep_dir, summaries = sweep
+    study = load_study([sweep_dir])
+    guidance = next(p for p in study.parameters if p.name == "sampler.guidance_scale")
+    lines = group_series(study, "bias/share", guidance)
+    assert [line.label for line in lines] == [f"class={cls}" for cls in CLASSES]
+    probed = [(pid, seed) for pid, _, expected in PROMPTS if expected is None for seed in SEEDS]
+    for line, cls in zip(lines, CLASSES, strict=True):
+        shares = [sum(bias_pred(pid, seed, g) == cls for pid, seed in probed) / len(probed) for g in GUIDANCE]
+        assert line.x == (1, 3, 5)
+        assert line.y == pytest.approx(shares)
+        assert line.low == pytest.approx([max(0.0, s - 0.1) for s in shares])
+        assert line.high == pytest.approx([min(1.0, s + 0.1) for s in shares])
+
+
+def test_grouped_metric_names_split_into_stem_and_group():
+    assert split_metric("bias/share[class=church]") == ("bias/share", "class=church")
+    assert split_metric("fid/fid[tag.style=ink painting]") == ("fid/fid", "tag.style=ink painting")
+    assert split_metric("clip/score_mean") == ("clip/score_mean", None)
+
+
+def test_bias_section_has_a_chart_and_confusion_matrix_per_configuration(sweep_report):
+    _, dom = sweep_report
+    bias = section(dom, "bias")
+    assert len(bias.find_all("img", "bias-plot")) == 9
+    assert len(bias.find_all("img", "confusion-plot")) == 9
+
+
+def test_images_behind_each_bar_are_the_probed_samples_predicted_as_that_class(sweep_report):
+    _, dom = sweep_report
+    bars = section(dom, "bias").find_all("details", "bar-images")
+    assert len(bars) == 9 * len(CLASSES)
+    first_run = bars[: len(CLASSES)]  # job 0: guidance 1, temp 0.99
+    for bar, cls in zip(first_run, CLASSES, strict=True):
+        expected = sorted(
+            (seed, sample_key(pid, seed, 1.0, 0.99))
+            for pid, _, exp in PROMPTS
+            if exp is None
+            for seed in SEEDS
+            if bias_pred(pid, seed, 1.0) == cls
+        )
+        assert [f.attrs["data-key"] for f in bar.find_all("figure")] == [k for _, k in expected]
+        assert len(bar.find_all("img", "bias-thumb")) == len(expected)
+
+
+def test_run_table_has_one_row_per_run_with_its_overrides_and_metrics(sweep_report, sweep):
+    _, dom = sweep_report
+    _, summaries = sweep
+    (table,) = [t for t in dom.find_all("table") if t.attrs.get("id") == "run-table"]
+    header = [th.text_content() for th in table.find_all("th")]
+    rows = table.find_all("tr", "run-row")
+    assert len(rows) == 9
+    for row in rows:
+        cells = dict(zip(header, (td.text_content() for td in row.find_all("td")), strict=True))
+        key = (float(cells["sampler.guidance_scale"]), float(cells["sampler.upsample_temp"]))
+        expected = summaries[key]["metrics"]
+        assert float(cells["clip/score_mean"]) == pytest.approx(expected["clip/score_mean"], rel=1e-3)
+        assert float(cells["fid/fid"]) == pytest.approx(expected["fid/fid"], rel=1e-3)
+        assert cells["samples"] == str(len(PROMPTS) * len(SEEDS))
+        assert "sampler.guidance_scale=" in cells["overrides"]
+
+
+def test_header_states_model_random_weights_and_each_runs_config(sweep_report):
+    _, dom = sweep_report
+    header = dom.find_all("header")[0].text_content()
+    assert "glide-tiny" in header and "Random weights" in header
+    configs = section(dom, "configs").find_all("details")
+    assert len(configs) == 9
+    assert "sampler.upsample_temp" in configs[0].text_content()
+
+
+# ---------------------------------------------------------------- missing parts
+
+
+def test_a_run_without_fid_marks_the_fid_section_not_computed(tmp_path):
+    make_run(tmp_path / "run", RunSpec(with_fid=False), tmp_path / "store")
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    (fid,) = [d for d in dom.find_all("div", "not-computed") if d.attrs.get("data-scorer") == "fid"]
+    assert "not computed" in fid.text_content()
+    assert not [d for d in dom.find_all("div", "not-computed") if d.attrs.get("data-scorer") == "clip"]
+    values = section(dom, "metrics").find_all("table", "metric-values")[0].text_content()
+    assert "clip/score_mean" in values
+    notes = {g.attrs["data-scorer"]: g.find_all("p", "note") for g in dom.find_all("div", "metric-group")}
+    assert [n.text_content() for n in notes["fid"]] == ["note: fid: skipped, no reference statistics given"]
+    assert notes["clip"] == []
+
+
+def test_a_null_fid_in_every_run_is_not_computed_and_gets_no_plot(tmp_path):
+    for job, guidance in enumerate(GUIDANCE):
+        # A reference count alone is not a result: the section stays "not computed".
+        spec = RunSpec(guidance=guidance, fid_null=True, metrics={"fid/n_ref": 0.0})
+        make_run(tmp_path / "sweep" / str(job), spec, tmp_path / "store")
+    dom = Dom.parse(build_report([tmp_path / "sweep"]).read_text())
+    assert [d.attrs.get("data-scorer") for d in dom.find_all("div", "not-computed")] == ["fid"]
+    assert not [p for p in dom.find_all("img", "plot") if p.attrs["data-metric"] == "fid/fid"]
+
+
+def test_an_unscored_run_renders_from_its_manifest_with_every_scorer_not_computed(tmp_path):
+    make_run(tmp_path / "run", RunSpec(scored=False), tmp_path / "store")
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    scorers = {d.attrs.get("data-scorer") for d in dom.find_all("div", "not-computed")}
+    assert scorers == {"clip", "fid", "bias", "bias-tables"}
+    assert len(dom.find_all("img", "grid-thumb")) == len(PROMPTS) * len(SEEDS)
+
+
+def test_a_missing_image_file_shows_a_placeholder_instead_of_a_broken_image(tmp_path):
+    make_run(tmp_path / "run", RunSpec(seeds=(0,)), tmp_path / "store")
+    os.remove(tmp_path / "store" / f"{sample_key('house', 0, 3.0, 0.995)}_256.png")
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    assert len(dom.find_all("img", "grid-thumb")) == len(PROMPTS) - 1
+    assert "image missing" in section(dom, "grids").text_content()
+
+
+def test_thumbnails_are_reused_by_a_second_report(tmp_path):
+    make_run(tmp_path / "run", RunSpec(), tmp_path / "store")
+    build_report([tmp_path / "run"])
+    thumbs = sorted((tmp_path / "run" / "report_files" / "thumbs").iterdir())
+    before = [t.stat().st_mtime_ns for t in thumbs]
+    time.sleep(0.01)
+    build_report([tmp_path / "run"])
+    assert [t.stat().st_mtime_ns for t in thumbs] == before
+
+
+# ---------------------------------------------------------------- within-run sweeps and statistics
+
+
+def test_a_parameter_swept_inside_one_run_is_plotted_as_mean_with_a_t_interval(tmp_path):
+    make_run(tmp_path / "run", RunSpec(guidance=1.0, extra_guidance=(3.0,), seeds=(0, 1, 2)), tmp_path / "store")
+    study = load_study([tmp_path / "run"])
+    guidance = next(p for p in study.parameters if p.name == "guidance_scale")
+    (line,) = score_series(study, "clip.score", guidance)
+    assert line.x == (1.0, 3.0)
+    for g, y, low, high in zip(line.x, line.y, line.low, line.high, strict=True):
+        scores = [clip_score(i, s, g, 0.995) for i in range(len(PROMPTS)) for s in (0, 1, 2)]
+        interval = stats.t.interval(0.95, len(scores) - 1, loc=np.mean(scores), scale=stats.sem(scores))
+        assert (y, low, high) == pytest.approx((np.mean(scores), *interval))
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    assert {p.attrs["data-param"] for p in dom.find_all("img", "plot")} == {"guidance_scale"}
+
+
+def test_mean_ci_matches_scipy_and_has_no_interval_for_one_value():
+    values = [0.3, 0.5, 0.4, 0.45]
+    low, high = stats.t.interval(0.9, 3, loc=np.mean(values), scale=stats.sem(values))
+    assert mean_ci(values, 0.9) == pytest.approx((0.4125, low, high))
+    assert mean_ci([0.7]) == (0.7, None, None)
+
+
+def test_class_shares_without_intervals_still_get_a_chart(tmp_path):
+    make_run(tmp_path / "run", RunSpec(), tmp_path / "store")
+    table = tmp_path / "run" / "tables" / "bias__distribution.parquet"
+    distribution = pd.read_parquet(table)
+    distribution[["ci_low", "ci_high"]] = np.nan  # what the scorer writes for fewer than two probe samples
+    distribution.to_parquet(table)
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    assert len(dom.find_all("img", "bias-plot")) == 1
+    assert "share 0.5 [—, —]" in section(dom, "bias").text_content()
+
+
+def test_confusion_matrix_stored_with_an_expected_column_is_read_the_same(tmp_path):
+    make_run(tmp_path / "run", RunSpec(), tmp_path / "store")
+    table = tmp_path / "run" / "tables" / "bias__confusion.parquet"
+    pd.read_parquet(table).reset_index().to_parquet(table)
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    assert len(dom.find_all("img", "confusion-plot")) == 1
+
+
+def test_render_plots_returns_every_report_plot_as_a_png(sweep, tmp_path):
+    images = render_plots([sweep[0]], tmp_path / "plots")
+    assert len(images) == 5 * 2 + 9 + 9  # metric curves, class-share bars, confusion matrices
+    assert "report/clip/score_mean vs sampler.guidance_scale" in images
+    for path in images.values():
+        assert path.parent == tmp_path / "plots"
+        with Image.open(path) as png:
+            assert png.format == "PNG"
+
+
+# ---------------------------------------------------------------- W&B report (built, not saved: saving needs a login)
+
+
+def test_wandb_report_has_a_scatter_panel_per_metric_and_override_on_the_runs_config_keys(sweep):
+    wr = pytest.importorskip("wandb_workspaces.reports.v2", reason="the optional wandb-workspaces package")
+    blocks = wandb_report_blocks(wr, load_study([sweep[0]]), project="p", entity=None, title="t", group="g1")
+    (grid,) = [b for b in blocks if isinstance(b, wr.PanelGrid)]
+    pairs = [(panel.y.name, panel.x.name) for panel in grid.panels]
+    metrics = ["clip/score_mean", "kid/kid_mean", "bias/majority_share", "fid/fid"]
+    metrics += [f"bias/share[class={cls}]" for cls in CLASSES]
+    params = ["sampler.guidance_scale", "sampler.upsample_temp"]
+    assert sorted(pairs) == sorted((m, p) for m in metrics for p in params)
+    assert all(isinstance(p.x, wr.Config) and isinstance(p.y, wr.SummaryMetric) for p in grid.panels)
+    (runset,) = grid.runsets
+    assert runset.project == "p"
+    assert "Group" in str(runset.filters) and "'g1'" in str(runset.filters)
+
+
+# ---------------------------------------------------------------- bad input and the command line
+
+
+def test_a_missing_path_is_named_in_the_error(tmp_path):
+    with pytest.raises(ReportInputError, match="no-such-dir: no such file or directory"):
+        build_report([tmp_path / "no-such-dir"])
+
+
+def test_a_dir_that_is_neither_run_nor_sweep_says_what_was_expected(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportInputError, match="expected summary.json .* numbered run dirs"):
+        build_report([tmp_path / "empty"])
+
+
+def test_thumb_size_out_of_range_is_rejected(sweep):
+    with pytest.raises(ReportInputError, match="thumb_size must be between 16 and 1024 pixels, got 4"):
+        build_report([sweep[0]], thumb_size=4)
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.report", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.slow
+def test_cli_bad_path_prints_one_line_and_exits_nonzero(tmp_path):
+    result = run_cli(str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "not a run dir (expected summary.json" in result.stderr
+
+
+@pytest.mark.slow
+def test_cli_writes_the_report_to_out_and_prints_its_path(tmp_path):
+    make_run(tmp_path / "run", RunSpec(), tmp_path / "store")
+    result = run_cli(str(tmp_path / "run"), "-o", str(tmp_path / "r" / "review.html"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "r" / "review.html")
+    assert (tmp_path / "r" / "review_files" / "thumbs").is_dir()
+
+
+@pytest.mark.slow
+def test_cli_wandb_offline_fails_with_one_clear_line(tmp_path):
+    make_run(tmp_path / "run", RunSpec(), tmp_path / "store")
+    result = run_cli(str(tmp_path / "run"), "--wandb", "--project", "p", env={"WANDB_MODE": "offline"})
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "--wandb needs W&B online, but WANDB_MODE=offline" in result.stderr
+
+
+# ---------------------------------------------------------------- in a browser
+
+
+def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
+    # Without the background-networking flags Chromium keeps dialling out, which a closed network refuses.
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+    ]
+    return subprocess.run([str(CHROMIUM), *flags, *args], capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="headless check needs chromium, chromium-browser or google-chrome on PATH "
+    "(Debian: apt-get install -y --no-install-recommends chromium)",
+)
+def test_sweep_report_renders_in_headless_chromium_with_every_image_loaded(sweep_report, tmp_path):
+    path, dom = sweep_report
+    url = path.as_uri()
+    rendered = chromium("--virtual-time-budget=10000", "--dump-dom", url, profile=tmp_path / "profile-dom")
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    live = Dom.parse(rendered.stdout)
+    (body,) = live.find_all("body")
+    grids, plots, bars, confusions, behind_bars = 3 * 8, 5 * 2, 9, 9, 9 * 2 * 2
+    n_images = grids + plots + bars + confusions + behind_bars
+    assert len(live.find_all("img")) == len(dom.find_all("img")) == n_images
+    assert len(live.find_all("img", "grid-thumb")) == grids
+    assert len(live.find_all("img", "plot")) == plots
+    # The page's own script counts the images the browser decoded: all of them, none broken.
+    assert (body.attrs["data-image-count"], body.attrs["data-broken-images"]) == (str(n_images), "0")
+    assert len(live.find_all("tr", "run-row")) == 9
+    assert sum(len(t.find_all("tr")) for t in live.find_all("table", "grid")) == 3 * (1 + len(PROMPTS))
+
+    artifacts = Path(os.environ.get("REPORT_ARTIFACT_DIR") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = artifacts / "report_sweep_3x3.png"
+    taken = chromium(f"--screenshot={shot}", "--window-size=1400,3000", url, profile=tmp_path / "profile-shot")
+    assert taken.returncode == 0 and shot.is_file(), taken.stderr[-2000:]
+    with Image.open(shot) as image:
+        assert image.size == (1400, 3000)
+        assert np.asarray(image.convert("L")).std() > 5  # not a blank page
