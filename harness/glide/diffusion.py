@@ -19,7 +19,7 @@ _MAX_BETA = 0.999
 
 _RESPACING_FORMS = (
     "'' or 'full' (every step), comma-separated step counts over equal sections such as '100' or "
-    "'10,10,3,2,2', 'ddimN' with N dividing the step count, or 'fast27'"
+    "'10,10,3,2,2', 'ddimN' (N steps at an integer stride), or 'fast27'"
 )
 
 

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 WEIGHTS = ("official", "random")
 
 
-@dataclass(frozen=True)
+@dataclass
 class ModelSpec:
     """The two stages' presets and where their weights come from."""
 

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -27,6 +28,31 @@ from .tokenizer import Tokenizer
 from .unet import GlideUNet, TextEmbedding
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(device: str) -> torch.device:
+    """`auto` is the GPU when there is one, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: the CPU computes bfloat16 matrix products natively."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> str:
+    """`auto` is bf16 on a GPU and on a CPU with native bf16, else fp32."""
+    if dtype != "auto":
+        return dtype
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()):
+        return "bf16"
+    return "fp32"
 
 
 def stage_generators(stage: str, seeds: Sequence[int]) -> list[torch.Generator]:

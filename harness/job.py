@@ -1,0 +1,142 @@
+"""One Hydra job: config -> suite -> plan -> samples -> scores -> files and W&B.
+
+Everything the user can get wrong is checked before the first sample; a job that stops early leaves only
+complete files behind (the sample store and every file here are written atomically).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from harness.glide.models import load_pipeline
+from harness.glide.pipeline import resolve_device, resolve_dtype
+from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
+from harness.runner import manifest, missing_keys, sample_missing, write_manifest
+from harness.schema import ConfigError, RunConfig
+from harness.score import log_to_wandb, score_samples, write_results
+from harness.store import SampleStore
+from harness.suites import Suite, load_suite
+from harness.tracking import LoggerConfig, flatten_config
+
+log = logging.getLogger(__name__)
+
+
+def typed_config(cfg: DictConfig) -> RunConfig:
+    """The composed config as typed objects; value checks run here (ConfigError on a bad value)."""
+    return OmegaConf.to_object(cfg)
+
+
+def check_writable(path: Path, what: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{what}: {str(path)!r} cannot be written ({err.strerror or err})") from None
+
+
+def resolve_sampling(rc: RunConfig) -> Sampling:
+    device = resolve_device(rc.sampler.device)
+    return Sampling(
+        model_id=rc.model.model_id,
+        device_type=device.type,
+        dtype=resolve_dtype(rc.sampler.dtype, device),
+        per_sample=rc.sampler.per_sample,
+        guidance_scale=float(rc.sampler.guidance_scale),
+        base_steps=rc.sampler.base_steps,
+        upsample_steps=rc.sampler.upsample_steps,
+        upsample_temp=float(rc.sampler.upsample_temp),
+    )
+
+
+def run_info(cfg: DictConfig, rc: RunConfig, suite: Suite, sampling: Sampling, overrides: list[str]) -> dict[str, Any]:
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("suite", None)  # the prompts are in the manifest
+    return {
+        "model_id": sampling.model_id,
+        "random_weights": rc.model.random_weights,
+        "suite": suite.name,
+        "experiment": rc.experiment,
+        "note": rc.note,
+        "overrides": list(overrides),
+        "device_type": sampling.device_type,
+        "dtype": sampling.dtype,
+        "config": flatten_config(container),
+    }
+
+
+class Job:
+    """A validated job, ready to run; construction does all the checking and writes nothing."""
+
+    def __init__(self, cfg: DictConfig, *, run_dir: Path, overrides: list[str], group: str | None):
+        self.cfg = cfg
+        self.rc = rc = typed_config(cfg)
+        self.run_dir = run_dir
+        self.suite = load_suite(rc.suite)
+        self.sampling = resolve_sampling(rc)
+        self.plan = make_plan(
+            self.suite, self.sampling, seed=rc.sampler.seed, samples_per_prompt=rc.sampler.samples_per_prompt
+        )
+        self.shard = parse_shard(rc.runner.shard)
+        self.store = SampleStore(Path(rc.store.cache_dir))
+        self.logger = LoggerConfig.from_mapping(rc.logger)
+        self.group = rc.experiment or group or self.suite.name
+        self.info = run_info(cfg, rc, self.suite, self.sampling, overrides)
+        self.device = str(resolve_device(rc.sampler.device))
+        check_writable(self.store.root, "store.cache_dir")
+        check_writable(run_dir, "output dir (hydra.run.dir / hydra.sweep.dir)")
+
+    def run(self) -> dict[str, Any]:
+        start = time.perf_counter()
+        info = dict(self.info)
+        if self.rc.runner.stage in ("all", "sample"):
+            specs = shard(self.plan, *self.shard)
+            stats = sample_missing(specs, self.store, self._load_pipeline, batch_size=self.rc.sampler.batch_size)
+            info["sampling"] = stats.as_dict()
+            if self.rc.runner.stage == "sample":
+                write_manifest(self.run_dir, self._manifest(specs))
+                log.info("shard %d/%d sampled; score the union with: python -m harness.score PATH", *self.shard)
+                return info
+        info["scoring_s"] = self.score(info)
+        info["wall_s"] = time.perf_counter() - start
+        return info
+
+    def score(self, info: dict[str, Any]) -> float:
+        missing = missing_keys(self.plan, self.store)
+        if missing:
+            raise ConfigError(
+                f"{len(missing)} of {len({s.key for s in self.plan})} samples are not in the store "
+                f"{self.store.root} yet (first missing key: {missing[0]}); run the remaining shards first"
+            )
+        start = time.perf_counter()
+        samples = self._manifest(self.plan)
+        write_manifest(self.run_dir, samples)
+        results, metrics, tables, notes = score_samples(
+            samples, list(self.rc.scorers), dict(self.rc.scorer), cache_dir=self.store.root, device=self.device
+        )
+        info["scoring_s"] = time.perf_counter() - start
+        summary = write_results(self.run_dir, results, metrics, tables, notes, info)
+        tags = [f"suite:{self.suite.name}", f"model:{self.rc.model.name}"]
+        if self.rc.model.random_weights:
+            tags.append("random-weights")
+        log_to_wandb(self.logger, self.run_dir, results, summary, tables, group=self.group, tags=tags)
+        log.info("run complete: %s", self.run_dir)
+        return info["scoring_s"]
+
+    def _manifest(self, specs: list[SampleSpec]):
+        return manifest(specs, self.store, suite=self.suite.name, random_weights=self.rc.model.random_weights)
+
+    def _load_pipeline(self):
+        if self.sampling.device_type == "cpu":
+            torch.set_num_threads(len(os.sched_getaffinity(0)))
+        return load_pipeline(
+            self.rc.model, device=self.device, dtype=self.sampling.dtype, per_sample=self.sampling.per_sample
+        )

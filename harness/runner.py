@@ -1,0 +1,183 @@
+"""Run a plan: sample what the store lacks (base 64px, then 256px upsamples) and write the run's manifest.
+
+Base samples are keyed apart from the upsampler's parameters, so a sweep over upsample temperatures runs
+the base model once per (prompt, seed, guidance).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from harness.glide.pipeline import GlidePipeline
+from harness.plan import SampleSpec
+from harness.store import SampleStore, write_parquet
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.parquet"
+
+
+@dataclass
+class SamplingStats:
+    """What a run computed and what it found in the store; `*_forwards` counts UNet calls."""
+
+    base_sampled: int = 0
+    base_reused: int = 0
+    upsample_sampled: int = 0
+    upsample_reused: int = 0
+    base_forwards: int = 0
+    upsample_forwards: int = 0
+    sampling_s: float = 0.0
+    counters: list = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: v for k, v in self.__dict__.items() if k != "counters"}
+
+
+def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _unique(specs: Sequence[SampleSpec], key: Callable[[SampleSpec], str]) -> list[SampleSpec]:
+    return list({key(spec): spec for spec in specs}.values())
+
+
+def _count_forwards(pipeline: GlidePipeline, stats: SamplingStats) -> None:
+    def counter(attr: str):
+        def hook(module, args, output):
+            setattr(stats, attr, getattr(stats, attr) + 1)
+
+        return hook
+
+    stats.counters = [
+        pipeline.base.model.register_forward_hook(counter("base_forwards")),
+        pipeline.upsampler.model.register_forward_hook(counter("upsample_forwards")),
+    ]
+
+
+def sample_missing(
+    specs: Sequence[SampleSpec],
+    store: SampleStore,
+    load_pipeline: Callable[[], GlidePipeline],
+    *,
+    batch_size: int,
+) -> SamplingStats:
+    """Sample every base and upsampled image of `specs` that the store lacks; load the models only if needed."""
+    stats = SamplingStats()
+    bases = _unique(specs, lambda s: s.base_key)
+    ups = _unique(specs, lambda s: s.key)
+    todo_base = [s for s in bases if not store.has("base", s.base_key)]
+    todo_up = [s for s in ups if not store.has("upsample", s.key)]
+    stats.base_reused, stats.upsample_reused = len(bases) - len(todo_base), len(ups) - len(todo_up)
+    log.info(
+        "%d samples planned: %d base and %d upsampled images to compute, %d and %d found in the store",
+        len(specs), len(todo_base), len(todo_up), stats.base_reused, stats.upsample_reused,
+    )  # fmt: skip
+    if not todo_base and not todo_up:
+        return stats
+    pipeline = load_pipeline()
+    _count_forwards(pipeline, stats)
+    start = time.perf_counter()
+    try:
+        _run_base(pipeline, todo_base, store, batch_size)
+        _run_upsample(pipeline, todo_up, store, batch_size)
+    finally:
+        for handle in stats.counters:
+            handle.remove()
+    stats.sampling_s = time.perf_counter() - start
+    stats.base_sampled, stats.upsample_sampled = len(todo_base), len(todo_up)
+    return stats
+
+
+def _run_base(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int) -> None:
+    with tqdm(total=len(specs), desc="base 64px", unit="img", disable=not specs) as bar:
+        for batch in _batches(specs, batch_size):
+            sampling = batch[0].sampling
+            start = time.perf_counter()
+            images = pipeline.sample_base(
+                [s.prompt.text for s in batch],
+                [s.seed for s in batch],
+                guidance_scale=sampling.guidance_scale,
+                steps=sampling.base_steps,
+            )
+            seconds = (time.perf_counter() - start) / len(batch)
+            for spec, image in zip(batch, images.numpy(), strict=True):
+                store.put(
+                    "base", spec.base_key, image, {"prompt": spec.prompt.text, "seed": spec.seed, "time_s": seconds}
+                )
+            bar.update(len(batch))
+
+
+def _run_upsample(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int) -> None:
+    with tqdm(total=len(specs), desc="upsample 256px", unit="img", disable=not specs) as bar:
+        for batch in _batches(specs, batch_size):
+            sampling = batch[0].sampling
+            low_res = torch.from_numpy(np.stack([store.get("base", s.base_key)[0] for s in batch]))
+            start = time.perf_counter()
+            images = pipeline.upsample(
+                [s.prompt.text for s in batch],
+                low_res,
+                [s.seed for s in batch],
+                steps=sampling.upsample_steps,
+                temperature=sampling.upsample_temp,
+            )
+            seconds = (time.perf_counter() - start) / len(batch)
+            for spec, image in zip(batch, images.numpy(), strict=True):
+                meta = {"prompt": spec.prompt.text, "seed": spec.seed, "base_key": spec.base_key, "time_s": seconds}
+                store.put("upsample", spec.key, image, meta)
+            bar.update(len(batch))
+
+
+def missing_keys(specs: Sequence[SampleSpec], store: SampleStore) -> list[str]:
+    """The 256px keys of `specs` not in the store (e.g. shards still running)."""
+    return [s.key for s in _unique(specs, lambda s: s.key) if not store.has("upsample", s.key)]
+
+
+def manifest(specs: Sequence[SampleSpec], store: SampleStore, *, suite: str, random_weights: bool) -> pd.DataFrame:
+    """One row per sample of `specs` (all in the store): spec, parameters, file paths and timings."""
+    tag_names = sorted({name for spec in specs for name in spec.prompt.tags})
+    rows = []
+    for spec in specs:
+        s = spec.sampling
+        row = {
+            "key": spec.key,
+            "base_key": spec.base_key,
+            "suite": suite,
+            "prompt_id": spec.prompt.id,
+            "prompt": spec.prompt.text,
+            "expected_class": spec.prompt.expected_class,
+            **{f"tag.{name}": spec.prompt.tags.get(name) for name in tag_names},
+            "seed": spec.seed,
+            "guidance_scale": s.guidance_scale,
+            "base_steps": s.base_steps,
+            "upsample_steps": s.upsample_steps,
+            "upsample_temp": s.upsample_temp,
+            "model_id": s.model_id,
+            "random_weights": random_weights,
+            "dtype": s.dtype,
+            "device_type": s.device_type,
+            "path_64": str(store.path("base", spec.base_key)),
+            "path_256": str(store.path("upsample", spec.key)),
+            "time_base_s": store.meta("base", spec.base_key).get("time_s"),
+            "time_up_s": store.meta("upsample", spec.key).get("time_s"),
+        }
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame["expected_class"] = frame["expected_class"].astype(object)
+    return frame
+
+
+def write_manifest(run_dir: Path, frame: pd.DataFrame) -> Path:
+    path = Path(run_dir) / MANIFEST
+    write_parquet(path, frame)
+    return path

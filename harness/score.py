@@ -1,0 +1,104 @@
+"""Score a run's samples and record the results: results.parquet, tables, summary.json, then W&B.
+
+Also the command `python -m harness.score RUN_DIR`, which scores a run whose samples were made by shards.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.scorers import build_scorers
+from harness.store import write_json, write_parquet
+from harness.tracking import LoggerConfig, open_run
+
+log = logging.getLogger(__name__)
+
+RESULTS = "results.parquet"
+SUMMARY = "summary.json"
+
+
+def table_file(name: str) -> str:
+    return "tables/" + name.replace("/", "__") + ".parquet"
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def score_samples(
+    samples: pd.DataFrame, names: list[str], options: dict, *, cache_dir: Path, device: str
+) -> tuple[pd.DataFrame, dict[str, float | None], dict[str, pd.DataFrame], list[str]]:
+    """Every scorer's columns joined to the samples, and the run's metrics, tables and notes."""
+    results = samples.copy()
+    metrics: dict[str, float | None] = {}
+    tables: dict[str, pd.DataFrame] = {}
+    notes: list[str] = []
+    for scorer in build_scorers(names, options, cache_dir=cache_dir, device=device):
+        log.info("scoring %d samples with %s", len(samples), scorer.name)
+        result = scorer.score(samples)
+        results = results.join(result.columns)
+        metrics.update({name: _number(value) for name, value in result.metrics.items()})
+        tables.update(result.tables)
+        notes.extend(result.notes)
+    for note in notes:
+        log.warning("%s", note)
+    return results, metrics, tables, notes
+
+
+def write_results(
+    run_dir: Path,
+    results: pd.DataFrame,
+    metrics: dict[str, float | None],
+    tables: dict[str, pd.DataFrame],
+    notes: list[str],
+    run_info: dict[str, Any],
+) -> dict[str, Any]:
+    """Write the run's files, tables first and summary.json last (its presence means the run is complete)."""
+    for name, table in tables.items():
+        write_parquet(run_dir / table_file(name), table)
+    write_parquet(run_dir / RESULTS, results)
+    summary = {
+        "run": run_info,
+        "metrics": metrics,
+        "notes": notes,
+        "tables": {name: table_file(name) for name in tables},
+    }
+    write_json(run_dir / SUMMARY, summary)
+    return summary
+
+
+def log_to_wandb(
+    logger: LoggerConfig,
+    run_dir: Path,
+    results: pd.DataFrame,
+    summary: dict[str, Any],
+    tables: dict[str, pd.DataFrame],
+    *,
+    group: str | None,
+    tags: list[str],
+) -> None:
+    info = summary["run"]
+    with open_run(
+        logger,
+        run_dir=run_dir,
+        name=run_dir.name if not run_dir.name.isdigit() else f"{run_dir.parent.name}/{run_dir.name}",
+        group=group,
+        job_type="sample-and-score",
+        config=info["config"],
+        tags=tags,
+    ) as tracker:
+        tracker.log_results(results, summary["metrics"], tables)
+
+
+def timed(fn, *args, **kwargs) -> tuple[Any, float]:
+    start = time.perf_counter()
+    return fn(*args, **kwargs), time.perf_counter() - start

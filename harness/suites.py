@@ -1,0 +1,83 @@
+"""Prompt suites: the prompts of a run, with ids, tags and the class a control prompt names.
+
+A suite comes from a config file (conf/suite/NAME.yaml) or from a .txt / .csv file of prompts (suite.path).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.schema import ConfigError, SuiteConfig
+
+_CSV_RESERVED = ("id", "text", "expected_class")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    text: str
+    tags: dict[str, str] = field(default_factory=dict)
+    expected_class: str | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    prompts: tuple[Prompt, ...]
+    description: str = ""
+
+    @property
+    def tag_names(self) -> list[str]:
+        return sorted({name for prompt in self.prompts for name in prompt.tags})
+
+
+def load_suite(cfg: SuiteConfig) -> Suite:
+    """The suite of `cfg`: its listed prompts, then those of `cfg.path`; refuses an empty suite or repeated ids."""
+    prompts = [Prompt(p.id, p.text, {k: str(v) for k, v in p.tags.items()}, p.expected_class) for p in cfg.prompts]
+    if cfg.path is not None:
+        prompts += read_prompt_file(Path(cfg.path))
+    if not prompts:
+        raise ConfigError(f"suite {cfg.name!r} has no prompts: list them under `prompts:` or give suite.path")
+    seen: set[str] = set()
+    for prompt in prompts:
+        if not prompt.text.strip():
+            raise ConfigError(f"suite {cfg.name!r}: prompt {prompt.id!r} has an empty text")
+        if prompt.id in seen:
+            raise ConfigError(f"suite {cfg.name!r}: prompt id {prompt.id!r} appears twice; ids must be unique")
+        seen.add(prompt.id)
+    return Suite(cfg.name, tuple(prompts), cfg.description)
+
+
+def read_prompt_file(path: Path) -> list[Prompt]:
+    """Prompts from a .txt file (one per line; blank lines and # comments skipped) or a .csv with a `text` column."""
+    if not path.is_file():
+        raise ConfigError(f"suite.path: prompt file {str(path)!r} does not exist")
+    if path.suffix.lower() == ".csv":
+        return _read_csv(path)
+    if path.suffix.lower() != ".txt":
+        raise ConfigError(f"suite.path: {str(path)!r} is neither a .txt nor a .csv file of prompts")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    texts = [line for line in lines if line and not line.startswith("#")]
+    return [Prompt(prompt_id(text, i), text) for i, text in enumerate(texts)]
+
+
+def _read_csv(path: Path) -> list[Prompt]:
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if rows and "text" not in rows[0]:
+        raise ConfigError(f"suite.path: {str(path)!r} has no `text` column (columns: {', '.join(rows[0])})")
+    prompts = []
+    for i, row in enumerate(rows):
+        tags = {k: v for k, v in row.items() if k not in _CSV_RESERVED and v not in (None, "")}
+        expected = row.get("expected_class") or None
+        prompts.append(Prompt(row.get("id") or prompt_id(row["text"], i), row["text"].strip(), tags, expected))
+    return prompts
+
+
+def prompt_id(text: str, index: int) -> str:
+    """A readable id for a prompt given without one: its position and its first words."""
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40]
+    return f"{index:04d}_{slug}"
