@@ -102,3 +102,39 @@ def log_to_wandb(
 def timed(fn, *args, **kwargs) -> tuple[Any, float]:
     start = time.perf_counter()
     return fn(*args, **kwargs), time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score a run dir whose samples are in the store (e.g. made by shards) with the run's own config."""
+    import argparse
+    import sys
+
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from harness.glide.checkpoints import CheckpointError
+    from harness.job import Job
+    from harness.schema import ConfigError, RunConfig
+
+    parser = argparse.ArgumentParser(prog="python -m harness.score", description=main.__doc__)
+    parser.add_argument("run_dir", type=Path, help="a run dir written by python -m harness (holds .hydra/)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    hydra_dir = args.run_dir / ".hydra"
+    try:
+        if not (hydra_dir / "config.yaml").is_file():
+            raise ConfigError(f"{str(args.run_dir)!r} is not a run dir: it has no .hydra/config.yaml")
+        cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), OmegaConf.load(hydra_dir / "config.yaml"))
+        cfg.runner.stage = "score"
+        overrides = yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) or []
+        job = Job(cfg, run_dir=args.run_dir.resolve(), overrides=overrides, group=None)
+        job.run()
+    except (ConfigError, CheckpointError, OmegaConfBaseException, ValueError) as err:
+        print(f"error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -46,14 +46,6 @@ FAST27_TIMESTEPS = [0, 22, 44, 66, 88, 111, 133, 155, 177, 199, 200, 222, 244, 2
 
 
 @pytest.fixture(scope="module")
-def reference_dir() -> Path:
-    path = Path(__file__).resolve().parents[2] / "shared" / "glide_reference"
-    if not (path / "diffusion.safetensors").is_file():
-        pytest.skip(f"GLIDE reference data not found at {path}")
-    return path
-
-
-@pytest.fixture(scope="module")
 def reference_tables(reference_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(reference_dir / "diffusion.safetensors")
 

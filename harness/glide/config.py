@@ -71,10 +71,28 @@ class ModelConfig:
                 )
         # Attention runs at the levels named by attention_resolutions and in the middle block (deepest level).
         attended = [w for level, w in enumerate(widths) if 2**level in self.attention_ds] + [widths[-1]]
+        if self.num_head_channels == 0 or self.num_head_channels < -1:
+            raise ValueError(
+                f"model.num_head_channels must be positive or -1 (use num_heads), got {self.num_head_channels!r}"
+            )
         if self.num_head_channels > 0 and any(w % self.num_head_channels for w in attended):
             raise ValueError(
                 f"model.num_head_channels ({self.num_head_channels}) must divide the width of every level with "
                 f"attention {sorted(set(attended))}"
+            )
+        for name in ("num_heads", "num_heads_upsample"):
+            heads = getattr(self, name)
+            if name == "num_heads_upsample" and heads == -1:
+                continue  # -1: the same as num_heads
+            if self.num_head_channels == -1 and (heads <= 0 or any(w % heads for w in attended)):
+                raise ValueError(
+                    f"model.{name} ({heads}) must be positive and divide the width of every level with "
+                    f"attention {sorted(set(attended))} when num_head_channels is -1"
+                )
+        if self.image_size % 2 ** (len(widths) - 1):
+            raise ValueError(
+                f"model.image_size {self.image_size} must be divisible by 2^{len(widths) - 1}, "
+                f"one halving per level of channel_mult {self.channel_mult!r}"
             )
 
     @property
