@@ -50,7 +50,7 @@ def score_samples(
         tables.update(result.tables)
         notes.extend(result.notes)
     for note in notes:
-        log.warning("%s", note)
+        log.info("note: %s", note)
     return results, metrics, tables, notes
 
 

@@ -1,0 +1,277 @@
+"""Benchmark: UNet forward time, achieved FLOP/s and peak memory of the full-size models, end-to-end
+sampling throughput, and the harness's own overhead on a tiny-model run. Not a test: machines are noisy.
+
+    python -m harness.bench                                   # base (batch 2) + upsampler (batch 1), fp32
+    python -m harness.bench --dtype fp32,bf16                 # both, with the outputs' max abs difference
+    python -m harness.bench --device cuda --batch 16 --e2e    # GPU: forward + images/s end to end
+    python -m harness.bench --overhead 256                    # harness overhead of a model=tiny run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from harness.glide.config import preset
+from harness.glide.models import ModelSpec, load_pipeline, random_model
+from harness.glide.pipeline import DTYPES, cpu_has_native_bf16, resolve_device
+from harness.glide.unet import GlideUNet
+
+log = logging.getLogger("harness.bench")
+
+# Dense peak throughput in TFLOP/s, for the share of peak; only devices whose figures are published.
+PEAK_TFLOPS = {("NVIDIA H100 80GB HBM3", "bf16"): 989.0, ("NVIDIA H100 80GB HBM3", "fp16"): 989.0}
+
+
+@dataclass
+class ForwardResult:
+    model: str
+    device: str
+    dtype: str
+    batch: int
+    seconds: float
+    gflop: float
+    peak_mem_gib: float | None
+    output: torch.Tensor
+
+    @property
+    def gflops_per_s(self) -> float:
+        return self.gflop / self.seconds
+
+
+def forward_inputs(model: GlideUNet, batch: int, device: torch.device, seed: int = 0) -> dict:
+    """Fixed random inputs of a forward: x_t, timesteps, tokens and mask (and low_res for the upsampler)."""
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(seed)
+    inputs = {
+        "x": torch.randn(batch, 3, cfg.image_size, cfg.image_size, generator=g),
+        "t": torch.randint(0, cfg.diffusion_steps, (batch,), generator=g),
+        "tokens": torch.randint(0, cfg.n_vocab, (batch, cfg.text_ctx), generator=g),
+        "mask": torch.arange(cfg.text_ctx)[None].expand(batch, -1) < 12,
+    }
+    if cfg.super_res:
+        inputs["low_res"] = torch.rand(batch, 3, 64, 64, generator=g) * 2 - 1
+    return {k: v.to(device) for k, v in inputs.items()}
+
+
+def unet_step(model: GlideUNet, inputs: dict) -> torch.Tensor:
+    """One sampling step's model work: the text encoder runs once per batch, so it is not part of a step."""
+    text = model.encode_text(inputs["tokens"], inputs["mask"])
+    return model(inputs["x"], inputs["t"], text, low_res=inputs.get("low_res"))
+
+
+def count_gflop(preset_name: str, batch: int) -> float:
+    """FLOPs of one forward (text encoder included), counted on the meta device: shapes only, no compute."""
+    with torch.device("meta"):
+        model = GlideUNet(preset(preset_name))
+        inputs = forward_inputs_meta(model, batch)
+        with FlopCounterMode(display=False) as counter:
+            unet_step(model, inputs)
+    return counter.get_total_flops() / 1e9
+
+
+def forward_inputs_meta(model: GlideUNet, batch: int) -> dict:
+    cfg = model.cfg
+    inputs = {
+        "x": torch.empty(batch, 3, cfg.image_size, cfg.image_size),
+        "t": torch.zeros(batch, dtype=torch.long),
+        "tokens": torch.zeros(batch, cfg.text_ctx, dtype=torch.long),
+        "mask": torch.ones(batch, cfg.text_ctx, dtype=torch.bool),
+    }
+    if cfg.super_res:
+        inputs["low_res"] = torch.empty(batch, 3, 64, 64)
+    return inputs
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int) -> tuple[float, torch.Tensor]:
+    """Median wall time of `repeats` calls after one warm-up call."""
+    out = fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def bench_forward(
+    preset_name: str, batch: int, device: torch.device, dtype: str, repeats: int, model: GlideUNet | None = None
+) -> ForwardResult:
+    model = model if model is not None else random_model(preset_name, seed=0).eval().to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+        torch.cuda.reset_peak_memory_stats(device)
+    inputs = forward_inputs(model, batch, device)
+    autocast = torch.autocast(device.type, dtype=DTYPES[dtype], enabled=dtype != "fp32")
+
+    def call() -> torch.Tensor:
+        with torch.no_grad(), autocast:
+            return unet_step(model, inputs).float()
+
+    seconds, out = time_call(call, device, repeats)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else _rss_peak_gib()
+    return ForwardResult(preset_name, str(device), dtype, batch, seconds, count_gflop(preset_name, batch), peak, out)
+
+
+def _rss_peak_gib() -> float | None:
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    except (ImportError, OSError):
+        return None
+
+
+def official_side_by_side(model: GlideUNet, result: ForwardResult, device: torch.device, repeats: int) -> str:
+    """Time ratio and max abs difference against glide_text2im with the same weights, where it is installed."""
+    try:
+        from glide_text2im.model_creation import create_model_and_diffusion, model_and_diffusion_defaults
+    except ImportError:
+        return "official glide_text2im: not installed (pip cannot install it; see README)"
+    options = model_and_diffusion_defaults()
+    if model.cfg.super_res:
+        from glide_text2im.model_creation import model_and_diffusion_defaults_upsampler
+
+        options = model_and_diffusion_defaults_upsampler()
+    official, _ = create_model_and_diffusion(**options)
+    official.load_state_dict(model.state_dict())
+    official.eval().to(device)
+    inputs = forward_inputs(model, result.batch, device)
+    kwargs = {"tokens": inputs["tokens"], "mask": inputs["mask"]}
+    if "low_res" in inputs:
+        kwargs["low_res"] = inputs["low_res"]
+
+    def call() -> torch.Tensor:
+        with torch.no_grad():
+            return official(inputs["x"], inputs["t"], **kwargs).float()
+
+    seconds, out = time_call(call, device, repeats)
+    diff = (out - result.output).abs().max().item()
+    ratio = result.seconds / seconds
+    return f"official glide_text2im: {seconds:.3f} s (ours / official = {ratio:.2f}), max abs diff {diff:.2e}"
+
+
+def report_forward(result: ForwardResult) -> str:
+    peak = PEAK_TFLOPS.get((torch.cuda.get_device_name() if "cuda" in result.device else "cpu", result.dtype))
+    share = f", {100 * result.gflops_per_s / 1000 / peak:.0f}% of peak" if peak else ""
+    mem = f", peak memory {result.peak_mem_gib:.2f} GiB" if result.peak_mem_gib is not None else ""
+    return (
+        f"{result.model:9s} {result.device:6s} {result.dtype:5s} batch {result.batch:3d}: "
+        f"{result.seconds:8.3f} s/forward, "
+        f"{result.gflop:7.1f} GFLOP, {result.gflops_per_s / 1000:7.3f} TFLOP/s{share}{mem}"
+    )
+
+
+def bench_end_to_end(device: torch.device, dtype: str, batch: int, base_steps: str, upsample_steps: str) -> str:
+    """Images/s of base (guided) + upsampler with the full-size architectures (random weights)."""
+    spec = ModelSpec(weights="random")
+    pipeline = load_pipeline(spec, device=str(device), dtype=dtype, per_sample=False)
+    prompts, seeds = ["a house by the lake"] * batch, list(range(batch))
+    start = time.perf_counter()
+    images = pipeline.sample_base(prompts, seeds, guidance_scale=3.0, steps=base_steps)
+    _sync(device)
+    base_s = time.perf_counter() - start
+    pipeline.upsample(prompts, images, seeds, steps=upsample_steps, temperature=0.997)
+    _sync(device)
+    total = time.perf_counter() - start
+    return (
+        f"end to end {device} {dtype} batch {batch} (base {base_steps} steps, upsampler {upsample_steps}): "
+        f"{batch / total:.3f} images/s ({base_s:.1f} s base, {total - base_s:.1f} s upsampler)"
+    )
+
+
+def bench_overhead(samples: int, extra: list[str]) -> str:
+    """Harness overhead: wall time of a model=tiny CLI run minus its sampling time, as a share of the wall time."""
+    prompts = max(1, samples // 4)
+    with tempfile.TemporaryDirectory() as tmp:
+        prompt_file = Path(tmp) / "prompts.txt"
+        prompt_file.write_text("\n".join(f"a photo of object number {i}" for i in range(prompts)) + "\n")
+        cmd = [
+            sys.executable, "-m", "harness", "+suite=file", f"suite.path={prompt_file}", "model=tiny",
+            "sampler.samples_per_prompt=4", f"hydra.run.dir={tmp}/run", f"store.cache_dir={tmp}/store", *extra,
+        ]  # fmt: skip
+        env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "WANDB_DIR": tmp}
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        wall = time.perf_counter() - start
+        info = json.loads((Path(tmp) / "run" / "summary.json").read_text())["run"]
+    sampling = info["sampling"]["sampling_s"]
+    return (
+        f"harness overhead, model=tiny, {prompts * 4} samples: wall {wall:.1f} s, sampling {sampling:.1f} s, "
+        f"scoring {info['scoring_s']:.1f} s, overhead {(wall - sampling) / wall:.1%} of wall time"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--dtype", default="fp32", help="comma-separated: fp32,bf16,fp16")
+    parser.add_argument("--models", default="base,upsample", help="comma-separated presets (base, upsample, ...)")
+    parser.add_argument("--batch", type=int, default=None, help="batch of every model (default: base 2, others 1)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the available cores)")
+    parser.add_argument("--e2e", action="store_true", help="also time base + upsampler sampling end to end")
+    parser.add_argument("--base-steps", default="100")
+    parser.add_argument("--upsample-steps", default="fast27")
+    parser.add_argument("--overhead", type=int, default=0, metavar="N", help="measure harness overhead at N samples")
+    parser.add_argument("--overhead-args", default="", help="extra CLI overrides for the overhead run")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    device = resolve_device(args.device)
+    dtypes = args.dtype.split(",")
+    if bad := [d for d in dtypes if d not in DTYPES]:
+        parser.error(f"--dtype {bad[0]!r} is not one of {', '.join(DTYPES)}")
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
+    log.info("torch %s, %s, %d threads", torch.__version__, _device_name(device), torch.get_num_threads())
+    for name in filter(None, args.models.split(",")):
+        batch = args.batch or (2 if name == "base" else 1)
+        model = random_model(name, seed=0).eval().to(device)
+        results = [bench_forward(name, batch, device, dtype, args.repeats, model) for dtype in dtypes]
+        for result in results:
+            log.info("%s", report_forward(result))
+        for result in results[1:]:
+            diff = (result.output - results[0].output).abs()
+            log.info(
+                "  %s vs %s: %.2fx faster, output max abs diff %.3e (mean %.3e)",
+                result.dtype, results[0].dtype, results[0].seconds / result.seconds, diff.max(), diff.mean(),
+            )  # fmt: skip
+        log.info("  %s", official_side_by_side(model, results[0], device, args.repeats))
+        del model
+    if args.e2e:
+        for dtype in dtypes:
+            log.info("%s", bench_end_to_end(device, dtype, args.batch or 1, args.base_steps, args.upsample_steps))
+    if args.overhead:
+        log.info("%s", bench_overhead(args.overhead, args.overhead_args.split()))
+    return 0
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({os.cpu_count()} logical cores, native bf16: {'yes' if cpu_has_native_bf16() else 'no'})"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,228 @@
+"""One open_clip model shared by the clip, fid and bias scorers: unit image and text embeddings, cached.
+
+Image embeddings are cached per (model id, image content key) so re-scoring or adding a scorer reuses them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import open_clip
+import torch
+from tqdm.auto import tqdm
+
+from harness.scorers.feature_cache import FeatureCache
+from harness.scorers.images import load_rgb
+from harness.scorers.options import (
+    BootstrapOptions,
+    ScorerConfigError,
+    check_keys,
+    integer,
+    optional_text,
+    text,
+)
+
+log = logging.getLogger(__name__)
+
+_SCHEMAS = ("hf-hub:", "local-dir:")
+MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
+
+# The harness's own architectures join open_clip's registry: `harness-tiny-clip` (16-d embeddings, one layer
+# per tower) runs with `pretrained: null` for smoke runs and tests, with nothing to download.
+open_clip.add_model_config(MODEL_CONFIG_DIR)
+
+
+def _file_fingerprint(path: Path) -> str:
+    """Identifies a local weights file by resolved path, size and mtime (hashing gigabytes would be slow)."""
+    stat = path.stat()
+    token = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def _register_config_file(model: str, where: str) -> str:
+    """A path to an open_clip model config JSON is registered under its file stem, which is returned."""
+    path = Path(model)
+    if not path.is_file():
+        raise ScorerConfigError(f"{where}.model: model config file {model!r} does not exist")
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ScorerConfigError(f"{where}.model: {model!r} is not a JSON model config ({err})") from err
+    open_clip.add_model_config(path)
+    return path.stem
+
+
+def _config_fingerprint(model: str) -> str:
+    """Identifies an architecture by its config, so a changed config never reuses cached embeddings."""
+    config = open_clip.get_model_config(model)
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _check_model_name(model: str, where: str) -> None:
+    if model.startswith("local-dir:"):
+        directory = Path(model.removeprefix("local-dir:"))
+        if not (directory / "open_clip_config.json").is_file():
+            raise ScorerConfigError(
+                f"{where}.model: {model!r} is not a folder with open_clip_config.json and the model's weights"
+            )
+        return
+    if model.startswith(_SCHEMAS):
+        return
+    known = open_clip.list_models()
+    if model not in known:
+        close = difflib.get_close_matches(model, known, n=4)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ScorerConfigError(
+            f"{where}.model: unknown open_clip model {model!r} (open_clip.list_models() lists the "
+            f"{len(known)} known names, e.g. ViT-B-32, ViT-L-14{hint})"
+        )
+
+
+def _check_pretrained(model: str, pretrained: str | None, where: str) -> None:
+    if pretrained is None:
+        return
+    if model.startswith(_SCHEMAS):
+        raise ScorerConfigError(
+            f"{where}.pretrained: must be null for {model!r}: the weights come with the hf-hub:/local-dir: model"
+        )
+    tags = open_clip.list_pretrained_tags_by_model(model)
+    if pretrained not in tags and not Path(pretrained).is_file():
+        raise ScorerConfigError(
+            f"{where}.pretrained: {pretrained!r} is neither a pretrained tag of {model} "
+            f"({', '.join(tags) or 'none known'}) nor an existing weights file"
+        )
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    """Options of conf/scorer/clip.yaml: the CLIP model (shared by all scorers) and the clip scorer's CIs."""
+
+    model: str
+    pretrained: str | None
+    random_init_seed: int
+    batch_size: int
+    bootstrap: BootstrapOptions
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any], where: str = "scorer.clip") -> ClipConfig:
+        check_keys(cfg, ("model", "pretrained", "random_init_seed", "batch_size", "bootstrap"), where)
+        model = text(cfg, "model", where)
+        if model.endswith(".json"):
+            model = _register_config_file(model, where)
+        pretrained = optional_text(cfg, "pretrained", where)
+        _check_model_name(model, where)
+        _check_pretrained(model, pretrained, where)
+        return cls(
+            model=model,
+            pretrained=pretrained,
+            random_init_seed=integer(cfg, "random_init_seed", where, minimum=0),
+            batch_size=integer(cfg, "batch_size", where, minimum=1),
+            bootstrap=BootstrapOptions.from_mapping(cfg["bootstrap"], f"{where}.bootstrap"),
+        )
+
+    @property
+    def model_id(self) -> str:
+        """Names the weights exactly: the cache key of every embedding this model produces."""
+        if self.pretrained is None:
+            if self.model.startswith("local-dir:"):
+                directory = Path(self.model.removeprefix("local-dir:"))
+                files = sorted(p for p in directory.iterdir() if p.is_file())
+                prints = "".join(_file_fingerprint(p) for p in files)
+                return f"clip-{self.model}-{hashlib.sha256(prints.encode()).hexdigest()[:16]}"
+            if self.model.startswith("hf-hub:"):
+                return f"clip-{self.model}"
+            return f"clip-{self.model}-{_config_fingerprint(self.model)}-random{self.random_init_seed}"
+        if Path(self.pretrained).is_file() and self.pretrained not in open_clip.list_pretrained_tags_by_model(
+            self.model
+        ):
+            return f"clip-{self.model}-file{_file_fingerprint(Path(self.pretrained))}"
+        return f"clip-{self.model}-{self.pretrained}"
+
+
+class ClipEncoder:
+    """Loads the open_clip model on first use; returns L2-normalised float64 embeddings."""
+
+    def __init__(self, config: ClipConfig, *, cache_dir: Path | None, device: str) -> None:
+        self.config = config
+        self.device = torch.device(device)
+        self.cache = FeatureCache(cache_dir, config.model_id)
+        self._model: Any = None
+        self._preprocess: Any = None
+        self._tokenizer: Any = None
+        self._texts: dict[str, np.ndarray] = {}
+
+    @property
+    def model_id(self) -> str:
+        return self.cache.model_id
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        cfg = self.config
+        pretrained_cfg = open_clip.pretrained.get_pretrained_cfg(cfg.model, cfg.pretrained) if cfg.pretrained else {}
+        log.info("loading open_clip %s (pretrained=%s) on %s", cfg.model, cfg.pretrained, self.device)
+        # Random initialisation (pretrained: null) is seeded so that cached embeddings stay valid.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.random_init_seed)
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                cfg.model,
+                pretrained=cfg.pretrained,
+                device=self.device,
+                # The OpenAI weights were trained with QuickGELU; open_clip only warns on a mismatch.
+                force_quick_gelu=bool(pretrained_cfg.get("quick_gelu", False)),
+            )
+        self._model = model.eval()
+        self._preprocess = preprocess
+        self._tokenizer = open_clip.get_tokenizer(cfg.model)
+
+    @property
+    def logit_scale(self) -> float:
+        """The model's learned temperature exp(t) (100 for the OpenAI weights)."""
+        self._load()
+        return float(self._model.logit_scale.detach().exp())
+
+    def image_embeddings(self, paths: Sequence[str | Path], keys: Sequence[str]) -> np.ndarray:
+        """Unit image embeddings (n, d); each image goes through the model's own preprocessing once."""
+        if not keys:
+            return np.empty((0, 0))
+        raw = self.cache.features(list(keys), lambda positions: self._encode_images([paths[i] for i in positions]))
+        return _unit(raw)
+
+    def text_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit text embeddings (n, d), memoised per string."""
+        if not texts:
+            return np.empty((0, 0))
+        unseen = sorted({t for t in texts if t not in self._texts})
+        if unseen:
+            self._load()
+            for start in range(0, len(unseen), self.config.batch_size):
+                batch = unseen[start : start + self.config.batch_size]
+                with torch.no_grad():
+                    emb = self._model.encode_text(self._tokenizer(batch).to(self.device))
+                for item, row in zip(batch, emb.float().cpu().numpy(), strict=True):
+                    self._texts[item] = row
+        return _unit(np.stack([self._texts[t] for t in texts]))
+
+    def _encode_images(self, paths: Sequence[str | Path]) -> np.ndarray:
+        self._load()
+        out = []
+        batches = range(0, len(paths), self.config.batch_size)
+        for start in tqdm(batches, desc=f"CLIP {self.config.model}", unit="batch", leave=False):
+            batch = paths[start : start + self.config.batch_size]
+            pixels = torch.stack([self._preprocess(load_rgb(p)) for p in batch]).to(self.device)
+            with torch.no_grad():
+                out.append(self._model.encode_image(pixels).float().cpu().numpy())
+        return np.concatenate(out)
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float64)
+    return rows / np.linalg.norm(rows, axis=-1, keepdims=True)

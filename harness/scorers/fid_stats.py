@@ -1,0 +1,98 @@
+"""Write FID reference statistics of an image folder: python -m harness.scorers.fid_stats FOLDER -o OUT.npz.
+
+Same pixel path and feature extractor as the fid scorer (defaults from conf/scorer/fid.yaml), so the file
+plugs into scorer.fid.reference.stats; the .npz holds mu and sigma as pytorch-fid and clean-fid write them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from harness.scorers.distances import gaussian_moments
+from harness.scorers.fid_features import ExtractorConfig, ImageFeatures
+from harness.scorers.images import file_content_key, list_images
+
+log = logging.getLogger(__name__)
+
+FID_DEFAULTS = Path(__file__).resolve().parents[2] / "conf" / "scorer" / "fid.yaml"
+
+
+def write_stats(folder: Path, out: Path, extractor: ExtractorConfig, *, cache_dir: Path | None, device: str) -> int:
+    """Extract features of every image under `folder`, write mu/sigma/n atomically to `out`; returns n."""
+    paths = list_images(folder, "fid_stats")
+    if len(paths) < 2:
+        raise ValueError(f"fid_stats: {str(folder)!r} holds {len(paths)} image; statistics need at least 2")
+    features = ImageFeatures(extractor, cache_dir=cache_dir, device=device).features(
+        paths, [file_content_key(p) for p in paths]
+    )
+    n, dim = features.shape
+    if n < dim:
+        log.warning("fid_stats: %d images < %d feature dims; sigma is singular and FID against it is biased", n, dim)
+    mu, sigma = gaussian_moments(features)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(
+                handle,
+                mu=mu,
+                sigma=sigma,
+                n=np.int64(n),
+                feature_extractor=np.str_(extractor.model_id),
+            )
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = OmegaConf.to_container(OmegaConf.load(FID_DEFAULTS))
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.scorers.fid_stats",
+        description="Write FID reference statistics (mu, sigma) of the images in a folder to an .npz file.",
+    )
+    parser.add_argument("folder", type=Path, help="folder of reference images (searched recursively)")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="output .npz (written atomically)")
+    parser.add_argument("--feature-extractor", default=defaults["feature_extractor"])
+    parser.add_argument("--inception-weights", default=defaults["inception_weights"])
+    parser.add_argument("--image-size", type=int, default=defaults["image_size"])
+    parser.add_argument("--batch-size", type=int, default=defaults["batch_size"])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache directory (default: none)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        extractor = ExtractorConfig.from_mapping(
+            {
+                "feature_extractor": args.feature_extractor,
+                "inception_weights": args.inception_weights,
+                "image_size": args.image_size,
+                "batch_size": args.batch_size,
+            },
+            "fid_stats",
+        )
+        n = write_stats(args.folder, args.out, extractor, cache_dir=args.cache_dir, device=args.device)
+    except ValueError as err:
+        parser.exit(2, f"error: {err}\n")
+    log.info("wrote statistics of %d images to %s", n, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""The fid scorer against closed forms on independently computed features, and torchmetrics' FID/KID."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from PIL import Image
+from scipy.spatial.distance import cdist
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from harness.scorers import ScorerConfigError, build_scorers
+from harness.scorers.images import load_square_uint8
+
+DIM = 6  # features of the test extractor
+
+
+def closed_form_fid(x: np.ndarray, y: np.ndarray) -> float:
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((x.mean(0) - y.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2.0 * covmean))
+
+
+def _extractor(spec: str) -> torch.nn.Module:
+    path, _, name = spec.rpartition(":")
+    module_spec = importlib.util.spec_from_file_location("half_colours_for_test", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return getattr(module, name)()
+
+
+def _uint8_batch(paths: list[Path]) -> torch.Tensor:
+    return torch.from_numpy(np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])).permute(0, 3, 1, 2)
+
+
+@pytest.fixture
+def setup(scorer_cfg, make_images, make_samples, tmp_path):
+    """12 generated images in two styles of 6 and a reference folder of 10 images."""
+    gen = make_images("gen", 12, seed=21)
+    ref = make_images("ref", 10, seed=22)
+    styles = ["oil painting"] * 6 + ["pixel art"] * 6
+    samples = make_samples(gen, [f"{s} of a corgi" for s in styles], **{"tag.style": styles})
+    scorer_cfg["fid"]["reference"]["folder"] = str(ref[0].parent)
+    return scorer_cfg, samples, gen, ref, tmp_path / "cache"
+
+
+def _score(cfg, samples, cache):
+    (scorer,) = build_scorers(["fid"], cfg, cache_dir=cache)
+    return scorer.score(samples)
+
+
+def test_fid_of_the_run_equals_the_closed_form_on_independent_features(setup, features_by_hand):
+    cfg, samples, gen, ref, cache = setup
+    result = _score(cfg, samples, cache)
+    expected = closed_form_fid(features_by_hand(gen), features_by_hand(ref))
+    assert result.metrics["fid/fid"] == pytest.approx(expected, rel=1e-6)
+    assert result.metrics["fid/n"] == 12 and result.metrics["fid/n_ref"] == 10
+
+
+def test_fid_equals_torchmetrics_frechet_inception_distance_with_the_same_extractor(setup, tiny_features):
+    cfg, samples, gen, ref, cache = setup
+    metric = FrechetInceptionDistance(feature=_extractor(tiny_features), input_img_size=(3, 256, 256))
+    metric.update(_uint8_batch(ref), real=True)
+    metric.update(_uint8_batch(gen), real=False)
+    assert _score(cfg, samples, cache).metrics["fid/fid"] == pytest.approx(float(metric.compute()), rel=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save")
+def test_kid_equals_torchmetrics_kernel_inception_distance_on_whole_sets(setup, tiny_features):
+    cfg, samples, gen, ref, cache = setup
+    samples = samples.iloc[:10]
+    cfg["fid"].update(kid_subsets=1, kid_subset_size=10)
+    metric = KernelInceptionDistance(feature=_extractor(tiny_features), subsets=1, subset_size=10)
+    metric.update(_uint8_batch(ref), real=True)
+    metric.update(_uint8_batch(gen[:10]), real=False)
+    expected_mean, _ = metric.compute()
+    result = _score(cfg, samples, cache)
+    assert result.metrics["fid/kid_mean"] == pytest.approx(float(expected_mean), rel=1e-6)
+    assert result.metrics["fid/kid_std"] == 0.0
+
+
+def test_fid_per_tag_group_equals_the_closed_form_on_that_group(setup, features_by_hand):
+    cfg, samples, gen, ref, cache = setup
+    cfg["fid"]["groups"] = ["all", "tag.style"]
+    result = _score(cfg, samples, cache)
+    features, reference = features_by_hand(gen), features_by_hand(ref)
+    for style, rows in (("oil painting", slice(0, 6)), ("pixel art", slice(6, 12))):
+        name = f"fid/fid[tag.style={style}]"
+        assert result.metrics[name] == pytest.approx(closed_form_fid(features[rows], reference), rel=1e-6)
+        assert result.metrics[f"fid/n[tag.style={style}]"] == 6
+    table = result.tables["fid/groups"].set_index("group")
+    assert list(table.index) == ["all", "tag.style=oil painting", "tag.style=pixel art"]
+    assert table.loc["tag.style=pixel art", "fid"] == pytest.approx(result.metrics["fid/fid[tag.style=pixel art]"])
+
+
+def test_groups_too_small_for_fid_or_kid_say_so_instead_of_a_number(setup, caplog):
+    cfg, samples, gen, ref, cache = setup
+    cfg["fid"]["groups"] = ["prompt_id"]
+    cfg["fid"]["kid_subset_size"] = 8
+    samples = samples.iloc[[0, 1, 2, 6, 7, 8, 9, 10, 11]]  # 3 oil paintings, 6 pixel art
+    with caplog.at_level("WARNING"):
+        result = _score(cfg, samples, cache)
+    small = "[prompt_id=p0]"
+    assert result.metrics[f"fid/fid{small}"] is None and result.metrics[f"fid/kid_mean{small}"] is None
+    assert result.metrics["fid/fid[prompt_id=p1]"] is not None
+    assert result.metrics["fid/kid_mean[prompt_id=p1]"] is None  # 6 images < KID subset size 8
+    expected = [
+        "fid[prompt_id=p0]: 3 images < 6 feature dims; FID not computed",
+        "fid[prompt_id=p1]: 6 images (10 reference) < KID subset size 8; KID not computed",
+    ]
+    for note in expected:
+        assert note in result.notes
+        assert note in caplog.text
+    table = result.tables["fid/groups"].set_index("group")
+    assert "3 images < 6 feature dims" in table.loc["prompt_id=p0", "note"]
+
+
+def test_subset_of_size_n_is_drawn_with_a_fixed_seed_independent_of_row_order(setup, features_by_hand):
+    cfg, samples, gen, ref, cache = setup
+    cfg["fid"]["subset_size"] = 8
+    result = _score(cfg, samples, cache)
+    shuffled = _score(cfg, samples.sample(frac=1.0, random_state=0), cache)
+    assert result.metrics["fid/n"] == 8
+    assert shuffled.metrics["fid/fid"] == pytest.approx(result.metrics["fid/fid"], rel=1e-12)
+    features, reference = features_by_hand(gen), features_by_hand(ref)
+    candidates = [closed_form_fid(features[list(rows)], reference) for rows in itertools.combinations(range(12), 8)]
+    assert min(abs(c - result.metrics["fid/fid"]) / c for c in candidates) < 1e-6
+    cfg["fid"]["subset_seed"] = 1
+    assert _score(cfg, samples, cache).metrics["fid/fid"] != pytest.approx(result.metrics["fid/fid"])
+
+
+def test_groups_smaller_than_the_subset_size_are_not_scored(setup):
+    cfg, samples, gen, ref, cache = setup
+    cfg["fid"].update(subset_size=8, groups=["all", "tag.style"])
+    result = _score(cfg, samples, cache)
+    assert result.metrics["fid/n"] == 8
+    assert result.metrics["fid/n[tag.style=oil painting]"] is None
+    assert result.metrics["fid/fid[tag.style=oil painting]"] is None
+    assert "fid[tag.style=oil painting]: 6 images < subset_size 8; not scored" in result.notes
+
+
+def test_fid_bootstrap_interval_follows_the_documented_protocol(setup, features_by_hand):
+    cfg, samples, gen, ref, cache = setup
+    cfg["fid"]["bootstrap"] = {"resamples": 50, "seed": 4, "level": 0.9}
+    result = _score(cfg, samples, cache)
+    features, reference = features_by_hand(gen), features_by_hand(ref)
+    rng = np.random.default_rng(4)
+    replicates = [closed_form_fid(features[rng.integers(0, 12, 12)], reference) for _ in range(50)]
+    low, high = np.quantile(replicates, [0.05, 0.95])
+    assert result.metrics["fid/fid_ci_low"] == pytest.approx(low, rel=1e-6)
+    assert result.metrics["fid/fid_ci_high"] == pytest.approx(high, rel=1e-6)
+
+
+def test_clip_fd_and_cmmd_reuse_the_clip_embeddings(setup, clip_by_hand):
+    cfg, samples, gen, ref, cache = setup
+    result = _score(cfg, samples, cache)
+    x, y = clip_by_hand(gen), clip_by_hand(ref)
+    assert result.metrics["fid/clip_fd"] == pytest.approx(closed_form_fid(x, y), rel=1e-4, abs=1e-7)
+    kernel = lambda a, b: np.exp(-cdist(a, b, "sqeuclidean") / (2 * 10.0**2))  # noqa: E731
+    cmmd = 1000 * (kernel(x, x).mean() + kernel(y, y).mean() - 2 * kernel(x, y).mean())
+    assert result.metrics["fid/cmmd"] == pytest.approx(cmmd, rel=1e-4, abs=1e-7)
+    # The CLIP embeddings of the generated images are the clip scorer's cache entries.
+    assert len(list((cache / "features").iterdir())) == 2
+
+
+def _write_coco(tmp_path: Path, ref: list[Path], captions: list[str]) -> Path:
+    data = {
+        "images": [{"id": i, "file_name": p.name} for i, p in enumerate(ref)],
+        "annotations": [{"id": 100 + i, "image_id": i, "caption": c} for i, c in enumerate(captions)],
+    }
+    path = tmp_path / "captions.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_coco_reference_uses_the_images_whose_captions_are_the_prompts(setup, features_by_hand):
+    cfg, samples, gen, ref, cache = setup
+    captions = ["Oil painting of a corgi.", "pixel  art of a corgi", "a cat"] * 3 + ["a dog"]
+    cfg["fid"]["reference"] = {
+        "folder": None,
+        "coco_captions": str(_write_coco(cache.parent, ref, captions)),
+        "coco_images": str(ref[0].parent),
+        "stats": None,
+        "match_prompts": True,
+    }
+    cfg["fid"]["groups"] = ["all"]
+    result = _score(cfg, samples, cache)
+    matched = [p for p, c in zip(ref, captions, strict=True) if "corgi" in c]
+    assert result.metrics["fid/n_ref"] == len(matched) == 6
+    expected = closed_form_fid(features_by_hand(gen), features_by_hand(matched))
+    assert result.metrics["fid/fid"] == pytest.approx(expected, rel=1e-6)
+
+    cfg["fid"]["reference"]["match_prompts"] = False
+    assert _score(cfg, samples, cache).metrics["fid/n_ref"] == 10
+
+
+def test_precomputed_statistics_give_the_same_fid_as_the_folder(setup, features_by_hand):
+    cfg, samples, gen, ref, cache = setup
+    reference = features_by_hand(ref)
+    stats = cache.parent / "ref_stats.npz"
+    np.savez(stats, mu=reference.mean(0), sigma=np.cov(reference, rowvar=False))
+    cfg["fid"]["reference"].update(folder=None, stats=str(stats))
+    result = _score(cfg, samples, cache)
+    assert result.metrics["fid/fid"] == pytest.approx(closed_form_fid(features_by_hand(gen), reference), rel=1e-6)
+    assert result.metrics["fid/kid_mean"] is None and result.metrics["fid/cmmd"] is None
+    assert any("precomputed statistics" in note for note in result.notes)
+
+
+def _bad_reference(tmp_path: Path, case: str) -> dict:
+    empty = tmp_path / "empty"
+    empty.mkdir(exist_ok=True)
+    (empty / "notes.txt").write_text("no images here")
+    no_mu = tmp_path / "no_mu.npz"
+    np.savez(no_mu, mean=np.zeros(6), sigma=np.eye(6))
+    wrong_dim = tmp_path / "wrong_dim.npz"
+    np.savez(wrong_dim, mu=np.zeros(2048), sigma=np.eye(2048))
+    base = {"folder": None, "coco_captions": None, "coco_images": None, "stats": None, "match_prompts": True}
+    return {
+        "missing folder": {**base, "folder": str(tmp_path / "nowhere")},
+        "empty folder": {**base, "folder": str(empty)},
+        "stats without mu": {**base, "stats": str(no_mu)},
+        "stats of the wrong dimension": {**base, "stats": str(wrong_dim)},
+        "two sources": {**base, "folder": str(empty), "stats": str(no_mu)},
+        "no source": base,
+    }[case]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing folder", "does not exist or is not a folder"),
+        ("empty folder", "holds no images (.png, .jpg"),
+        ("stats without mu", "lacks mu (expected mu of shape (d,) and sigma of shape (d, d); it holds mean, sigma)"),
+        ("stats of the wrong dimension", "has dimension 2048, but the configured feature extractor gives 6-d features"),
+        ("two sources", "set exactly one of folder, coco_captions (with coco_images) or stats; got folder, stats"),
+        ("no source", "got none (e.g. scorer.fid.reference.folder=/data/reference_images)"),
+    ],
+)
+def test_a_bad_reference_is_one_clear_error(scorer_cfg, tmp_path, case, message):
+    scorer_cfg["fid"]["reference"] = _bad_reference(tmp_path, case)
+    with pytest.raises(ScorerConfigError) as err:
+        build_scorers(["fid"], scorer_cfg, cache_dir=tmp_path / "cache")
+    assert message in str(err.value) and "scorer.fid.reference" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("update", "message"),
+    [
+        ({"feature_extractor": "no_such_module:Net"}, "cannot import feature extractor 'no_such_module:Net'"),
+        ({"feature_extractor": "collections:OrderedDict"}, "is not a torch.nn.Module class"),
+        (
+            {"inception_weights": "/nowhere/pt_inception.pth"},
+            "scorer.fid.inception_weights: '/nowhere/pt_inception.pth'",
+        ),
+        ({"groups": ["all", "all"]}, "scorer.fid.groups: duplicate entries"),
+        ({"kid_subset_size": 1}, "scorer.fid.kid_subset_size: expected an integer >= 2, got 1"),
+    ],
+)
+def test_bad_fid_options_raise_one_clear_error(setup, update, message):
+    cfg, _, _, _, cache = setup
+    cfg["fid"].update(update)
+    with pytest.raises(ScorerConfigError) as err:
+        build_scorers(["fid"], cfg, cache_dir=cache)
+    assert message in str(err.value)
+
+
+def test_every_image_takes_one_pixel_path_centre_crop_then_bicubic(tmp_path):
+    rng = np.random.default_rng(5)
+    centre = rng.integers(0, 256, size=(256, 256, 3), dtype=np.uint8)
+    wide = np.concatenate([np.zeros((256, 64, 3), np.uint8), centre, np.full((256, 64, 3), 255, np.uint8)], axis=1)
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    np.testing.assert_array_equal(load_square_uint8(tmp_path / "wide.png", 256), centre)
+
+    tall = rng.integers(0, 256, size=(600, 400, 3), dtype=np.uint8)
+    Image.fromarray(tall).save(tmp_path / "tall.png")
+    expected = Image.fromarray(tall[100:500]).resize((256, 256), Image.Resampling.BICUBIC)
+    np.testing.assert_array_equal(load_square_uint8(tmp_path / "tall.png", 256), np.asarray(expected))
+
+    Image.fromarray(centre).save(tmp_path / "generated.png")
+    np.testing.assert_array_equal(load_square_uint8(tmp_path / "generated.png", 256), centre)
