@@ -102,7 +102,8 @@ def main(cfg: DictConfig) -> None:
     multirun = hydra_cfg.mode.name == "MULTIRUN"
     group = Path(hydra_cfg.sweep.dir).name if multirun else None
     try:
-        job = Job(cfg, run_dir=run_dir, overrides=list(hydra_cfg.overrides.task), group=group)
+        job_num = hydra_cfg.job.num if multirun else None
+        job = Job(cfg, run_dir=run_dir, overrides=list(hydra_cfg.overrides.task), group=group, job_num=job_num)
     except USAGE_ERRORS as err:
         _fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, run_dir)
     try:

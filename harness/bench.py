@@ -10,6 +10,7 @@ sampling throughput, and the harness's own overhead on a tiny-model run. Not a t
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
@@ -118,6 +119,8 @@ def bench_forward(
     preset_name: str, batch: int, device: torch.device, dtype: str, repeats: int, model: GlideUNet | None = None
 ) -> ForwardResult:
     model = model if model is not None else random_model(preset_name, seed=0).eval().to(device)
+    if dtype != "fp32":
+        model = copy.deepcopy(model).cast_matmul_weights(DTYPES[dtype])
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
         torch.cuda.reset_peak_memory_stats(device)

@@ -43,8 +43,15 @@ def check_writable(path: Path, what: str) -> None:
         raise ConfigError(f"{what}: {str(path)!r} cannot be written ({err.strerror or err})") from None
 
 
-def resolve_sampling(rc: RunConfig) -> Sampling:
-    device = resolve_device(rc.sampler.device)
+def job_device(requested: str, job_num: int | None) -> torch.device:
+    """The sampling device; in a multirun, `auto` spreads jobs over the GPUs (job k on cuda:k mod #GPUs)."""
+    device = resolve_device(requested)
+    if requested == "auto" and device.type == "cuda" and job_num is not None:
+        return torch.device("cuda", job_num % torch.cuda.device_count())
+    return device
+
+
+def resolve_sampling(rc: RunConfig, device: torch.device) -> Sampling:
     return Sampling(
         model_id=rc.model.model_id,
         device_type=device.type,
@@ -76,12 +83,15 @@ def run_info(cfg: DictConfig, rc: RunConfig, suite: Suite, sampling: Sampling, o
 class Job:
     """A validated job, ready to run; construction does all the checking and writes nothing."""
 
-    def __init__(self, cfg: DictConfig, *, run_dir: Path, overrides: list[str], group: str | None):
+    def __init__(
+        self, cfg: DictConfig, *, run_dir: Path, overrides: list[str], group: str | None, job_num: int | None = None
+    ):
         self.cfg = cfg
         self.rc = rc = typed_config(cfg)
         self.run_dir = run_dir
         self.suite = load_suite(rc.suite)
-        self.sampling = resolve_sampling(rc)
+        self.device = str(job_device(rc.sampler.device, job_num))
+        self.sampling = resolve_sampling(rc, torch.device(self.device))
         self.plan = make_plan(
             self.suite, self.sampling, seed=rc.sampler.seed, samples_per_prompt=rc.sampler.samples_per_prompt
         )
@@ -90,7 +100,6 @@ class Job:
         self.logger = LoggerConfig.from_mapping(rc.logger)
         self.group = rc.experiment or group or self.suite.name
         self.info = run_info(cfg, rc, self.suite, self.sampling, overrides)
-        self.device = str(resolve_device(rc.sampler.device))
         check_writable(self.store.root, "store.cache_dir")
         check_writable(run_dir, "output dir (hydra.run.dir / hydra.sweep.dir)")
 

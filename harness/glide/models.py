@@ -100,6 +100,8 @@ def load_pipeline(
         else:
             model = official_model(spec, stage)
         model = model.eval().requires_grad_(False).to(torch_device)
+        if dtype != "fp32":
+            model.cast_matmul_weights(DTYPES[dtype])
         if torch_device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
         tokenizer = Tokenizer(load_encoding(model.cfg.tokenizer), model.cfg.text_ctx)

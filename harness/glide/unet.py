@@ -100,6 +100,7 @@ class AttentionBlock(nn.Module):
         # Both projections are laid out head by head: (b, heads, k * head_ch, positions).
         qkv = self.qkv(self.norm(x).reshape(b, c, -1)).reshape(b, self.heads, 3 * c // self.heads, -1)
         q, k, v = qkv.transpose(2, 3).chunk(3, dim=-1)
+        q = q.contiguous()  # fused CPU attention kernels need unit stride on the head dimension
         text_kv = self.encoder_kv(text).to(qkv.dtype).reshape(b, self.heads, 2 * c // self.heads, -1)
         text_k, text_v = text_kv.transpose(2, 3).chunk(2, dim=-1)
         out = F.scaled_dot_product_attention(q, torch.cat([text_k, k], dim=2), torch.cat([text_v, v], dim=2))
@@ -247,6 +248,16 @@ class GlideUNet(nn.Module):
         for block in self.output_blocks:
             h = block(torch.cat([h, skips.pop()], dim=1), emb, text.seq)
         return self.out(h).to(x.dtype)
+
+    def cast_matmul_weights(self, dtype: torch.dtype) -> GlideUNet:
+        """Store conv, linear and embedding weights in `dtype`, norms in float32, as official fp16 inference does.
+
+        Autocast would otherwise cast every weight again on every forward.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Linear | nn.Embedding):
+                module.to(dtype)
+        return self
 
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
         """Every state-dict key with its shape, in order: what a checkpoint for this config must hold."""
