@@ -12,7 +12,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -27,6 +26,8 @@ import yaml
 from matplotlib.figure import Figure
 from PIL import Image
 from scipy import stats
+
+from harness.store import write_atomic
 
 matplotlib.use("Agg")
 
@@ -473,19 +474,6 @@ def _series(label: str, points: list[tuple], param: SweptParameter) -> Series:
 
 
 # ---------------------------------------------------------------- files
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a temp file beside `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ThumbnailStore:

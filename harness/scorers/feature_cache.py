@@ -7,14 +7,15 @@ bytes, and os.replace makes the last one win whole, so concurrent runs are safe.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from harness.store import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +31,9 @@ def _safe_name(text: str) -> str:
 
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    write_atomic(path, buffer.getvalue())
 
 
 class FeatureCache:

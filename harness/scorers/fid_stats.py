@@ -7,10 +7,9 @@ plugs into scorer.fid.reference.stats; the .npz holds mu and sigma as pytorch-fi
 from __future__ import annotations
 
 import argparse
+import io
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from omegaconf import OmegaConf
 from harness.scorers.distances import gaussian_moments
 from harness.scorers.fid_features import ExtractorConfig, ImageFeatures
 from harness.scorers.images import file_content_key, list_images
+from harness.store import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +38,9 @@ def write_stats(folder: Path, out: Path, extractor: ExtractorConfig, *, cache_di
     if n < dim:
         log.warning("fid_stats: %d images < %d feature dims; sigma is singular and FID against it is biased", n, dim)
     mu, sigma = gaussian_moments(features)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(
-                handle,
-                mu=mu,
-                sigma=sigma,
-                n=np.int64(n),
-                feature_extractor=np.str_(extractor.model_id),
-            )
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, mu=mu, sigma=sigma, n=np.int64(n), feature_extractor=np.str_(extractor.model_id))
+    write_atomic(out, buffer.getvalue())
     return n
 
 
