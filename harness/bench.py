@@ -185,8 +185,10 @@ def report_forward(result: ForwardResult) -> str:
     )
 
 
-def bench_end_to_end(device: torch.device, dtype: str, batch: int, base_steps: str, upsample_steps: str) -> str:
-    """Images/s of base (guided) + upsampler with the full-size architectures (random weights)."""
+def bench_end_to_end(
+    device: torch.device, dtype: str, batch: int, base_steps: str, upsample_steps: str
+) -> tuple[str, torch.Tensor]:
+    """Images/s of base (guided) + upsampler with the full-size architectures (random weights), and the images."""
     spec = ModelSpec(weights="random")
     pipeline = load_pipeline(spec, device=str(device), dtype=dtype, per_sample=False)
     prompts, seeds = ["a house by the lake"] * batch, list(range(batch))
@@ -194,13 +196,19 @@ def bench_end_to_end(device: torch.device, dtype: str, batch: int, base_steps: s
     images = pipeline.sample_base(prompts, seeds, guidance_scale=3.0, steps=base_steps)
     _sync(device)
     base_s = time.perf_counter() - start
-    pipeline.upsample(prompts, images, seeds, steps=upsample_steps, temperature=0.997)
+    upsampled = pipeline.upsample(prompts, images, seeds, steps=upsample_steps, temperature=0.997)
     _sync(device)
     total = time.perf_counter() - start
-    return (
+    line = (
         f"end to end {device} {dtype} batch {batch} (base {base_steps} steps, upsampler {upsample_steps}): "
         f"{batch / total:.3f} images/s ({base_s:.1f} s base, {total - base_s:.1f} s upsampler)"
     )
+    return line, upsampled
+
+
+def image_difference(images: torch.Tensor, reference: torch.Tensor) -> str:
+    diff = (images.float() - reference.float()).abs()
+    return f"mean abs pixel difference {diff.mean():.2f} / 255 (max {diff.max():.0f})"
 
 
 def bench_overhead(samples: int, extra: list[str]) -> str:
@@ -263,8 +271,16 @@ def main(argv: list[str] | None = None) -> int:
         log.info("  %s", official_side_by_side(model, results[0], device, args.repeats))
         del model
     if args.e2e:
+        reference = None
         for dtype in dtypes:
-            log.info("%s", bench_end_to_end(device, dtype, args.batch or 1, args.base_steps, args.upsample_steps))
+            line, images = bench_end_to_end(device, dtype, args.batch or 1, args.base_steps, args.upsample_steps)
+            log.info("%s", line)
+            if reference is None:
+                reference = images
+            else:
+                log.info(
+                    "  256px images, %s vs %s at equal seeds: %s", dtype, dtypes[0], image_difference(images, reference)
+                )
     if args.overhead:
         log.info("%s", bench_overhead(args.overhead, args.overhead_args.split()))
     return 0
