@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from harness.glide.config import preset
 from harness.glide.models import load_pipeline
 from harness.glide.pipeline import resolve_device, resolve_dtype
 from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
@@ -55,7 +56,7 @@ def resolve_sampling(rc: RunConfig, device: torch.device) -> Sampling:
     return Sampling(
         model_id=rc.model.model_id,
         device_type=device.type,
-        dtype=resolve_dtype(rc.sampler.dtype, device),
+        dtype=resolve_dtype(rc.sampler.dtype, device, preset(rc.model.base).num_channels),
         per_sample=rc.sampler.per_sample,
         guidance_scale=float(rc.sampler.guidance_scale),
         base_steps=rc.sampler.base_steps,

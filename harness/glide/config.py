@@ -130,7 +130,8 @@ BASE = ModelConfig()
 UPSAMPLE = replace(BASE, image_size=256, num_res_blocks=2, noise_schedule="linear", super_res=True)
 TINY_BASE = replace(
     BASE,
-    num_channels=32,
+    num_channels=16,
+    norm_groups=8,
     num_res_blocks=1,
     channel_mult="1,2,2,2",
     num_head_channels=16,
