@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from harness.glide.config import preset
-from harness.glide.models import load_pipeline
+from harness.glide.models import load_pipeline, resolve_official_checkpoints
 from harness.glide.pipeline import resolve_device, resolve_dtype
+from harness.outdirs import creatable_error
 from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
 from harness.runner import manifest, missing_keys, sample_missing, write_manifest
 from harness.schema import ConfigError, RunConfig
-from harness.score import log_to_wandb, score_samples, write_results
+from harness.score import build_scorers, log_to_wandb, score_samples, write_results
 from harness.store import SampleStore
 from harness.suites import Suite, load_suite
 from harness.tracking import LoggerConfig, flatten_config
@@ -36,12 +36,8 @@ def typed_config(cfg: DictConfig) -> RunConfig:
 
 
 def check_writable(path: Path, what: str) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as err:
-        raise ConfigError(f"{what}: {str(path)!r} cannot be written ({err.strerror or err})") from None
+    if error := creatable_error(path, what):
+        raise ConfigError(error)
 
 
 def job_device(requested: str, job_num: int | None) -> torch.device:
@@ -103,6 +99,13 @@ class Job:
         self.info = run_info(cfg, rc, self.suite, self.sampling, overrides)
         check_writable(self.store.root, "store.cache_dir")
         check_writable(run_dir, "output dir (hydra.run.dir / hydra.sweep.dir)")
+        self.scorers = []
+        if rc.runner.stage != "sample":
+            self.scorers = build_scorers(
+                list(rc.scorers), dict(rc.scorer), cache_dir=self.store.root, device=self.device
+            )
+        if rc.runner.stage != "score" and missing_keys(shard(self.plan, *self.shard), self.store):
+            resolve_official_checkpoints(rc.model)  # no weights: fail now, before any sampling
 
     def run(self) -> dict[str, Any]:
         start = time.perf_counter()
@@ -122,16 +125,15 @@ class Job:
     def score(self, info: dict[str, Any]) -> float:
         missing = missing_keys(self.plan, self.store)
         if missing:
+            shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
             raise ConfigError(
                 f"{len(missing)} of {len({s.key for s in self.plan})} samples are not in the store "
-                f"{self.store.root} yet (first missing key: {missing[0]}); run the remaining shards first"
+                f"{self.store.root} yet (missing keys: {shown}); run the remaining shards first"
             )
         start = time.perf_counter()
         samples = self._manifest(self.plan)
         write_manifest(self.run_dir, samples)
-        results, metrics, tables, notes = score_samples(
-            samples, list(self.rc.scorers), dict(self.rc.scorer), cache_dir=self.store.root, device=self.device
-        )
+        results, metrics, tables, notes = score_samples(samples, self.scorers)
         info["scoring_s"] = time.perf_counter() - start
         summary = write_results(self.run_dir, results, metrics, tables, notes, info)
         tags = [f"suite:{self.suite.name}", f"model:{self.rc.model.name}"]
@@ -145,7 +147,7 @@ class Job:
         return manifest(specs, self.store, suite=self.suite.name, random_weights=self.rc.model.random_weights)
 
     def _load_pipeline(self):
-        if self.sampling.device_type == "cpu":
+        if self.sampling.device_type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
             torch.set_num_threads(len(os.sched_getaffinity(0)))
         return load_pipeline(
             self.rc.model, device=self.device, dtype=self.sampling.dtype, per_sample=self.sampling.per_sample

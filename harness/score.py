@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-from harness.scorers import build_scorers
 from harness.store import write_json, write_parquet
 from harness.tracking import LoggerConfig, open_run
 
@@ -34,15 +33,24 @@ def _number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def build_scorers(names: list[str], options: dict, *, cache_dir: Path, device: str) -> list:
+    """The configured scorers (checked now, models loaded on first use); imported here, not at start-up."""
+    if not names:
+        return []
+    from harness.scorers import build_scorers as build
+
+    return build(names, options, cache_dir=cache_dir, device=device)
+
+
 def score_samples(
-    samples: pd.DataFrame, names: list[str], options: dict, *, cache_dir: Path, device: str
+    samples: pd.DataFrame, scorers: list
 ) -> tuple[pd.DataFrame, dict[str, float | None], dict[str, pd.DataFrame], list[str]]:
     """Every scorer's columns joined to the samples, and the run's metrics, tables and notes."""
     results = samples.copy()
     metrics: dict[str, float | None] = {}
     tables: dict[str, pd.DataFrame] = {}
     notes: list[str] = []
-    for scorer in build_scorers(names, options, cache_dir=cache_dir, device=device):
+    for scorer in scorers:
         log.info("scoring %d samples with %s", len(samples), scorer.name)
         result = scorer.score(samples)
         results = results.join(result.columns)

@@ -38,7 +38,10 @@ def load_suite(cfg: SuiteConfig) -> Suite:
     """The suite of `cfg`: its listed prompts, then those of `cfg.path`; refuses an empty suite or repeated ids."""
     prompts = [Prompt(p.id, p.text, {k: str(v) for k, v in p.tags.items()}, p.expected_class) for p in cfg.prompts]
     if cfg.path is not None:
-        prompts += read_prompt_file(Path(cfg.path))
+        from_file = read_prompt_file(Path(cfg.path))
+        if not from_file:
+            raise ConfigError(f"suite.path: {cfg.path!r} holds no prompts (blank lines and # comments are skipped)")
+        prompts += from_file
     if not prompts:
         raise ConfigError(f"suite {cfg.name!r} has no prompts: list them under `prompts:` or give suite.path")
     seen: set[str] = set()

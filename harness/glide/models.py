@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -48,10 +51,28 @@ class ModelSpec:
 
     @property
     def model_id(self) -> str:
-        """Names the weights: part of every sample's content key."""
+        """Names the weights and the architecture: part of every sample's content key."""
+        arch = hashlib.sha256(
+            json.dumps([preset(self.base).to_dict(), preset(self.upsample).to_dict()], sort_keys=True).encode()
+        ).hexdigest()[:8]
         if self.random_weights:
-            return f"{self.name}:{self.base}+{self.upsample}:random-seed{self.seed}"
-        return f"{self.name}:{self.base}+{self.upsample}:official"
+            return f"{self.name}:{self.base}+{self.upsample}@{arch}:random-seed{self.seed}"
+        files = [file_fingerprint(Path(p)) for p in (self.base_path, self.upsample_path) if p is not None]
+        weights = "official" if not files else "files-" + "-".join(files)
+        return f"{self.name}:{self.base}+{self.upsample}@{arch}:{weights}"
+
+
+def file_fingerprint(path: Path, chunk: int = 1 << 20) -> str:
+    """A cheap content fingerprint of a large file: its size and the hash of its first and last MiB."""
+    if not path.is_file():
+        return f"missing:{path.name}"
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as f:
+        digest.update(f.read(chunk))
+        f.seek(max(0, size - chunk))
+        digest.update(f.read(chunk))
+    return digest.hexdigest()[:12]
 
 
 def random_model(preset_name: str, seed: int) -> GlideUNet:

@@ -1,0 +1,252 @@
+"""Prompt suites and experiment configs: every conf/suite and experiments/ file composes through Hydra and
+loads; prompt files (.txt, .csv) are read with their ids, tags and expected classes; bad suites are refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from harness.schema import ConfigError, PromptConfig, RunConfig, SuiteConfig, register
+from harness.suites import Prompt, Suite, load_suite, read_prompt_file
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+SUITES = sorted(p.stem for p in (CONF / "suite").glob("*.yaml") if p.stem != "file")
+# What the seed study ran by hand (seed/000_7877986e80c70962.txt), as it wrote the prompts.
+SEED_PROMPTS = [
+    "a living room with a couch",
+    "an oil painting of a corgi",
+    "photograph of a corgi",
+    "pixel art of a corgi",
+    "chinese ink painting of a waterfall",
+    "polar bear sailing a ship",
+    "a religious building",
+    "a house by the lake",
+]
+
+
+def composed(*overrides: str, hydra_node: bool = False) -> DictConfig:
+    register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=["model=tiny", *overrides], return_hydra_config=hydra_node)
+
+
+def run_config(*overrides: str) -> RunConfig:
+    return OmegaConf.to_object(composed(*overrides))
+
+
+def suite_of(*overrides: str) -> Suite:
+    return load_suite(run_config(*overrides).suite)
+
+
+def texts(suite: Suite) -> list[str]:
+    return [prompt.text for prompt in suite.prompts]
+
+
+# ---------------------------------------------------------------- the suites in conf/suite
+
+
+@pytest.mark.parametrize("name", SUITES)
+def test_every_suite_file_composes_and_loads(name):
+    suite = suite_of(f"+suite={name}")
+    raw = yaml.safe_load((CONF / "suite" / f"{name}.yaml").read_text())
+    assert suite.name == name and suite.description
+    assert [p.id for p in suite.prompts] == [p["id"] for p in raw["prompts"]]
+    assert texts(suite) == [p["text"] for p in raw["prompts"]]
+    assert all(isinstance(k, str) and isinstance(v, str) for p in suite.prompts for k, v in p.tags.items())
+
+
+def test_the_suites_the_issue_asks_for_are_there():
+    assert {"styles", "novel", "bias", "hyperparams", "couch", "seed_study"} <= set(SUITES)
+
+
+def test_bias_suite_has_one_control_prompt_per_taxonomy_class_except_other():
+    taxonomy = yaml.safe_load((CONF / "taxonomy" / "religious_building.yaml").read_text())
+    suite = suite_of("+suite=bias")
+    controls = [p for p in suite.prompts if p.expected_class is not None]
+    assert sorted(p.expected_class for p in controls) == sorted(c for c in taxonomy["classes"] if c != "other")
+    for prompt in controls:  # a control names its class in words
+        assert prompt.expected_class.replace("_", " ") in prompt.text
+
+
+def test_bias_suite_probes_leave_the_religion_open():
+    probes = [p.text for p in suite_of("+suite=bias").prompts if p.expected_class is None]
+    assert {"a religious building", "a religious place"} <= set(probes)
+
+
+def test_seed_study_suite_holds_every_prompt_the_seed_ran():
+    prompts = [text.lower() for text in texts(suite_of("+suite=seed_study"))]
+    for seed_prompt in SEED_PROMPTS:
+        assert any(seed_prompt in text for text in prompts), seed_prompt
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("styles", ["an oil painting of a corgi", "a photograph of a corgi", "pixel art of a corgi"]),
+        ("styles", ["a chinese ink painting of a waterfall"]),
+        ("novel", ["a polar bear sailing a ship", "a hedgehog using a calculator"]),
+        ("novel", ["a fall landscape with a small cottage next to a lake"]),
+        ("hyperparams", ["a house by the lake"]),
+        ("couch", ["a living room with a couch"]),
+    ],
+)
+def test_seed_study_suites_hold_their_prompts(name, expected):
+    assert set(expected) <= set(texts(suite_of(f"+suite={name}")))
+
+
+def test_styles_suite_tags_each_prompt_with_its_style():
+    for prompt in suite_of("+suite=styles").prompts:
+        assert prompt.tags["style"] in prompt.text
+
+
+# ---------------------------------------------------------------- prompt files
+
+
+def test_a_txt_file_gives_one_prompt_per_line_skipping_blanks_and_comments(tmp_path):
+    path = tmp_path / "prompts.txt"
+    path.write_text("# my prompts\na red cube\n\n   a blue ball  \n# done\na red cube on a table\n")
+    suite = load_suite(SuiteConfig(name="mine", path=str(path)))
+    assert texts(suite) == ["a red cube", "a blue ball", "a red cube on a table"]
+    ids = [p.id for p in suite.prompts]
+    assert len(set(ids)) == 3 and all(p.tags == {} and p.expected_class is None for p in suite.prompts)
+
+
+def test_a_csv_file_gives_ids_tags_from_extra_columns_and_expected_classes(tmp_path):
+    path = tmp_path / "prompts.csv"
+    path.write_text(
+        "id,text,expected_class,style,kind\n"
+        "church,a church,church,photo,control\n"
+        "place,a religious place,,,probe\n"
+        ',"a house, by the lake",,ink,\n'
+    )
+    suite = load_suite(SuiteConfig(name="csv", path=str(path)))
+    assert suite.prompts[:2] == (
+        Prompt("church", "a church", {"style": "photo", "kind": "control"}, "church"),
+        Prompt("place", "a religious place", {"kind": "probe"}, None),
+    )
+    third = suite.prompts[2]
+    assert (third.text, third.tags, third.expected_class) == ("a house, by the lake", {"style": "ink"}, None)
+    assert third.id not in ("church", "place") and third.id
+    assert suite.tag_names == ["kind", "style"]
+
+
+def test_a_csv_file_without_a_text_column_is_refused_naming_its_columns(tmp_path):
+    path = tmp_path / "prompts.csv"
+    path.write_text("prompt,style\na red cube,photo\n")
+    with pytest.raises(ConfigError, match=r"no `text` column.*prompt, style"):
+        read_prompt_file(path)
+
+
+def test_a_prompt_file_of_another_kind_is_refused(tmp_path):
+    path = tmp_path / "prompts.json"
+    path.write_text('["a red cube"]')
+    with pytest.raises(ConfigError, match=r"prompts\.json.*\.txt.*\.csv"):
+        load_suite(SuiteConfig(path=str(path)))
+
+
+def test_a_missing_prompt_file_is_refused_naming_it(tmp_path):
+    with pytest.raises(ConfigError, match="nowhere.txt.*does not exist"):
+        load_suite(SuiteConfig(path=str(tmp_path / "nowhere.txt")))
+
+
+def test_suite_file_composes_with_a_path_and_loads_it(tmp_path):
+    path = tmp_path / "prompts.txt"
+    path.write_text("a red cube\na blue ball\n")
+    suite = suite_of("+suite=file", f"suite.path={path}")
+    assert (suite.name, texts(suite)) == ("file", ["a red cube", "a blue ball"])
+
+
+def test_listed_prompts_come_before_those_of_the_file(tmp_path):
+    path = tmp_path / "more.txt"
+    path.write_text("a blue ball\n")
+    cfg = SuiteConfig(name="both", prompts=[PromptConfig("cube", "a red cube")], path=str(path))
+    assert texts(load_suite(cfg)) == ["a red cube", "a blue ball"]
+
+
+# ---------------------------------------------------------------- suites that are refused
+
+
+def test_an_empty_suite_is_refused():
+    with pytest.raises(ConfigError, match="'nothing' has no prompts"):
+        load_suite(SuiteConfig(name="nothing"))
+
+
+@pytest.mark.parametrize("content", ["", "\n\n# only a comment\n", "id,text,style\n"])
+def test_an_empty_prompt_file_is_refused_naming_the_file(tmp_path, content):
+    path = tmp_path / ("empty.csv" if content.startswith("id") else "empty.txt")
+    path.write_text(content)
+    with pytest.raises(ConfigError) as raised:
+        load_suite(SuiteConfig(name="file", path=str(path)))
+    assert str(path) in str(raised.value) and "no prompts" in str(raised.value)
+
+
+def test_duplicate_ids_in_a_suite_are_refused():
+    cfg = SuiteConfig(name="dup", prompts=[PromptConfig("a", "a red cube"), PromptConfig("a", "a blue ball")])
+    with pytest.raises(ConfigError, match="'a' appears twice"):
+        load_suite(cfg)
+
+
+def test_duplicate_ids_in_a_csv_file_are_refused(tmp_path):
+    path = tmp_path / "prompts.csv"
+    path.write_text("id,text\ncube,a red cube\ncube,a blue cube\n")
+    with pytest.raises(ConfigError, match="'cube' appears twice"):
+        load_suite(SuiteConfig(name="csv", path=str(path)))
+
+
+def test_an_id_repeated_between_the_list_and_the_file_is_refused(tmp_path):
+    path = tmp_path / "prompts.csv"
+    path.write_text("id,text\ncube,a blue cube\n")
+    cfg = SuiteConfig(name="both", prompts=[PromptConfig("cube", "a red cube")], path=str(path))
+    with pytest.raises(ConfigError, match="'cube' appears twice"):
+        load_suite(cfg)
+
+
+def test_a_prompt_with_an_empty_text_is_refused():
+    with pytest.raises(ConfigError, match="'blank' has an empty text"):
+        load_suite(SuiteConfig(name="s", prompts=[PromptConfig("blank", "   ")]))
+
+
+# ---------------------------------------------------------------- experiments
+
+
+EXPERIMENT_NAMES = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
+SWEEPS = {
+    "guidance_scale": ("hyperparams", {"sampler.guidance_scale": [1.0, 3.0, 5.0]}),
+    "upsample_temp": ("hyperparams", {"sampler.upsample_temp": [0.990, 0.995, 1.000]}),
+    "bias_vs_guidance": ("bias", {"sampler.guidance_scale": [1.0, 2.0, 3.0, 5.0, 7.0, 10.0]}),
+    "styles": ("styles", {}),
+    "novel": ("novel", {}),
+}
+
+
+def sweeper_params(name: str) -> dict[str, list[float]]:
+    params = composed(f"+experiment={name}", hydra_node=True).hydra.sweeper.params or {}
+    return {key: [float(v) for v in str(values).split(",")] for key, values in params.items()}
+
+
+def test_the_experiments_the_issue_asks_for_are_there():
+    assert set(SWEEPS) <= set(EXPERIMENT_NAMES)
+
+
+@pytest.mark.parametrize("name", EXPERIMENT_NAMES)
+def test_every_experiment_composes_into_a_run_config_with_a_note_and_a_suite(name):
+    rc = run_config(f"+experiment={name}")
+    assert rc.experiment == name and rc.note.strip()
+    assert load_suite(rc.suite).prompts
+
+
+@pytest.mark.parametrize("name", list(SWEEPS))
+def test_experiment_runs_its_suite_and_sweeps_what_the_seed_swept(name):
+    suite, params = SWEEPS[name]
+    assert run_config(f"+experiment={name}").suite.name == suite
+    assert sweeper_params(name) == params
+
+
+def test_bias_vs_guidance_scores_with_the_bias_probe():
+    assert "bias" in run_config("+experiment=bias_vs_guidance").scorers
