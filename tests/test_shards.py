@@ -1,5 +1,5 @@
 """Sharded runs through the real command line: `runner.shard=I/N runner.stage=sample` into one store, then
-`python -m harness.score RUN_DIR`, and the joblib launcher running the shards in parallel processes.
+`python -m harness.score RUN_DIR`, and the joblib and submitit_local launchers running the shards in separate processes.
 Whatever the route, the samples must be those of the 1-shard run of the same plan, pixel for pixel.
 """
 
@@ -88,20 +88,22 @@ def sharded(root: Path, env: dict[str, str]) -> SimpleNamespace:
     return out
 
 
-@pytest.fixture(scope="module")
-def joblib_shards(root: Path, env: dict[str, str]) -> SimpleNamespace:
-    """Both shards as one multirun on the joblib launcher: two worker processes, one store."""
-    extra = [
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-        "runner.shard=0/2,1/2",
-        "runner.stage=sample",
-        "hydra.sweep.dir=joblib_sweep",
-    ]
-    check(run_cli(args(root / "prompts.csv", store="store_joblib", extra=extra, multirun=True), cwd=root, env=env))
-    sweep = root / "joblib_sweep"
+LAUNCHERS = {
+    "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    "submitit_local": ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"],
+}
+
+
+@pytest.fixture(scope="module", params=list(LAUNCHERS))
+def launched_shards(request, root: Path, env: dict[str, str]) -> SimpleNamespace:
+    """Both shards as one multirun on a Hydra launcher plugin: separate worker processes, one store."""
+    name = request.param
+    extra = [*LAUNCHERS[name], "runner.shard=0/2,1/2", "runner.stage=sample", f"hydra.sweep.dir={name}_sweep"]
+    check(run_cli(args(root / "prompts.csv", store=f"store_{name}", extra=extra, multirun=True), cwd=root, env=env))
+    sweep = root / f"{name}_sweep"
     return SimpleNamespace(
-        store=root / "store_joblib",
+        launcher=name,
+        store=root / f"store_{name}",
         multirun=yaml.safe_load((sweep / "multirun.yaml").read_text()),
         manifests=[pd.read_parquet(sweep / str(job) / "manifest.parquet") for job in (0, 1)],
     )
@@ -160,12 +162,13 @@ def test_shards_sample_the_pngs_of_the_one_shard_run(sharded, one_shard):
     assert_same_pngs(sharded.store, one_shard.store)
 
 
-def test_the_joblib_launcher_runs_the_shards_as_separate_jobs(joblib_shards, one_shard):
-    assert "joblib" in joblib_shards.multirun["hydra"]["launcher"]["_target_"].lower()
-    assert [m["prompt_id"].unique().tolist() for m in joblib_shards.manifests] == [["cube"], ["ball"]]
-    keys = [key for manifest in joblib_shards.manifests for key in manifest["key"]]
+def test_the_launcher_runs_the_shards_as_separate_jobs(launched_shards, one_shard):
+    target = launched_shards.multirun["hydra"]["launcher"]["_target_"].lower()
+    assert launched_shards.launcher.split("_")[0] in target
+    assert [m["prompt_id"].unique().tolist() for m in launched_shards.manifests] == [["cube"], ["ball"]]
+    keys = [key for manifest in launched_shards.manifests for key in manifest["key"]]
     assert sorted(keys) == sorted(one_shard.manifest["key"])
 
 
-def test_joblib_shards_sample_the_pngs_of_the_one_shard_run(joblib_shards, one_shard):
-    assert_same_pngs(joblib_shards.store, one_shard.store)
+def test_launched_shards_sample_the_pngs_of_the_one_shard_run(launched_shards, one_shard):
+    assert_same_pngs(launched_shards.store, one_shard.store)
