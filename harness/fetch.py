@@ -23,8 +23,9 @@ from harness.glide.checkpoints import (
     download_file,
     resolve_checkpoint,
 )
+from harness.glide.tokenizer import GPT2_VOCAB_URL, TokenizerError, load_encoding, tiktoken_cache_dir
 
-ARTEFACT_KINDS = ("glide", "clip", "inception")
+ARTEFACT_KINDS = ("glide", "tokenizer", "clip", "inception")
 CLIP_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "scorer" / "clip.yaml"
 FALLBACK_CLIP = ("ViT-L-14", "openai")
 HF_HUB_PREFIX = "hf-hub:"
@@ -128,7 +129,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[FetchPlan, bool]:
     if args.only:
         kinds = (args.only,)
     elif args.no_inception:
-        kinds = ("glide", "clip")
+        kinds = ("glide", "tokenizer", "clip")
     else:
         kinds = ARTEFACT_KINDS
     clip = tuple(args.clip) if args.clip else configured_clip()
@@ -202,6 +203,20 @@ def fetch_clip(weights: ClipWeights) -> Fetched:
     return Fetched(f"CLIP {clip_label(weights)}", path, "ready")
 
 
+def tokenizer_target() -> Target:
+    """The GPT-2 BPE vocabulary the GLIDE tokenizer reads (tiktoken's `gpt2`), in its cache dir."""
+    return Target("GLIDE tokenizer (gpt2 BPE)", GPT2_VOCAB_URL, tiktoken_cache_dir())
+
+
+def fetch_tokenizer() -> Fetched:
+    target = tokenizer_target()
+    try:
+        load_encoding("gpt2")
+    except TokenizerError as err:
+        raise CheckpointError(str(err)) from err
+    return Fetched(target.label, target.destination, "ready")
+
+
 def inception_target() -> Target:
     """The FID Inception weights: torch-fidelity's URL and the torch hub file it loads them from."""
     from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
@@ -221,6 +236,8 @@ def fetch_inception() -> Fetched:
 def targets(plan: FetchPlan) -> list[Target]:
     """Every artefact of `plan`, without touching the network."""
     found = glide_targets(plan.cache_dir, plan.glide_base_url) if "glide" in plan.kinds else []
+    if "tokenizer" in plan.kinds:
+        found.append(tokenizer_target())
     if "clip" in plan.kinds:
         found += [clip_target(weights) for weights in plan.clip]
     if "inception" in plan.kinds:
@@ -232,6 +249,8 @@ def fetch(plan: FetchPlan) -> Iterator[Fetched]:
     """Fetch every artefact of `plan` in turn, yielding each as it lands; a failure stops the rest."""
     if "glide" in plan.kinds:
         yield from fetch_glide(plan.cache_dir, plan.glide_base_url)
+    if "tokenizer" in plan.kinds:
+        yield fetch_tokenizer()
     if "clip" in plan.kinds:
         for weights in plan.clip:
             yield fetch_clip(weights)

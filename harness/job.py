@@ -150,5 +150,9 @@ class Job:
         if self.sampling.device_type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
             torch.set_num_threads(len(os.sched_getaffinity(0)))
         return load_pipeline(
-            self.rc.model, device=self.device, dtype=self.sampling.dtype, per_sample=self.sampling.per_sample
+            self.rc.model,
+            device=self.device,
+            dtype=self.sampling.dtype,
+            per_sample=self.sampling.per_sample,
+            compile=self.rc.sampler.compile,
         )

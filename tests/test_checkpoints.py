@@ -433,7 +433,7 @@ def test_file_url_mirror_is_downloaded(tmp_path):
 def test_fetch_defaults_to_everything():
     plan, dry_run = parse_args([])
     assert not dry_run
-    assert plan.kinds == ("glide", "clip", "inception")
+    assert plan.kinds == ("glide", "tokenizer", "clip", "inception")
     assert plan.clip == (("ViT-L-14", "openai"),)
     assert plan.cache_dir is None
     assert plan.glide_base_url == "https://openaipublic.blob.core.windows.net/diffusion/dec-2021/"
@@ -445,7 +445,7 @@ def test_fetch_options_are_parsed(tmp_path):
     assert dry_run
     assert plan.cache_dir == tmp_path
     assert plan.clip == (("ViT-B-32", "openai"), ("hf-hub:org/repo", None))
-    assert plan.kinds == ("glide", "clip")
+    assert plan.kinds == ("glide", "tokenizer", "clip")
     assert parse_args(["--only", "inception"])[0].kinds == ("inception",)
 
 
@@ -528,6 +528,7 @@ def test_fetch_dry_run_prints_sources_and_destinations_and_fetches_nothing(
     monkeypatch, tmp_path, closed_base_url, capsys
 ):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))
     argv = ["--dry-run", "--cache-dir", str(tmp_path / "glide"), "--glide-base-url", closed_base_url]
     assert main([*argv, "--clip", "hf-hub:org/repo"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -535,14 +536,19 @@ def test_fetch_dry_run_prints_sources_and_destinations_and_fetches_nothing(
     assert [line.split()[-3:] for line in lines] == [
         [f"{closed_base_url}base.pt", "->", str(tmp_path / "glide" / "base.pt")],
         [f"{closed_base_url}upsample.pt", "->", str(tmp_path / "glide" / "upsample.pt")],
-        ["https://huggingface.co/org/repo", "->", lines[2].split()[-1]],
+        [
+            "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe",
+            "->",
+            str(tmp_path / "tiktoken"),
+        ],
+        ["https://huggingface.co/org/repo", "->", lines[3].split()[-1]],
         [
             f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{inception}",
             "->",
             str(tmp_path / "torch" / "hub" / "checkpoints" / inception),
         ],
     ]
-    assert lines[2].split()[-1].endswith("models--org--repo")
+    assert lines[3].split()[-1].endswith("models--org--repo")
     assert sorted(os.listdir(tmp_path)) == []
 
 

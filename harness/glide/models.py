@@ -97,19 +97,29 @@ def official_model(spec: ModelSpec, stage: str) -> GlideUNet:
 
 
 def resolve_official_checkpoints(spec: ModelSpec) -> None:
-    """Find (or fetch) both checkpoint files, so a run without them fails before any work."""
+    """Find (or fetch) both checkpoint files and the tokenizer's vocabulary, so a run without them fails
+    before any work."""
     if spec.random_weights:
         return
+    load_encoding(preset(spec.base).tokenizer)
     for stage in ("base", "upsample"):
         resolve_checkpoint(stage, path=getattr(spec, f"{stage}_path"), cache_dir=spec.cache_dir, download=spec.download)
 
 
 def load_pipeline(
-    spec: ModelSpec, *, device: str = "cpu", dtype: str = "fp32", per_sample: bool = True
+    spec: ModelSpec,
+    *,
+    device: str = "cpu",
+    dtype: str = "fp32",
+    per_sample: bool = True,
+    compile: bool = False,
+    tokenizer: str | None = None,
 ) -> GlidePipeline:
     """Both stages in eval mode on `device`, under autocast to `dtype` (fp32, bf16 or fp16).
 
-    `per_sample` runs one forward per sample, so pixels do not depend on the batch (see pipeline.batched).
+    `per_sample` runs one forward per sample, so pixels do not depend on the batch (see pipeline.batched);
+    `compile` compiles each UNet's forward with torch.compile (the step loop has one fixed shape per stage).
+    `tokenizer` replaces the presets' encoding (e.g. "bytes" to time random-weight models offline).
     """
     if dtype not in DTYPES:
         raise ValueError(f"sampler.dtype: {dtype!r} is not one of {', '.join(DTYPES)}")
@@ -125,6 +135,8 @@ def load_pipeline(
             model.cast_matmul_weights(DTYPES[dtype])
         if torch_device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
-        tokenizer = Tokenizer(load_encoding(model.cfg.tokenizer), model.cfg.text_ctx)
-        stages.append(Stage(model, tokenizer, torch_device, DTYPES[dtype], per_sample))
+        if compile:
+            model.forward = torch.compile(model.forward, dynamic=False)
+        encoding = load_encoding(tokenizer or model.cfg.tokenizer)
+        stages.append(Stage(model, Tokenizer(encoding, model.cfg.text_ctx), torch_device, DTYPES[dtype], per_sample))
     return GlidePipeline(*stages)

@@ -6,9 +6,12 @@ GLIDE's tokenizer is GPT-2's BPE on lower-cased text with no start token; tiktok
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 
+import platformdirs
 import tiktoken
 import torch
 
@@ -35,18 +38,30 @@ def byte_encoding() -> tiktoken.Encoding:
     )
 
 
+GPT2_VOCAB_URL = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe"
+
+
+def tiktoken_cache_dir() -> Path:
+    """Where tiktoken keeps its vocabulary files: $TIKTOKEN_CACHE_DIR, else the user cache dir (tiktoken's
+    own default is the temp dir, which an offline cluster cannot pre-fill)."""
+    from_env = os.environ.get("TIKTOKEN_CACHE_DIR")
+    return Path(from_env) if from_env else Path(platformdirs.user_cache_dir("glide-eval")) / "tiktoken"
+
+
 def load_encoding(name: str) -> tiktoken.Encoding:
     """Look up an encoding by name: `gpt2` (the released models) or `bytes` (tiny models)."""
     if name == "bytes":
         return byte_encoding()
     if name != "gpt2":
         raise ValueError(f"unknown tokenizer {name!r}; allowed: {', '.join(ENCODINGS)}")
+    # tiktoken reads its cache location from the environment only.
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir()))
     try:
         return tiktoken.get_encoding("gpt2")
     except Exception as err:  # tiktoken fetches its vocabulary files on first use
         raise TokenizerError(
             "could not load tiktoken's 'gpt2' vocabulary (it is downloaded once on first use and cached in "
-            "$TIKTOKEN_CACHE_DIR). On an offline machine run `python -m harness.fetch` where the network is "
+            f"{tiktoken_cache_dir()}). On an offline machine run `python -m harness.fetch` where the network is "
             f"reachable and copy the cache over. Cause: {err}"
         ) from err
 
