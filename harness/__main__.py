@@ -18,11 +18,12 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from harness.glide.checkpoints import CheckpointError
+from harness.glide.tokenizer import TokenizerError
 from harness.outdirs import creatable_error, record_new_dirs, remove_new_dirs
 from harness.schema import ConfigError, register
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-USAGE_ERRORS = (ConfigError, CheckpointError, OmegaConfBaseException, ValueError)
+USAGE_ERRORS = (ConfigError, CheckpointError, TokenizerError, OmegaConfBaseException, ValueError)
 
 log = logging.getLogger("harness")
 

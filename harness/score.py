@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from omegaconf.errors import OmegaConfBaseException
 
     from harness.glide.checkpoints import CheckpointError
+    from harness.glide.tokenizer import TokenizerError
     from harness.job import Job
     from harness.schema import ConfigError, RunConfig
 
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) or []
         job = Job(cfg, run_dir=args.run_dir.resolve(), overrides=overrides, group=None)
         job.run()
-    except (ConfigError, CheckpointError, OmegaConfBaseException, ValueError) as err:
+    except (ConfigError, CheckpointError, TokenizerError, OmegaConfBaseException, ValueError) as err:
         print(f"error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
         return 2
     return 0

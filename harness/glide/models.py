@@ -101,9 +101,9 @@ def resolve_official_checkpoints(spec: ModelSpec) -> None:
     before any work."""
     if spec.random_weights:
         return
-    load_encoding(preset(spec.base).tokenizer)
     for stage in ("base", "upsample"):
         resolve_checkpoint(stage, path=getattr(spec, f"{stage}_path"), cache_dir=spec.cache_dir, download=spec.download)
+    load_encoding(preset(spec.base).tokenizer)
 
 
 def load_pipeline(
