@@ -5,13 +5,10 @@ Shared by the end-to-end tests (test_cli.py, test_shards.py); every run gets its
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
@@ -128,71 +125,3 @@ def store_pngs(store: Path) -> dict[str, np.ndarray]:
 def image_info(path: str | Path) -> tuple[str, tuple[int, int], np.dtype]:
     with Image.open(path) as image:
         return image.mode, image.size, np.asarray(image).dtype
-
-
-def read_transaction_log(path: Path) -> list:
-    """The records of a `.wandb` file: a leveldb-style log (32 KiB blocks, 7-byte chunk headers) after a 7-byte
-    file header; each record is one wandb protobuf `Record`, split into FIRST/MIDDLE/LAST chunks across blocks."""
-    from wandb.proto.wandb_internal_pb2 import Record
-
-    data = path.read_bytes()
-    assert data[:4] == b":W&B"
-    block, position, pending, records = 32768, 7, b"", []
-    while position + 7 <= len(data):
-        if block - position % block < 7:  # a block tail too short for a header is zero padding
-            position += block - position % block
-            continue
-        length = int.from_bytes(data[position + 4 : position + 6], "little")
-        kind = data[position + 6]
-        pending += data[position + 7 : position + 7 + length]
-        position += 7 + length
-        if kind in (1, 4):  # FULL or LAST chunk: the record is complete
-            record = Record()
-            record.ParseFromString(pending)
-            records.append(record)
-            pending = b""
-    return records
-
-
-def _records_by_type(log_file: Path, timeout_s: float = 30.0) -> dict[str, list]:
-    """Wait for the exit record (the wandb service may still be writing when the run's process ends)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        by_type: dict[str, list] = {}
-        for record in read_transaction_log(log_file):
-            by_type.setdefault(record.WhichOneof("record_type"), []).append(record)
-        if "exit" in by_type or time.monotonic() > deadline:
-            return by_type
-        time.sleep(0.1)
-
-
-def offline_runs(parent: Path) -> list[SimpleNamespace]:
-    """Each offline W&B run under `<parent>/wandb/`, oldest first: its run record, config, summary and dir."""
-    runs = []
-    for run_dir in sorted((parent / "wandb").glob("offline-run-*")):
-        (log_file,) = run_dir.glob("run-*.wandb")
-        by_type = _records_by_type(log_file)
-        (run,) = [record.run for record in by_type["run"]]
-        summary: dict = {}
-        for record in by_type.get("summary", []):
-            for item in record.summary.update:
-                summary[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
-        config = {item.key: json.loads(item.value_json) for item in run.config.update if item.key != "_wandb"}
-        runs.append(SimpleNamespace(dir=run_dir, run=run, config=config, summary=summary, by_type=by_type))
-    return runs
-
-
-def wandb_table(run: SimpleNamespace, name: str) -> dict:
-    """The table W&B wrote into the run's files for the summary key `name` (columns and data)."""
-    return json.loads((run.dir / "files" / run.summary[f"{name}/path"]).read_text())
-
-
-def staged_table(run: SimpleNamespace, name: str) -> dict:
-    """The full table (image cells included) that the run's table artifact stages for upload."""
-    (entry,) = [
-        entry
-        for record in run.by_type["artifact"]
-        for entry in record.artifact.manifest.contents
-        if entry.path == f"{name}.table.json"
-    ]
-    return json.loads(Path(entry.local_path).read_text())

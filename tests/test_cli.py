@@ -30,13 +30,11 @@ from cli_helpers import (
     error_lines,
     files_under,
     image_info,
-    offline_runs,
     run_cli,
-    staged_table,
     store_pngs,
-    wandb_table,
 )
 from PIL import Image
+from wandb_files import offline_runs, staged_table_json, table_json
 
 pytestmark = pytest.mark.slow
 
@@ -217,7 +215,7 @@ def test_wandb_config_and_summary_mirror_summary_json(bias_run):
 
 def test_wandb_samples_table_has_one_row_per_sample_with_every_results_column(bias_run):
     (logged,) = bias_run.wandb
-    table, results = wandb_table(logged, "samples"), bias_run.results
+    table, results = table_json(logged, "samples"), bias_run.results
     non_path = [c for c in results.columns if c not in ("path_64", "path_256")]
     assert table["columns"] == ["image_256", "image_64", *non_path]
     rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
@@ -229,7 +227,7 @@ def test_wandb_samples_table_has_one_row_per_sample_with_every_results_column(bi
 
 def test_wandb_samples_table_images_are_the_store_pngs(bias_run):
     (logged,) = bias_run.wandb
-    table = staged_table(logged, "samples")
+    table = staged_table_json(logged, "samples")
     columns = table["columns"]
     for row, (_, sample) in zip(table["data"], bias_run.results.iterrows(), strict=True):
         for column, path_column, size in [("image_256", "path_256", 256), ("image_64", "path_64", 64)]:
@@ -347,7 +345,7 @@ def test_each_job_and_the_sweep_summary_are_logged_to_wandb(sweep):
         assert logged.run.run_group == sweep.dir.name
     (logged,) = offline_runs(sweep.dir)
     assert logged.run.job_type == "sweep-summary"
-    assert len(wandb_table(logged, "sweep_summary")["data"]) == 4
+    assert len(table_json(logged, "sweep_summary")["data"]) == 4
 
 
 # ---------------------------------------------------------------- resume after SIGKILL, batching

@@ -5,7 +5,6 @@ Expected values come from the test's own inputs (PNG bytes hashed with hashlib, 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import socket
@@ -21,6 +20,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 from PIL import Image
+from wandb_files import offline_runs, staged_table_json, table_json
 
 from harness.tracking import (
     LoggerConfig,
@@ -102,81 +102,10 @@ def wandb_sandbox(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
-def read_transaction_log(path: Path) -> list:
-    """The records of a `.wandb` file: a leveldb-style log (32 KiB blocks, 7-byte chunk headers) after a
-    7-byte file header, each record one wandb protobuf `Record`, split into FIRST/MIDDLE/LAST chunks
-    when it crosses a block."""
-    from wandb.proto.wandb_internal_pb2 import Record
-
-    data = path.read_bytes()
-    assert data[:4] == b":W&B"
-    block, position, pending, records = 32768, 7, b"", []
-    while position + 7 <= len(data):
-        if block - position % block < 7:  # a block tail too short for a header is zero padding
-            position += block - position % block
-            continue
-        length = int.from_bytes(data[position + 4 : position + 6], "little")
-        kind = data[position + 6]
-        pending += data[position + 7 : position + 7 + length]
-        position += 7 + length
-        if kind in (1, 4):  # FULL or LAST chunk: the record is complete
-            record = Record()
-            record.ParseFromString(pending)
-            records.append(record)
-            pending = b""
-    return records
-
-
-def completed_records(log_file: Path, timeout_s: float = 30.0) -> dict[str, list]:
-    """The records of a finished run by type. The wandb service writes the file in the background and
-    may still be at it when run.finish() returns, so wait for the exit record, which comes last."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        by_type: dict[str, list] = {}
-        for record in read_transaction_log(log_file):
-            by_type.setdefault(record.WhichOneof("record_type"), []).append(record)
-        if "exit" in by_type or time.monotonic() > deadline:
-            return by_type
-        time.sleep(0.05)
-
-
 def offline_run(wandb_parent: Path) -> SimpleNamespace:
-    """The single offline run under `<wandb_parent>/wandb/`: its records, summary, config and files."""
-    (run_dir,) = sorted((wandb_parent / "wandb").glob("offline-run-*"))
-    (log_file,) = run_dir.glob("run-*.wandb")
-    by_type = completed_records(log_file)
-    (run,) = [record.run for record in by_type["run"]]
-    summary: dict = {}
-    for record in by_type.get("summary", []):
-        for item in record.summary.update:
-            key = item.key or "/".join(item.nested_key)
-            summary[key] = json.loads(item.value_json)
-    config = {item.key: json.loads(item.value_json) for item in run.config.update if item.key != "_wandb"}
-    # Custom charts are registered in the config under _wandb.visualize.<chart name>.
-    charts = {
-        item.nested_key[2]: json.loads(item.value_json)
-        for record in by_type.get("config", [])
-        for item in record.config.update
-        if list(item.nested_key[:2]) == ["_wandb", "visualize"]
-    }
-    return SimpleNamespace(dir=run_dir, run=run, summary=summary, config=config, charts=charts, by_type=by_type)
-
-
-def table_json(run_files: SimpleNamespace, name: str) -> dict:
-    """The table W&B wrote into the run's files for the summary key `name`."""
-    return json.loads((run_files.dir / "files" / run_files.summary[f"{name}/path"]).read_text())
-
-
-def staged_table_json(run_files: SimpleNamespace, name: str) -> dict:
-    """The full table (image cells included) that the run's table artifact stages for upload."""
-    entries = [
-        entry
-        for record in run_files.by_type["artifact"]
-        for entry in record.artifact.manifest.contents
-        if entry.path == f"{name}.table.json"
-    ]
-    (entry,) = entries
-    return json.loads(Path(entry.local_path).read_text())
+    """The single offline run under `<wandb_parent>/wandb/`."""
+    (run,) = offline_runs(wandb_parent)
+    return run
 
 
 def write_png(path: Path, size: int, seed: int) -> Path:
