@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from wandb_files import WANDB_VARIABLES
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -23,22 +24,6 @@ TINY = [
     f"sampler.base_steps={BASE_STEPS}",
     f"sampler.upsample_steps=ddim{UPSAMPLE_STEPS}",
     "sampler.dtype=fp32",
-]
-# Everything that could point wandb at a login, a server, a mode or a directory other than the test's own.
-WANDB_VARIABLES = [
-    "WANDB_API_KEY",
-    "WANDB_IDENTITY_TOKEN_FILE",
-    "WANDB_MODE",
-    "WANDB_BASE_URL",
-    "WANDB_DIR",
-    "WANDB_PROJECT",
-    "WANDB_ENTITY",
-    "WANDB_RUN_GROUP",
-    "WANDB_JOB_TYPE",
-    "WANDB_TAGS",
-    "WANDB_NAME",
-    "WANDB_RUN_ID",
-    "WANDB_RESUME",
 ]
 # The manifest columns every run dir has (the run-dir contract), besides one `tag.<name>` column per tag.
 MANIFEST_COLUMNS = [

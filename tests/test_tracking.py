@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 from PIL import Image
-from wandb_files import offline_runs, staged_table_json, table_json
+from wandb_files import WANDB_VARIABLES, offline_runs, staged_table_json, table_json
 
 from harness.tracking import (
     LoggerConfig,
@@ -42,22 +42,6 @@ NESTED_CONFIG = {
     "model": {"id": "tiny", "random_weights": True},
     "suite": {"name": "styles"},
 }
-# Every variable that could point wandb at a login, a mode or another directory than the test's own.
-WANDB_VARIABLES = [
-    "WANDB_API_KEY",
-    "WANDB_IDENTITY_TOKEN_FILE",
-    "WANDB_MODE",
-    "WANDB_BASE_URL",
-    "WANDB_DIR",
-    "WANDB_PROJECT",
-    "WANDB_ENTITY",
-    "WANDB_RUN_GROUP",
-    "WANDB_JOB_TYPE",
-    "WANDB_TAGS",
-    "WANDB_NAME",
-    "WANDB_RUN_ID",
-    "WANDB_RESUME",
-]
 TRACKING_LOGGER = "harness.tracking"
 
 

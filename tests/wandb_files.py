@@ -10,6 +10,23 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+# Every environment variable that could point wandb at a login, a server, a mode or another directory.
+WANDB_VARIABLES = [
+    "WANDB_API_KEY",
+    "WANDB_IDENTITY_TOKEN_FILE",
+    "WANDB_MODE",
+    "WANDB_BASE_URL",
+    "WANDB_DIR",
+    "WANDB_PROJECT",
+    "WANDB_ENTITY",
+    "WANDB_RUN_GROUP",
+    "WANDB_JOB_TYPE",
+    "WANDB_TAGS",
+    "WANDB_NAME",
+    "WANDB_RUN_ID",
+    "WANDB_RESUME",
+]
+
 
 def read_transaction_log(path: Path) -> list:
     """The records of a `.wandb` file: a leveldb-style log (32 KiB blocks, 7-byte chunk headers) after a
