@@ -54,6 +54,7 @@ def resolve_sampling(rc: RunConfig, device: torch.device) -> Sampling:
         device_type=device.type,
         dtype=resolve_dtype(rc.sampler.dtype, device, preset(rc.model.base).num_channels),
         per_sample=rc.sampler.per_sample,
+        compiled=rc.sampler.compile,
         guidance_scale=float(rc.sampler.guidance_scale),
         base_steps=rc.sampler.base_steps,
         upsample_steps=rc.sampler.upsample_steps,
@@ -154,5 +155,5 @@ class Job:
             device=self.device,
             dtype=self.sampling.dtype,
             per_sample=self.sampling.per_sample,
-            compile=self.rc.sampler.compile,
+            compile=self.sampling.compiled,
         )

@@ -22,6 +22,7 @@ class Sampling:
     device_type: str
     dtype: str
     per_sample: bool
+    compiled: bool  # torch.compile'd kernels differ from eager ones in the last bits
     guidance_scale: float
     base_steps: str
     upsample_steps: str
@@ -33,6 +34,7 @@ class Sampling:
             "device_type": self.device_type,
             "dtype": self.dtype,
             "per_sample": self.per_sample,
+            "compiled": self.compiled,
             "guidance_scale": float(self.guidance_scale),
             "base_steps": self.base_steps,
         }

@@ -23,6 +23,7 @@ SAMPLING = Sampling(
     device_type="cpu",
     dtype="fp32",
     per_sample=True,
+    compiled=False,
     guidance_scale=3.0,
     base_steps="100",
     upsample_steps="fast27",
@@ -34,6 +35,7 @@ OTHER_VALUES = {
     "device_type": "cuda",
     "dtype": "bf16",
     "per_sample": False,
+    "compiled": True,
     "guidance_scale": 5.0,
     "base_steps": "50",
     "upsample_steps": "ddim10",
@@ -141,6 +143,7 @@ def test_options_that_do_not_touch_pixels_keep_the_keys(override):
         "sampler.seed=7",
         "sampler.dtype=fp16",  # auto is fp32 or bf16, by machine
         "sampler.per_sample=false",
+        "sampler.compile=true",
         "model.seed=1",
         "model=glide",
     ],
