@@ -183,7 +183,7 @@ def discover_run_dirs(paths: PathArg) -> list[Path]:
         if (path / "summary.json").is_file():
             found.append(_checked_run_dir(path))
             continue
-        jobs = _numbered_job_dirs(path) if path.is_dir() else []
+        jobs = finished_job_dirs(path) if path.is_dir() else []
         if not jobs:
             raise ReportInputError(
                 f"{raw}: not a run dir (expected summary.json with results.parquet or manifest.parquet) "
@@ -193,7 +193,8 @@ def discover_run_dirs(paths: PathArg) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def _numbered_job_dirs(path: Path) -> list[Path]:
+def finished_job_dirs(path: Path) -> list[Path]:
+    """The numbered job dirs of a sweep dir that hold a summary.json, in job order; the others are logged."""
     numbered = sorted((p for p in path.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
     jobs = [p for p in numbered if (p / "summary.json").is_file()]
     for skipped in sorted(set(numbered) - set(jobs)):
@@ -243,7 +244,7 @@ def load_run(path: Path, label: str | None = None) -> Run:
         label=label or path.name,
         model_id=str(info.get("model_id") or config.get("model.name") or "unknown"),
         random_weights=info.get("random_weights"),
-        overrides=_parse_overrides(override_list),
+        overrides=parse_overrides(override_list),
         override_list=override_list,
         config=config,
         metrics={k: _as_number(v) for k, v in (summary.get("metrics") or {}).items()},
@@ -268,7 +269,7 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
-def _parse_overrides(overrides: Iterable[str]) -> dict[str, object]:
+def parse_overrides(overrides: Iterable[str]) -> dict[str, object]:
     """`sampler.guidance_scale=3` -> {'sampler.guidance_scale': 3}; Hydra's +, ++ and ~ prefixes dropped."""
     parsed: dict[str, object] = {}
     for item in overrides:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -21,30 +20,15 @@ log = logging.getLogger(__name__)
 SWEEP_SUMMARY = "sweep_summary.parquet"
 
 
-def _override_value(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def job_dirs(sweep_dir: Path) -> list[Path]:
-    return sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
-
-
 def sweep_summary(sweep_dir: Path) -> pd.DataFrame:
     """One row per finished job (a job dir with summary.json): job, run_dir, overrides, metrics."""
+    from harness.report import finished_job_dirs, parse_overrides  # the report reads sweeps the same way
+
     rows = []
-    for job_dir in job_dirs(sweep_dir):
-        summary_path = job_dir / "summary.json"
-        if not summary_path.is_file():
-            log.warning("sweep job %s has no summary.json (failed or still running); left out", job_dir.name)
-            continue
-        summary = json.loads(summary_path.read_text())
+    for job_dir in finished_job_dirs(sweep_dir):
+        summary = json.loads((job_dir / "summary.json").read_text())
         row: dict[str, Any] = {"job": int(job_dir.name), "run_dir": str(job_dir.resolve())}
-        for override in summary["run"].get("overrides", []):
-            key, _, value = override.lstrip("+~").partition("=")
-            row[key] = _override_value(value)
+        row.update(parse_overrides(summary["run"].get("overrides", [])))
         row.update(summary["metrics"])
         rows.append(row)
     return pd.DataFrame(rows)
