@@ -69,7 +69,7 @@ def forward_inputs(model: GlideUNet, batch: int, device: torch.device, seed: int
 
 
 def unet_step(model: GlideUNet, inputs: dict) -> torch.Tensor:
-    """One sampling step's model work: the text encoder runs once per batch, so it is not part of a step."""
+    """One forward as timed and counted here: the text encoder, then the UNet."""
     text = model.encode_text(inputs["tokens"], inputs["mask"])
     return model(inputs["x"], inputs["t"], text, low_res=inputs.get("low_res"))
 
@@ -78,23 +78,10 @@ def count_gflop(preset_name: str, batch: int) -> float:
     """FLOPs of one forward (text encoder included), counted on the meta device: shapes only, no compute."""
     with torch.device("meta"):
         model = GlideUNet(preset(preset_name))
-        inputs = forward_inputs_meta(model, batch)
-        with FlopCounterMode(display=False) as counter:
-            unet_step(model, inputs)
+    inputs = forward_inputs(model, batch, torch.device("meta"))
+    with FlopCounterMode(display=False) as counter:
+        unet_step(model, inputs)
     return counter.get_total_flops() / 1e9
-
-
-def forward_inputs_meta(model: GlideUNet, batch: int) -> dict:
-    cfg = model.cfg
-    inputs = {
-        "x": torch.empty(batch, 3, cfg.image_size, cfg.image_size),
-        "t": torch.zeros(batch, dtype=torch.long),
-        "tokens": torch.zeros(batch, cfg.text_ctx, dtype=torch.long),
-        "mask": torch.ones(batch, cfg.text_ctx, dtype=torch.bool),
-    }
-    if cfg.super_res:
-        inputs["low_res"] = torch.empty(batch, 3, 64, 64)
-    return inputs
 
 
 def _sync(device: torch.device) -> None:
@@ -116,9 +103,9 @@ def time_call(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int
 
 
 def bench_forward(
-    preset_name: str, batch: int, device: torch.device, dtype: str, repeats: int, model: GlideUNet | None = None
+    preset_name: str, batch: int, device: torch.device, dtype: str, repeats: int, model: GlideUNet
 ) -> ForwardResult:
-    model = model if model is not None else random_model(preset_name, seed=0).eval().to(device)
+    """Time `model` (preset `preset_name`, on `device`) at `dtype`; a reduced dtype works on a cast copy."""
     if dtype != "fp32":
         model = copy.deepcopy(model).cast_matmul_weights(DTYPES[dtype])
     if device.type == "cuda":

@@ -56,8 +56,17 @@ def encode_png(image: np.ndarray, meta: dict[str, Any]) -> bytes:
 def read_png(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     """The (H, W, 3) uint8 pixels and the metadata a store PNG carries."""
     with Image.open(path) as image:
-        meta = json.loads(image.text.get(_META_KEY, "{}"))
-        return np.asarray(image.convert("RGB")), meta
+        return np.asarray(image.convert("RGB")), _meta(image)
+
+
+def read_png_meta(path: Path) -> dict[str, Any]:
+    """The metadata of a store PNG, without decoding its pixels."""
+    with Image.open(path) as image:
+        return _meta(image)
+
+
+def _meta(image: Image.Image) -> dict[str, Any]:
+    return json.loads(image.text.get(_META_KEY, "{}"))
 
 
 class SampleStore:
@@ -81,5 +90,4 @@ class SampleStore:
         return read_png(self.path(stage, key))
 
     def meta(self, stage: str, key: str) -> dict[str, Any]:
-        with Image.open(self.path(stage, key)) as image:
-            return json.loads(image.text.get(_META_KEY, "{}"))
+        return read_png_meta(self.path(stage, key))

@@ -82,11 +82,16 @@ def random_model(preset_name: str, seed: int) -> GlideUNet:
         return GlideUNet(preset(preset_name))
 
 
-def official_model(spec: ModelSpec, stage: str) -> GlideUNet:
-    """The stage's model with its released weights; fails before building anything big when the file is missing."""
-    path = resolve_checkpoint(
+def checkpoint_file(spec: ModelSpec, stage: str) -> Path:
+    """The stage's checkpoint: the configured path, else the cache, else a download."""
+    return resolve_checkpoint(
         stage, path=getattr(spec, f"{stage}_path"), cache_dir=spec.cache_dir, download=spec.download
     )
+
+
+def official_model(spec: ModelSpec, stage: str) -> GlideUNet:
+    """The stage's model with its released weights; fails before building anything big when the file is missing."""
+    path = checkpoint_file(spec, stage)
     with torch.device("meta"):
         model = GlideUNet(preset(getattr(spec, stage)))
     state_dict = load_state_dict(path, model.expected_shapes())
@@ -102,7 +107,7 @@ def resolve_official_checkpoints(spec: ModelSpec) -> None:
     if spec.random_weights:
         return
     for stage in ("base", "upsample"):
-        resolve_checkpoint(stage, path=getattr(spec, f"{stage}_path"), cache_dir=spec.cache_dir, download=spec.download)
+        checkpoint_file(spec, stage)
     load_encoding(preset(spec.base).tokenizer)
 
 
