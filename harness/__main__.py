@@ -1,7 +1,7 @@
 """The command line: python -m harness +suite=NAME [key=value ...], or -m for a sweep (Hydra multirun).
 
-A bad value ends the job with one `error:` line and exit code 2, and removes the job's output dir when it
-holds nothing but Hydra's own files.
+A bad value ends the job with one `error:` line and exit code 2, and removes what Hydra created for the job
+(never a directory that existed before the command).
 """
 
 from __future__ import annotations
@@ -15,21 +15,16 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
 
-from harness.glide.checkpoints import CheckpointError
-from harness.glide.tokenizer import TokenizerError
 from harness.outdirs import creatable_error, record_new_dirs, remove_new_dirs
-from harness.schema import ConfigError, register
+from harness.schema import USAGE_ERRORS, error_line, register
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-USAGE_ERRORS = (ConfigError, CheckpointError, TokenizerError, OmegaConfBaseException, ValueError)
-
-log = logging.getLogger("harness")
 
 
-def available_suites() -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / "suite").glob("*.yaml"))
+def group_choices(group: str) -> list[str]:
+    """The options of a config group: the YAML files in conf/<group>/."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
 def check_group_choices(argv: list[str]) -> str | None:
@@ -38,7 +33,7 @@ def check_group_choices(argv: list[str]) -> str | None:
         key, _, value = arg.lstrip("+~").partition("=")
         if key not in ("suite", "experiment") or not value or "," in value:
             continue
-        choices = sorted(p.stem for p in (CONF_DIR / key).glob("*.yaml"))
+        choices = group_choices(key)
         if value not in choices:
             return f"unknown {key} {value!r}; available: {', '.join(choices)}"
     return None
@@ -73,8 +68,8 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     if cfg.get("suite") is None:
-        _fail(f"no suite given: add +suite=NAME, one of {', '.join(available_suites())}", run_dir)
-    from harness.job import Job  # after the cheap checks: it imports torch
+        _fail(f"no suite given: add +suite=NAME, one of {', '.join(group_choices('suite'))}", run_dir)
+    from harness.job import Job  # after the cheap checks: it imports the runner, scoring and W&B modules
 
     multirun = hydra_cfg.mode.name == "MULTIRUN"
     group = Path(hydra_cfg.sweep.dir).name if multirun else None
@@ -82,11 +77,11 @@ def main(cfg: DictConfig) -> None:
         job_num = hydra_cfg.job.num if multirun else None
         job = Job(cfg, run_dir=run_dir, overrides=list(hydra_cfg.overrides.task), group=group, job_num=job_num)
     except USAGE_ERRORS as err:
-        _fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, run_dir)
+        _fail(error_line(err), run_dir)
     try:
         job.run()
     except USAGE_ERRORS as err:
-        _fail(str(err).strip().splitlines()[0], run_dir)
+        _fail(error_line(err), run_dir)
 
 
 register()

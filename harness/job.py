@@ -84,7 +84,6 @@ class Job:
     def __init__(
         self, cfg: DictConfig, *, run_dir: Path, overrides: list[str], group: str | None, job_num: int | None = None
     ):
-        self.cfg = cfg
         self.rc = rc = typed_config(cfg)
         self.run_dir = run_dir
         self.suite = load_suite(rc.suite)
@@ -109,7 +108,6 @@ class Job:
             resolve_official_checkpoints(rc.model)  # no weights: fail now, before any sampling
 
     def run(self) -> dict[str, Any]:
-        start = time.perf_counter()
         info = dict(self.info)
         if self.rc.runner.stage in ("all", "sample"):
             specs = shard(self.plan, *self.shard)
@@ -119,11 +117,11 @@ class Job:
                 write_manifest(self.run_dir, self._manifest(specs))
                 log.info("shard %d/%d sampled; score the union with: python -m harness.score PATH", *self.shard)
                 return info
-        info["scoring_s"] = self.score(info)
-        info["wall_s"] = time.perf_counter() - start
+        self.score(info)
         return info
 
-    def score(self, info: dict[str, Any]) -> float:
+    def score(self, info: dict[str, Any]) -> None:
+        """Score the whole plan (every shard) and record it; `info` gains the scoring time."""
         missing = missing_keys(self.plan, self.store)
         if missing:
             shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
@@ -142,7 +140,6 @@ class Job:
             tags.append("random-weights")
         log_to_wandb(self.logger, self.run_dir, results, summary, tables, group=self.group, tags=tags)
         log.info("run complete: %s", self.run_dir)
-        return info["scoring_s"]
 
     def _manifest(self, specs: list[SampleSpec]):
         return manifest(specs, self.store, suite=self.suite.name, random_weights=self.rc.model.random_weights)

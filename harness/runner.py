@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from torch.utils.hooks import RemovableHandle
 from tqdm.auto import tqdm
 
 from harness.glide.pipeline import GlidePipeline
@@ -37,10 +38,9 @@ class SamplingStats:
     base_forwards: int = 0
     upsample_forwards: int = 0
     sampling_s: float = 0.0
-    counters: list = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, float]:
-        return {k: v for k, v in self.__dict__.items() if k != "counters"}
+        return asdict(self)
 
 
 def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -52,14 +52,16 @@ def _unique(specs: Sequence[SampleSpec], key: Callable[[SampleSpec], str]) -> li
     return list({key(spec): spec for spec in specs}.values())
 
 
-def _count_forwards(pipeline: GlidePipeline, stats: SamplingStats) -> None:
+def _count_forwards(pipeline: GlidePipeline, stats: SamplingStats) -> list[RemovableHandle]:
+    """Count each UNet's calls into `stats`; remove the returned hooks when done."""
+
     def counter(attr: str):
         def hook(module, args, output):
             setattr(stats, attr, getattr(stats, attr) + 1)
 
         return hook
 
-    stats.counters = [
+    return [
         pipeline.base.model.register_forward_hook(counter("base_forwards")),
         pipeline.upsampler.model.register_forward_hook(counter("upsample_forwards")),
     ]
@@ -86,14 +88,14 @@ def sample_missing(
     if not todo_base and not todo_up:
         return stats
     pipeline = load_pipeline()
-    _count_forwards(pipeline, stats)
+    hooks = _count_forwards(pipeline, stats)
     start = time.perf_counter()
     try:
         _run_base(pipeline, todo_base, store, batch_size)
         _run_upsample(pipeline, todo_up, store, batch_size)
     finally:
-        for handle in stats.counters:
-            handle.remove()
+        for hook in hooks:
+            hook.remove()
     stats.sampling_s = time.perf_counter() - start
     stats.base_sampled, stats.upsample_sampled = len(todo_base), len(todo_up)
     return stats

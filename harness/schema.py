@@ -11,16 +11,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf.errors import OmegaConfBaseException
 
+from harness.glide.checkpoints import CheckpointError
 from harness.glide.diffusion import space_timesteps
 from harness.glide.models import ModelSpec
 from harness.glide.pipeline import DTYPES
+from harness.glide.tokenizer import TokenizerError
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
 class ConfigError(ValueError):
     """A config value outside what is allowed; the message names the key, the value and what is allowed."""
+
+
+# What a user's input or environment can cause (not bugs): reported as one `error:` line, exit code 2.
+USAGE_ERRORS = (ConfigError, CheckpointError, TokenizerError, OmegaConfBaseException, ValueError)
+
+
+def error_line(err: BaseException) -> str:
+    """The first line of an error's message (its type when it has none)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 @dataclass

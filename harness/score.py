@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -107,11 +106,6 @@ def log_to_wandb(
         tracker.log_results(results, summary["metrics"], tables)
 
 
-def timed(fn, *args, **kwargs) -> tuple[Any, float]:
-    start = time.perf_counter()
-    return fn(*args, **kwargs), time.perf_counter() - start
-
-
 def main(argv: list[str] | None = None) -> int:
     """Score a run dir whose samples are in the store (e.g. made by shards) with the run's own config."""
     import argparse
@@ -119,12 +113,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import yaml
     from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
 
-    from harness.glide.checkpoints import CheckpointError
-    from harness.glide.tokenizer import TokenizerError
     from harness.job import Job
-    from harness.schema import ConfigError, RunConfig
+    from harness.schema import USAGE_ERRORS, ConfigError, RunConfig, error_line
 
     parser = argparse.ArgumentParser(prog="python -m harness.score", description=main.__doc__)
     parser.add_argument("run_dir", type=Path, help="a run dir written by python -m harness (holds .hydra/)")
@@ -139,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides = yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) or []
         job = Job(cfg, run_dir=args.run_dir.resolve(), overrides=overrides, group=None)
         job.run()
-    except (ConfigError, CheckpointError, TokenizerError, OmegaConfBaseException, ValueError) as err:
-        print(f"error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
+    except USAGE_ERRORS as err:
+        print(f"error: {error_line(err)}", file=sys.stderr)
         return 2
     return 0
 
