@@ -16,8 +16,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from harness.config import register
+from harness.errors import USAGE_ERRORS, error_line
 from harness.outdirs import creatable_error, record_new_dirs, remove_new_dirs
-from harness.schema import USAGE_ERRORS, error_line, register
+from harness.plugins import load_plugins
+from harness.preflight import check_command
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -84,10 +87,15 @@ def main(cfg: DictConfig) -> None:
         _fail(error_line(err), run_dir)
 
 
+try:  # before the config is typed: plugins may register scorers, loops and guidance
+    load_plugins()
+except USAGE_ERRORS as err:
+    print(f"error: {error_line(err)}", file=sys.stderr)
+    sys.exit(2)
 register()
 
 if __name__ == "__main__":
-    if error := check_group_choices(sys.argv[1:]):
+    if error := check_group_choices(sys.argv[1:]) or check_command(sys.argv[1:], CONF_DIR, group_choices("suite")):
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     main()

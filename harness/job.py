@@ -14,14 +14,18 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from harness.config import RunConfig
+from harness.errors import ConfigError
 from harness.glide.config import preset
 from harness.glide.models import load_pipeline, resolve_official_checkpoints
 from harness.glide.pipeline import resolve_device, resolve_dtype
 from harness.outdirs import creatable_error
 from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
+from harness.plugins import load_plugins
+from harness.preflight import describe
 from harness.runner import manifest, missing_keys, sample_missing, write_manifest
-from harness.schema import ConfigError, RunConfig
 from harness.score import build_scorers, log_to_wandb, score_samples, write_results
 from harness.store import SampleStore
 from harness.suites import Suite, load_suite
@@ -32,7 +36,10 @@ log = logging.getLogger(__name__)
 
 def typed_config(cfg: DictConfig) -> RunConfig:
     """The composed config as typed objects; value checks run here (ConfigError on a bad value)."""
-    return OmegaConf.to_object(cfg)
+    try:
+        return OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as err:
+        raise ConfigError(describe(err)) from err
 
 
 def check_writable(path: Path, what: str) -> None:
@@ -49,16 +56,13 @@ def job_device(requested: str, job_num: int | None) -> torch.device:
 
 
 def resolve_sampling(rc: RunConfig, device: torch.device) -> Sampling:
-    return Sampling(
+    return Sampling.create(
+        rc.sampler,
         model_id=rc.model.model_id,
         device_type=device.type,
         dtype=resolve_dtype(rc.sampler.dtype, device, preset(rc.model.base).num_channels),
         per_sample=rc.sampler.per_sample,
         compiled=rc.sampler.compile,
-        guidance_scale=float(rc.sampler.guidance_scale),
-        base_steps=rc.sampler.base_steps,
-        upsample_steps=rc.sampler.upsample_steps,
-        upsample_temp=float(rc.sampler.upsample_temp),
     )
 
 
@@ -84,6 +88,7 @@ class Job:
     def __init__(
         self, cfg: DictConfig, *, run_dir: Path, overrides: list[str], group: str | None, job_num: int | None = None
     ):
+        load_plugins()  # launcher workers are fresh processes: their registries need the plugins too
         self.rc = rc = typed_config(cfg)
         self.run_dir = run_dir
         self.suite = load_suite(rc.suite)

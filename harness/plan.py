@@ -9,35 +9,54 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
-from harness.schema import ConfigError
+from harness.config import SamplerConfig, pixel_fields
+from harness.errors import ConfigError
+from harness.glide.samplers import LOOPS
 from harness.suites import Prompt, Suite
 
 
 @dataclass(frozen=True)
 class Sampling:
-    """What changes the pixels besides prompt and seed: resolved model, device type, dtype and parameters."""
+    """What changes the pixels besides prompt and seed: the resolved model, device type and dtype, and the
+    sampler's pixel fields (config.pixel_fields) as (name, value) pairs in declaration order."""
 
     model_id: str
     device_type: str
     dtype: str
     per_sample: bool
     compiled: bool  # torch.compile'd kernels differ from eager ones in the last bits
-    guidance_scale: float
-    base_steps: str
-    upsample_steps: str
-    upsample_temp: float
+    params: tuple[tuple[str, Any], ...]
 
-    def base_fields(self) -> dict:
-        return {
-            "model_id": self.model_id,
-            "device_type": self.device_type,
-            "dtype": self.dtype,
-            "per_sample": self.per_sample,
-            "compiled": self.compiled,
-            "guidance_scale": float(self.guidance_scale),
-            "base_steps": self.base_steps,
-        }
+    @classmethod
+    def create(cls, sampler: SamplerConfig, **environment: Any) -> Sampling:
+        """The sampler's pixel fields, with numbers as their declared type (Hydra may give 3 for 3.0)."""
+        params = []
+        for f in pixel_fields():
+            value = getattr(sampler, f.name)
+            params.append((f.name, float(value) if f.type == "float" else value))
+        return cls(**environment, params=tuple(params))
+
+    def param(self, name: str) -> Any:
+        return dict(self.params)[name]
+
+    def loop_options(self, stage: str) -> dict[str, Any]:
+        """The options `stage`'s loop declares, from the fields `<stage>_<option>` (upsample_eta -> eta)."""
+        loop = LOOPS[self.param(f"{stage}_loop")]
+        return {option: self.param(f"{stage}_{option}") for option in loop.options}
+
+    def key_fields(self, stage: str) -> dict[str, Any]:
+        """The fields of `stage` that enter its content key; a field added later is left out at its default."""
+        values = dict(self.params)
+        fields = {}
+        for f in pixel_fields(stage):
+            if f.metadata["keyed_at_default"] or values[f.name] != f.default:
+                fields[f.name] = values[f.name]
+        if stage == "base":
+            environment = ("model_id", "device_type", "dtype", "per_sample", "compiled")
+            fields.update({name: getattr(self, name) for name in environment})
+        return fields
 
 
 @dataclass(frozen=True)
@@ -50,14 +69,13 @@ class SampleSpec:
     def base_key(self) -> str:
         """Key of the 64px sample: independent of the upsampler's parameters, so sweeps over them reuse it."""
         return content_key(
-            {"stage": "base", "prompt": self.prompt.text, "seed": self.seed, **self.sampling.base_fields()}
+            {"stage": "base", "prompt": self.prompt.text, "seed": self.seed, **self.sampling.key_fields("base")}
         )
 
     @property
     def key(self) -> str:
         """Key of the 256px sample."""
-        upsample = {"upsample_steps": self.sampling.upsample_steps, "upsample_temp": float(self.sampling.upsample_temp)}
-        return content_key({"stage": "upsample", "base_key": self.base_key, **upsample})
+        return content_key({"stage": "upsample", "base_key": self.base_key, **self.sampling.key_fields("upsample")})
 
 
 def content_key(fields: dict) -> str:

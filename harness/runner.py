@@ -19,7 +19,7 @@ from torch.utils.hooks import RemovableHandle
 from tqdm.auto import tqdm
 
 from harness.glide.pipeline import GlidePipeline
-from harness.plan import SampleSpec
+from harness.plan import SampleSpec, Sampling
 from harness.store import SampleStore, write_parquet
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,14 @@ class SamplingStats:
         return asdict(self)
 
 
-def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _batches(specs: Sequence[SampleSpec], size: int) -> Iterator[Sequence[SampleSpec]]:
+    """Batches of at most `size` specs that share their sampling settings (a batch runs one loop)."""
+    groups: dict[Sampling, list[SampleSpec]] = {}
+    for spec in specs:
+        groups.setdefault(spec.sampling, []).append(spec)
+    for group in groups.values():
+        for start in range(0, len(group), size):
+            yield group[start : start + size]
 
 
 def _unique(specs: Sequence[SampleSpec], key: Callable[[SampleSpec], str]) -> list[SampleSpec]:
@@ -109,8 +114,11 @@ def _run_base(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: Sampl
             images = pipeline.sample_base(
                 [s.prompt.text for s in batch],
                 [s.seed for s in batch],
-                guidance_scale=sampling.guidance_scale,
-                steps=sampling.base_steps,
+                guidance=sampling.param("guidance"),
+                guidance_scale=sampling.param("guidance_scale"),
+                loop=sampling.param("base_loop"),
+                steps=sampling.param("base_steps"),
+                loop_options=sampling.loop_options("base"),
             )
             seconds = (time.perf_counter() - start) / len(batch)
             for spec, image in zip(batch, images.numpy(), strict=True):
@@ -130,8 +138,10 @@ def _run_upsample(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: S
                 [s.prompt.text for s in batch],
                 low_res,
                 [s.seed for s in batch],
-                steps=sampling.upsample_steps,
-                temperature=sampling.upsample_temp,
+                loop=sampling.param("upsample_loop"),
+                steps=sampling.param("upsample_steps"),
+                temperature=sampling.param("upsample_temp"),
+                loop_options=sampling.loop_options("upsample"),
             )
             seconds = (time.perf_counter() - start) / len(batch)
             for spec, image in zip(batch, images.numpy(), strict=True):
@@ -160,10 +170,7 @@ def manifest(specs: Sequence[SampleSpec], store: SampleStore, *, suite: str, ran
             "expected_class": spec.prompt.expected_class,
             **{f"tag.{name}": spec.prompt.tags.get(name) for name in tag_names},
             "seed": spec.seed,
-            "guidance_scale": s.guidance_scale,
-            "base_steps": s.base_steps,
-            "upsample_steps": s.upsample_steps,
-            "upsample_temp": s.upsample_temp,
+            **dict(s.params),
             "model_id": s.model_id,
             "random_weights": random_weights,
             "dtype": s.dtype,

@@ -114,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     import yaml
     from omegaconf import OmegaConf
 
+    from harness.config import RunConfig
+    from harness.errors import USAGE_ERRORS, ConfigError, error_line
     from harness.job import Job
-    from harness.schema import USAGE_ERRORS, ConfigError, RunConfig, error_line
 
     parser = argparse.ArgumentParser(prog="python -m harness.score", description=main.__doc__)
     parser.add_argument("run_dir", type=Path, help="a run dir written by python -m harness (holds .hydra/)")

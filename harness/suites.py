@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.schema import ConfigError, SuiteConfig
+from harness.config import SuiteConfig
+from harness.errors import ConfigError
 
 _CSV_RESERVED = ("id", "text", "expected_class")
 

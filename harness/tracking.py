@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from harness.errors import ConfigError
+
 if TYPE_CHECKING:
     import wandb
 
@@ -43,7 +45,7 @@ SERIES_COLUMN = "series"
 IMAGE_COLUMNS = {"path_256": "image_256", "path_64": "image_64"}
 
 
-class LoggerConfigError(ValueError):
+class LoggerConfigError(ConfigError):
     """A logger setting with a value outside what it allows."""
 
 

@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from harness.glide.diffusion import Schedule
+from harness.glide.guidance import classifier_free
 from harness.glide.models import ModelSpec, load_pipeline, random_model
 from harness.glide.pipeline import GlidePipeline, batched, from_uint8, guided_rows, stage_generators, to_uint8
 from harness.glide.sampling import noise_from_list, sample_ancestral, sample_ddim
@@ -61,7 +62,9 @@ def test_guided_ancestral_loop_matches_reference(ddpm_record, reference_model, p
     # The official loop draws noise for the doubled batch; its conditional half is what our loop consumes.
     noise = [n[:batch] for n in record["noise"]]
     sched = Schedule.create(meta["noise_schedule"], meta["diffusion_steps"], meta["timestep_respacing"])
-    model_fn = batched(guided_rows(model, cond, empty, meta["guidance_scale"], nullcontext), per_sample)
+    model_fn = batched(
+        guided_rows(model, cond, empty, classifier_free, meta["guidance_scale"], nullcontext), per_sample
+    )
     sample = sample_ancestral(model_fn, noise[0], sched, noise_from_list(noise[1:]), meta["clip_denoised"])
     assert _max_error(sample, record["sample"]) <= LOOP_TOLERANCE
 

@@ -4,7 +4,8 @@ shards that partition the plan by prompt.
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
+import json
 import string
 from collections import Counter
 from pathlib import Path
@@ -13,40 +14,63 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from harness.config import SamplerConfig, pixel_fields, register
+from harness.errors import ConfigError
+from harness.glide.guidance import GUIDANCE, register_guidance
 from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
-from harness.schema import ConfigError, register
 from harness.suites import Prompt, Suite
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-SAMPLING = Sampling(
-    model_id="tiny:tiny_base+tiny_upsample:random-seed0",
-    device_type="cpu",
-    dtype="fp32",
-    per_sample=True,
-    compiled=False,
-    guidance_scale=3.0,
-    base_steps="100",
-    upsample_steps="fast27",
-    upsample_temp=0.997,
-)
-# Another value for every field of Sampling; the upsampler's fields must leave the 64px key alone.
+ENVIRONMENT = {
+    "model_id": "tiny:tiny_base+tiny_upsample:random-seed0",
+    "device_type": "cpu",
+    "dtype": "fp32",
+    "per_sample": True,
+    "compiled": False,
+}
+
+
+def sampling(**changes) -> Sampling:
+    """Sampling of the default sampler config with `changes` to its fields or to the environment."""
+    environment = {key: changes.pop(key) for key in list(changes) if key in ENVIRONMENT}
+    return Sampling.create(SamplerConfig(**changes), **{**ENVIRONMENT, **environment})
+
+
+SAMPLING = sampling()
+# Another value for every field of Sampling (each pixel field of the sampler config and each environment
+# field); the upsampler's fields must leave the 64px key alone.
 OTHER_VALUES = {
     "model_id": "glide:base+upsample:official",
     "device_type": "cuda",
     "dtype": "bf16",
     "per_sample": False,
     "compiled": True,
+    "guidance": "toy_guidance",
     "guidance_scale": 5.0,
+    "base_loop": "ddim",
     "base_steps": "50",
+    "base_eta": 0.5,
+    "upsample_loop": "ancestral",
     "upsample_steps": "ddim10",
+    "upsample_eta": 0.5,
     "upsample_temp": 0.995,
 }
-UPSAMPLER_FIELDS = {"upsample_steps", "upsample_temp"}
+# A field whose other value needs another field changed too, in both the changed and the unchanged spec.
+BESIDES = {"base_eta": {"base_loop": "ddim"}}
+UPSAMPLER_FIELDS = {f.name for f in pixel_fields("upsample")}
 PROMPT = Prompt("house", "a house by the lake", {"kind": "scene"})
 
 
 def spec(prompt: Prompt = PROMPT, seed: int = 0, **changes) -> SampleSpec:
-    return SampleSpec(prompt, seed, dataclasses.replace(SAMPLING, **changes))
+    return SampleSpec(prompt, seed, sampling(**changes))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def toy_guidance():
+    """A second guidance name, so that the `guidance` field has a value to change to."""
+    register_guidance("toy_guidance", lambda cond, uncond, scale: cond)
+    yield
+    del GUIDANCE["toy_guidance"]
 
 
 def suite(n_prompts: int) -> Suite:
@@ -57,18 +81,37 @@ def suite(n_prompts: int) -> Suite:
 
 
 def test_every_sampling_field_has_a_value_to_change_to():
-    assert set(OTHER_VALUES) == {field.name for field in dataclasses.fields(Sampling)}
+    assert set(OTHER_VALUES) == set(ENVIRONMENT) | {f.name for f in pixel_fields()}
+    assert {name for name, _ in SAMPLING.params} == {f.name for f in pixel_fields()}
+
+
+def changed_and_unchanged(field: str) -> tuple[SampleSpec, SampleSpec]:
+    besides = BESIDES.get(field, {})
+    return spec(**besides, **{field: OTHER_VALUES[field]}), spec(**besides)
 
 
 @pytest.mark.parametrize("field", list(OTHER_VALUES))
 def test_every_pixel_changing_parameter_changes_the_256px_key(field):
-    assert spec(**{field: OTHER_VALUES[field]}).key != spec().key
+    changed, unchanged = changed_and_unchanged(field)
+    assert changed.key != unchanged.key
 
 
 @pytest.mark.parametrize("field", list(OTHER_VALUES))
 def test_the_64px_key_changes_with_the_base_parameters_only(field):
-    changed = spec(**{field: OTHER_VALUES[field]}).base_key != spec().base_key
-    assert changed == (field not in UPSAMPLER_FIELDS)
+    changed, unchanged = changed_and_unchanged(field)
+    assert (changed.base_key != unchanged.base_key) == (field not in UPSAMPLER_FIELDS)
+
+
+def test_default_settings_keep_the_keys_of_stores_written_before_loops_and_guidance_were_settings():
+    # The key formula of the first store format, written out: sha256 of the sorted JSON of these fields.
+    def old_key(fields: dict) -> str:
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
+
+    base = old_key(
+        {"stage": "base", "prompt": PROMPT.text, "seed": 0, **ENVIRONMENT, "guidance_scale": 3.0, "base_steps": "100"}
+    )
+    key = old_key({"stage": "upsample", "base_key": base, "upsample_steps": "fast27", "upsample_temp": 0.997})
+    assert (spec().base_key, spec().key) == (base, key)
 
 
 def test_prompt_text_and_seed_change_both_keys():
@@ -140,6 +183,9 @@ def test_options_that_do_not_touch_pixels_keep_the_keys(override):
         "sampler.base_steps=50",
         "sampler.upsample_steps=ddim10",
         "sampler.upsample_temp=0.99",
+        "sampler.base_loop=ddim",
+        "sampler.upsample_loop=ancestral",
+        "sampler.upsample_eta=0.3",
         "sampler.seed=7",
         "sampler.dtype=fp16",  # auto is fp32 or bf16, by machine
         "sampler.per_sample=false",

@@ -11,7 +11,8 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from harness.schema import ConfigError, PromptConfig, RunConfig, SuiteConfig, register
+from harness.config import PromptConfig, RunConfig, SuiteConfig, register
+from harness.errors import ConfigError
 from harness.suites import Prompt, Suite, load_suite, read_prompt_file
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

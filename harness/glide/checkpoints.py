@@ -23,6 +23,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file as load_safetensors
 from tqdm import tqdm
 
+from .errors import GlideInputError
+
 log = logging.getLogger(__name__)
 
 OFFICIAL_BASE_URL = "https://openaipublic.blob.core.windows.net/diffusion/dec-2021/"
@@ -31,7 +33,7 @@ DOWNLOAD_TIMEOUT_S = 60.0
 DOWNLOAD_CHUNK_BYTES = 1 << 20
 
 
-class CheckpointError(ValueError):
+class CheckpointError(GlideInputError):
     """A checkpoint that cannot be found, fetched or loaded; the message is the whole explanation."""
 
 

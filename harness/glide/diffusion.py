@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .errors import GlideInputError
+
 NOISE_SCHEDULES = ("linear", "squaredcos_cap_v2")
 
 # Improved DDPM (Nichol & Dhariwal 2021), eq. 17: the cosine schedule's offset s and its beta cap.
@@ -86,8 +88,8 @@ def _parse_count(respacing: str, text: str) -> int:
     return int(text)
 
 
-def _respacing_error(respacing: str, reason: str) -> ValueError:
-    return ValueError(f"timestep respacing {respacing!r} invalid ({reason}); allowed: {_RESPACING_FORMS}")
+def _respacing_error(respacing: str, reason: str) -> GlideInputError:
+    return GlideInputError(f"timestep respacing {respacing!r} invalid ({reason}); allowed: {_RESPACING_FORMS}")
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

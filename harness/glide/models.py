@@ -15,6 +15,7 @@ import torch
 
 from .checkpoints import load_state_dict, resolve_checkpoint
 from .config import PRESETS, preset
+from .errors import GlideInputError
 from .pipeline import DTYPES, GlidePipeline, Stage
 from .tokenizer import Tokenizer, load_encoding
 from .unet import GlideUNet
@@ -41,9 +42,11 @@ class ModelSpec:
     def __post_init__(self) -> None:
         for key in ("base", "upsample"):
             if getattr(self, key) not in PRESETS:
-                raise ValueError(f"model.{key}: unknown preset {getattr(self, key)!r}; allowed: {', '.join(PRESETS)}")
+                raise GlideInputError(
+                    f"model.{key}: unknown preset {getattr(self, key)!r}; allowed: {', '.join(PRESETS)}"
+                )
         if self.weights not in WEIGHTS:
-            raise ValueError(f"model.weights: {self.weights!r} is not one of {', '.join(WEIGHTS)}")
+            raise GlideInputError(f"model.weights: {self.weights!r} is not one of {', '.join(WEIGHTS)}")
 
     @property
     def random_weights(self) -> bool:

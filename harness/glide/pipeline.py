@@ -16,14 +16,9 @@ from pathlib import Path
 import torch
 
 from .diffusion import Schedule
-from .sampling import (
-    ModelFn,
-    ProgressFn,
-    noise_from_generators,
-    randn_from_generators,
-    sample_ancestral,
-    sample_ddim,
-)
+from .guidance import Combine, get_guidance
+from .samplers import run_loop
+from .sampling import ModelFn, ProgressFn, noise_from_generators, randn_from_generators
 from .tokenizer import Tokenizer
 from .unet import GlideUNet, TextEmbedding
 
@@ -75,14 +70,12 @@ def guided_rows(
     model: GlideUNet,
     cond: TextEmbedding,
     empty: TextEmbedding,
+    combine: Combine,
     guidance_scale: float,
     autocast: Callable[[], AbstractContextManager],
 ) -> RowFn:
-    """Classifier-free guidance on a doubled batch: each sample's row with its prompt, then one with the empty prompt.
-
-    As in the official notebook, the guided eps is uncond + s * (cond - uncond) on the 3 eps channels and
-    the variance channels are the conditional rows' own.
-    """
+    """Guidance on a doubled batch: each sample's row with its prompt, then one with the empty prompt,
+    run in one forward and combined by `combine` (see guidance.py)."""
 
     def row_fn(x: torch.Tensor, t: torch.Tensor, rows: slice) -> torch.Tensor:
         n = x.shape[0]
@@ -93,8 +86,7 @@ def guided_rows(
         with autocast():
             out = model(torch.cat([x, x]), torch.cat([t, t]), text).float()
         cond_out, uncond_out = out.chunk(2)
-        eps = uncond_out[:, :3] + guidance_scale * (cond_out[:, :3] - uncond_out[:, :3])
-        return torch.cat([eps, cond_out[:, 3:]], dim=1)
+        return combine(cond_out, uncond_out, guidance_scale)
 
     return row_fn
 
@@ -175,16 +167,27 @@ class GlidePipeline:
         *,
         guidance_scale: float,
         steps: str,
+        guidance: str = "classifier_free",
+        loop: str = "ancestral",
+        loop_options: dict | None = None,
         progress: ProgressFn | None = None,
     ) -> torch.Tensor:
         stage = self.base
-        row_fn = guided_rows(stage.model, stage.encode(prompts), stage.empty_prompt(), guidance_scale, stage.autocast)
-        model_fn = batched(row_fn, stage.per_sample)
+        combine = get_guidance(guidance)
+        text = stage.encode(prompts)
+        row_fn = guided_rows(stage.model, text, stage.empty_prompt(), combine, guidance_scale, stage.autocast)
         generators = stage_generators("base", seeds)
         size = stage.model.cfg.image_size
         x_T = randn_from_generators(generators, (3, size, size), device=stage.device)
-        noise_fn = noise_from_generators(generators)
-        x = sample_ancestral(model_fn, x_T, stage.schedule(steps), noise_fn, progress=progress)
+        x = run_loop(
+            loop,
+            batched(row_fn, stage.per_sample),
+            x_T,
+            stage.schedule(steps),
+            noise_fn=noise_from_generators(generators),
+            progress=progress,
+            options=loop_options,
+        )
         return to_uint8(x)
 
     @torch.no_grad()
@@ -196,6 +199,8 @@ class GlidePipeline:
         *,
         steps: str,
         temperature: float,
+        loop: str = "ddim",
+        loop_options: dict | None = None,
         progress: ProgressFn | None = None,
     ) -> torch.Tensor:
         stage = self.upsampler
@@ -206,9 +211,16 @@ class GlidePipeline:
             with stage.autocast():
                 return stage.model(x, t, TextEmbedding(text.proj[rows], text.seq[rows]), low_res[rows]).float()
 
-        model_fn = batched(row_fn, stage.per_sample)
-
+        generators = stage_generators("upsample", seeds)
         size = stage.model.cfg.image_size
-        x_T = temperature * randn_from_generators(stage_generators("upsample", seeds), (3, size, size))
-        x = sample_ddim(model_fn, x_T.to(stage.device), stage.schedule(steps), eta=0.0, progress=progress)
+        x_T = temperature * randn_from_generators(generators, (3, size, size))
+        x = run_loop(
+            loop,
+            batched(row_fn, stage.per_sample),
+            x_T.to(stage.device),
+            stage.schedule(steps),
+            noise_fn=noise_from_generators(generators),
+            progress=progress,
+            options=loop_options,
+        )
         return to_uint8(x)

@@ -15,12 +15,14 @@ import platformdirs
 import tiktoken
 import torch
 
+from .errors import GlideInputError
+
 log = logging.getLogger(__name__)
 
 ENCODINGS = ("gpt2", "bytes")
 
 
-class TokenizerError(RuntimeError):
+class TokenizerError(GlideInputError):
     """The tokenizer's vocabulary could not be loaded."""
 
 

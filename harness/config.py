@@ -1,0 +1,158 @@
+"""Structured configs: the typed shape of every Hydra config node, registered in Hydra's ConfigStore.
+
+A wrong type or an unknown key fails at composition with the key's name; value checks (ranges, NaN, names
+of loops and guidance) run in `__post_init__`, which `OmegaConf.to_object` calls before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+from harness.errors import ConfigError
+from harness.glide.diffusion import Schedule
+from harness.glide.errors import GlideInputError
+from harness.glide.guidance import GUIDANCE
+from harness.glide.models import ModelSpec
+from harness.glide.pipeline import DTYPES
+from harness.glide.samplers import LOOPS
+
+DEVICES = ("auto", "cpu", "cuda")
+STAGES = ("base", "upsample")
+# What the schedules are checked against: both released models diffuse over 1000 steps.
+_DIFFUSION_STEPS = {"base": ("squaredcos_cap_v2", 1000), "upsample": ("linear", 1000)}
+
+
+def pixel_param(stage: str, default: Any, *, keyed_at_default: bool = True) -> Any:
+    """A sampler field that changes the pixels of `stage`'s images, so it enters that stage's content key.
+
+    Fields added after stores were first written pass keyed_at_default=False: they enter the key only when
+    they differ from their default, so every sample stored before they existed keeps its key.
+    """
+    return field(default=default, metadata={"stage": stage, "keyed_at_default": keyed_at_default})
+
+
+@dataclass
+class SamplerConfig:
+    """How each stage samples. The pixel fields (pixel_param) are, in this order, the manifest's parameter
+    columns and the content key's inputs; a new parameter is one new field here."""
+
+    guidance: str = pixel_param("base", "classifier_free", keyed_at_default=False)  # glide/guidance.py
+    guidance_scale: float = pixel_param("base", 3.0)  # s (1 = no guidance)
+    base_loop: str = pixel_param("base", "ancestral", keyed_at_default=False)  # glide/samplers.py
+    base_steps: str = pixel_param("base", "100")  # respacing of the base schedule
+    base_eta: float = pixel_param("base", 0.0, keyed_at_default=False)  # DDIM's eta, when base_loop=ddim
+    upsample_loop: str = pixel_param("upsample", "ddim", keyed_at_default=False)
+    upsample_steps: str = pixel_param("upsample", "fast27")
+    upsample_eta: float = pixel_param("upsample", 0.0, keyed_at_default=False)
+    upsample_temp: float = pixel_param("upsample", 0.997)  # x_T = temp * N(0, I) for the upsampler
+    batch_size: int = 8
+    samples_per_prompt: int = 4  # seeds seed, seed + 1, ... for every prompt
+    seed: int = 0
+    device: str = "auto"  # auto: cuda when available, else cpu
+    dtype: str = "auto"  # fp32 | bf16 | fp16; auto: bf16 on cuda and on CPUs with native bf16, else fp32
+    per_sample: bool = True  # one forward per sample: pixels independent of batching (see README)
+    compile: bool = False  # torch.compile the UNets (pays off on a GPU for long runs; first batch compiles)
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.guidance_scale) or self.guidance_scale < 0:
+            raise ConfigError(f"sampler.guidance_scale: {self.guidance_scale!r} must be a finite number >= 0")
+        if not math.isfinite(self.upsample_temp) or self.upsample_temp <= 0:
+            raise ConfigError(f"sampler.upsample_temp: {self.upsample_temp!r} must be a finite number > 0")
+        for key in ("batch_size", "samples_per_prompt"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"sampler.{key}: {getattr(self, key)!r} must be an integer >= 1")
+        if self.guidance not in GUIDANCE:
+            raise ConfigError(f"sampler.guidance: {self.guidance!r} is not one of {', '.join(GUIDANCE)}")
+        for stage in STAGES:
+            self._check_stage(stage)
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ConfigError(f"sampler.device: {self.device!r} is not one of {', '.join(DEVICES)} or cuda:N")
+        if self.dtype != "auto" and self.dtype not in DTYPES:
+            raise ConfigError(f"sampler.dtype: {self.dtype!r} is not one of auto, {', '.join(DTYPES)}")
+
+    def _check_stage(self, stage: str) -> None:
+        loop_name = getattr(self, f"{stage}_loop")
+        if loop_name not in LOOPS:
+            raise ConfigError(f"sampler.{stage}_loop: {loop_name!r} is not one of {', '.join(LOOPS)}")
+        steps_key = f"{stage}_steps"
+        schedule, steps = _DIFFUSION_STEPS[stage]
+        try:
+            Schedule.create(schedule, steps, getattr(self, steps_key))
+        except GlideInputError as err:
+            raise ConfigError(f"sampler.{steps_key}: {err}") from None
+        eta_key = f"{stage}_eta"
+        eta = getattr(self, eta_key)
+        if not math.isfinite(eta) or eta < 0:
+            raise ConfigError(f"sampler.{eta_key}: {eta!r} must be a finite number >= 0")
+        if eta != 0 and "eta" not in LOOPS[loop_name].options:
+            raise ConfigError(f"sampler.{eta_key}: {eta!r} needs a loop that takes eta (ddim), not {loop_name!r}")
+
+
+def pixel_fields(stage: str | None = None) -> list[dataclasses.Field]:
+    """The sampler's pixel-changing fields (of one stage, or all), in declaration order."""
+    return [
+        f for f in dataclasses.fields(SamplerConfig) if "stage" in f.metadata and stage in (None, f.metadata["stage"])
+    ]
+
+
+@dataclass
+class PromptConfig:
+    id: str
+    text: str
+    tags: dict[str, str] = field(default_factory=dict)
+    expected_class: str | None = None  # the class a control prompt names (probe validation)
+
+
+@dataclass
+class ProbeConfig:
+    """The zero-shot probe a suite is built for: its taxonomy and, named in advance, the class of interest."""
+
+    taxonomy: str  # a name in conf/taxonomy/ or a path to a taxonomy YAML
+    class_of_interest: str | None = None
+
+
+@dataclass
+class SuiteConfig:
+    name: str = "custom"
+    description: str = ""
+    prompts: list[PromptConfig] = field(default_factory=list)
+    path: str | None = None  # a .txt (one prompt per line) or .csv file of prompts, instead of or besides `prompts`
+    probe: ProbeConfig | None = None  # the bias scorer runs only on suites that name a probe
+
+
+@dataclass
+class RunnerConfig:
+    shard: str = "0/1"  # I/N: sample only the I-th of N slices of the plan (by prompt)
+    stage: str = "all"  # all | sample | score
+
+    def __post_init__(self) -> None:
+        if self.stage not in ("all", "sample", "score"):
+            raise ConfigError(f"runner.stage: {self.stage!r} is not one of all, sample, score")
+
+
+@dataclass
+class StoreConfig:
+    cache_dir: str = "outputs/samples"  # the shared sample store; relative to the directory of the command
+
+
+@dataclass
+class RunConfig:
+    model: ModelSpec = field(default_factory=ModelSpec)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    suite: SuiteConfig | None = None
+    experiment: str | None = None
+    note: str = ""  # what the study is for / what the seed observed (experiments set it)
+    scorers: list[str] = field(default_factory=list)
+    scorer: dict[str, Any] = field(default_factory=dict)
+    logger: dict[str, Any] = field(default_factory=dict)
+
+
+def register() -> None:
+    ConfigStore.instance().store(name="run_schema", node=RunConfig)

@@ -1,0 +1,73 @@
+"""Sampling loops by name: the registry a config's `sampler.base_loop` / `sampler.upsample_loop` chooses from.
+
+A loop is one function (model_fn, x_T, schedule, *, noise_fn, progress, **options) -> x_0; options are the
+loop's own settings from config (DDIM's eta), declared here so that a config can be checked before any work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .diffusion import Schedule
+from .errors import GlideInputError
+from .sampling import ModelFn, NoiseFn, ProgressFn, sample_ancestral, sample_ddim
+
+LoopFn = Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A sampling loop and the option names it takes (each a `sampler.<stage>_<option>` config field)."""
+
+    fn: LoopFn
+    options: tuple[str, ...] = ()
+
+
+def _ancestral(model_fn: ModelFn, x_T: torch.Tensor, sched: Schedule, *, noise_fn: NoiseFn, progress=None):
+    return sample_ancestral(model_fn, x_T, sched, noise_fn, progress=progress)
+
+
+def _ddim(model_fn: ModelFn, x_T: torch.Tensor, sched: Schedule, *, noise_fn: NoiseFn, progress=None, eta=0.0):
+    # eta = 0 is deterministic and draws nothing, so the generators' streams stay as the official loop's.
+    return sample_ddim(model_fn, x_T, sched, eta=eta, noise_fn=noise_fn if eta else None, progress=progress)
+
+
+LOOPS: dict[str, Loop] = {
+    "ancestral": Loop(_ancestral),
+    "ddim": Loop(_ddim, options=("eta",)),
+}
+
+
+def register_loop(name: str, fn: LoopFn, options: tuple[str, ...] = ()) -> None:
+    """Make `fn` available as a loop named `name` (plugins call this at import)."""
+    LOOPS[name] = Loop(fn, tuple(options))
+
+
+def get_loop(name: str) -> Loop:
+    """The loop named `name`, or a one-line error listing the known ones."""
+    if name not in LOOPS:
+        raise GlideInputError(f"unknown sampling loop {name!r}; allowed: {', '.join(LOOPS)}")
+    return LOOPS[name]
+
+
+def run_loop(
+    name: str,
+    model_fn: ModelFn,
+    x_T: torch.Tensor,
+    sched: Schedule,
+    *,
+    noise_fn: NoiseFn,
+    progress: ProgressFn | None = None,
+    options: dict[str, Any] | None = None,
+) -> torch.Tensor:
+    """Run the loop `name` from x_T; `options` must be among the loop's declared options."""
+    chosen = get_loop(name)
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(chosen.options))
+    if unknown:
+        raise GlideInputError(f"loop {name!r} takes no option {unknown[0]!r}; its options: {chosen.options or 'none'}")
+    return chosen.fn(model_fn, x_T, sched, noise_fn=noise_fn, progress=progress, **options)

@@ -1,0 +1,130 @@
+"""Check a command's every job before Hydra starts it: each sweep point composed and typed, as its job will be.
+
+A wrong type, an unknown key, an unknown group option or a bad value in any point stops the command with one
+line before any directory exists; Hydra's own multi-line composition errors never reach the user.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from harness.config import RunConfig
+from harness.errors import USAGE_ERRORS, ConfigError, error_line
+
+# Flags after which Hydra does something other than run jobs (help, printing the config, shell completion).
+_OTHER_MODES = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
+_MULTIRUN = ("-m", "--multirun")
+
+
+def check_command(argv: Sequence[str], conf_dir: Path, suites: Sequence[str]) -> str | None:
+    """The error line of the first bad job of `python -m harness ARGV`, or None when every job composes."""
+    if any(arg.split("=")[0] in _OTHER_MODES for arg in argv):
+        return None
+    multirun = any(arg in _MULTIRUN for arg in argv)
+    overrides = [arg for arg in argv if not arg.startswith("-")]
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+            for point in _job_overrides(overrides, multirun):
+                if error := _check_job(point, suites):
+                    shown = " ".join(o for o in point if not o.lstrip("+~").startswith("hydra"))
+                    return f"{error} (sweep point: {shown})" if multirun else error
+    except (HydraException, OmegaConfBaseException, *USAGE_ERRORS) as err:
+        return describe(err)
+    return None
+
+
+def _job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """Each job's overrides: one job, or the basic sweeper's grid over the command line and the config's
+    `hydra.sweeper.params` (an experiment's own sweep)."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    sweeps = [o for o in parsed if o.is_sweep_override()]
+    first_values = [f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o in sweeps else text
+                    for o, text in zip(parsed, overrides, strict=True)]  # fmt: skip
+    params = compose("config", overrides=first_values, return_hydra_config=True).hydra.sweeper.params or {}
+    if not multirun:
+        if sweeps:
+            raise ConfigError(f"{sweeps[0].input_line} is a sweep: run the command with -m")
+        if params:
+            swept = ", ".join(f"{key}={value}" for key, value in params.items())
+            raise ConfigError(f"this config sweeps {swept}: run the command with -m")
+        return [overrides]
+    grid = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + overrides)
+    return BasicSweeper.split_arguments(grid, None)[0]
+
+
+def _check_job(overrides: list[str], suites: Sequence[str]) -> str | None:
+    try:
+        cfg = compose("config", overrides=overrides)
+        if cfg.get("suite") is None:
+            return f"no suite given: add +suite=NAME, one of {', '.join(suites)}"
+        if unknown := _unknown_keys(cfg):
+            return unknown
+        OmegaConf.to_object(cfg)  # runs every node's value checks
+    except (HydraException, OmegaConfBaseException, *USAGE_ERRORS) as err:
+        return describe(err)
+    return None
+
+
+def _unknown_keys(node: DictConfig, path: str = "") -> str | None:
+    """The first key Hydra let in that the node's dataclass lacks: a `+key=value` append on a typed node."""
+    node_type = OmegaConf.get_type(node)
+    if dataclasses.is_dataclass(node_type):
+        allowed = [f.name for f in dataclasses.fields(node_type)]
+        for key in node:
+            if key not in allowed:
+                return f"{path}{key}: unknown key; allowed: {', '.join(allowed)}"
+    children = [(key, node._get_node(key)) for key in node]
+    for key, child in children:
+        typed = isinstance(child, DictConfig) and not child._is_none() and not child._is_missing()
+        if typed and (error := _unknown_keys(child, f"{path}{key}.")):
+            return error
+    return None
+
+
+def describe(err: BaseException) -> str:
+    """One line for a composition or value error: the key, the value and what is allowed."""
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file:
+        group, _, option = err.missing_cfg_file.rpartition("/")
+        available = f"; available: {', '.join(err.options)}" if err.options else ""
+        return f"unknown {group or 'config'} {option!r}{available}"
+    cause = err.__cause__ if isinstance(err, HydraException) and err.__cause__ is not None else err
+    if isinstance(cause, OmegaConfBaseException):
+        key = getattr(cause, "full_key", None)
+        if type(cause).__name__ in ("ConfigAttributeError", "ConfigKeyError") and key:
+            return f"{key}: unknown key{_allowed_keys(key)}"
+        message = error_line(_without_details(cause))
+        return f"{key}: {message}" if key and not message.startswith(key) else message
+    return error_line(cause)
+
+
+def _without_details(err: OmegaConfBaseException) -> str:
+    # OmegaConf appends "full_key: ... object_type=..." lines; the first line is the message.
+    return str(err).split("\n    full_key:")[0]
+
+
+def _allowed_keys(full_key: str) -> str:
+    """'; allowed: ...' for a dotted key below a typed node of RunConfig, else ''."""
+    node_type: type | None = RunConfig
+    for part in full_key.split(".")[:-1]:
+        fields = {f.name: f for f in dataclasses.fields(node_type)} if dataclasses.is_dataclass(node_type) else {}
+        if part not in fields:
+            return ""
+        node_type = _dataclass_of(fields[part])
+    if not dataclasses.is_dataclass(node_type):
+        return ""
+    return f"; allowed: {', '.join(f.name for f in dataclasses.fields(node_type))}"
+
+
+def _dataclass_of(f: dataclasses.Field) -> type | None:
+    factory = f.default_factory if f.default_factory is not dataclasses.MISSING else None
+    value = factory() if factory is not None else f.default
+    return type(value) if dataclasses.is_dataclass(value) else None
