@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .checkpoints import expected_shapes, load_state_dict
+from .diffusion import NOISE_SCHEDULES
 
 CLIP_CONTEXT = 77
 CLIP_START_TOKEN = 49406
@@ -49,6 +54,10 @@ class NoisedClipConfig:
             raise ValueError(f"clip.{positive[0]} must be a positive integer, got {getattr(self, positive[0])!r}")
         if self.logit_scale <= 0:
             raise ValueError(f"clip.logit_scale must be positive, got {self.logit_scale!r}")
+        if self.beta_schedule not in NOISE_SCHEDULES:
+            raise ValueError(
+                f"clip.beta_schedule {self.beta_schedule!r} is unknown; allowed: {', '.join(NOISE_SCHEDULES)}"
+            )
         if self.image_size % self.patch_size:
             raise ValueError(f"clip.patch_size {self.patch_size} must divide clip.image_size {self.image_size}")
 
@@ -86,7 +95,7 @@ class Affine(nn.Module):
 
 
 class LayerNorm(nn.Module):
-    """LayerNorm in float32 with gain `g` and bias `b`, eps 1e-5."""
+    """LayerNorm in float32 (or wider) whatever the activations' dtype, with gain `g` and bias `b`, eps 1e-5."""
 
     def __init__(self, width: int):
         super().__init__()
@@ -94,7 +103,9 @@ class LayerNorm(nn.Module):
         self.b = nn.Parameter(torch.zeros(width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x.float(), (x.shape[-1],), self.g, self.b, 1e-5).to(x.dtype)
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        h = F.layer_norm(x.to(dtype), (x.shape[-1],), self.g.to(dtype), self.b.to(dtype), 1e-5)
+        return h.to(x.dtype)
 
 
 class Attention(nn.Module):
@@ -173,12 +184,13 @@ class ImageInput(nn.Module):
         self.patch_proj = _param(width, 3, cfg.patch_size, cfg.patch_size, std=1 / math.sqrt(3 * cfg.patch_size**2))
         self.w_pos = _param(1 + cfg.n_patches, width)
         self.ln = LayerNorm(width)
-        self.register_buffer("mean", torch.tensor(IMAGE_MEAN).reshape(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGE_STD).reshape(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        # Constants, not buffers: a model built on the meta device and loaded with assign=True has no others.
+        mean = torch.tensor(IMAGE_MEAN, dtype=x.dtype, device=x.device).reshape(1, 3, 1, 1)
+        std = torch.tensor(IMAGE_STD, dtype=x.dtype, device=x.device).reshape(1, 3, 1, 1)
         pixels = (x + 1) * 127.5
-        h = F.conv2d((pixels - self.mean.to(x.dtype)) / self.std.to(x.dtype), self.patch_proj, stride=self.patch_size)
+        h = F.conv2d((pixels - mean) / std, self.patch_proj, stride=self.patch_size)
         patches = h.flatten(2).transpose(1, 2)
         # The first token is the ORIGINAL timestep's learned embedding (not the respaced index).
         tokens = torch.cat([self.w_t[timesteps][:, None], patches], dim=1)
@@ -231,10 +243,34 @@ class ImageEncoder(nn.Module):
         self.blocks = nn.ModuleDict(layers)
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        size = self.cfg.image_size
+        if tuple(x.shape[1:]) != (3, size, size):
+            raise ValueError(f"image of shape {tuple(x.shape)}; the noised CLIP takes (batch, 3, {size}, {size})")
         h = self.blocks["input"](x, timesteps)
         for i in range(self.cfg.n_xf_blocks_image):
             h = self.blocks[f"block_{i}"](h)
         return self.blocks["output"](h)
+
+
+def load_encoders(
+    text_path: str | os.PathLike[str],
+    image_path: str | os.PathLike[str],
+    cfg: NoisedClipConfig = NOISED_CLIP,
+) -> tuple[TextEncoder, ImageEncoder]:
+    """Both encoders in eval mode with the weights of `clip_text_enc.pt` / `clip_image_enc.pt` (or .safetensors).
+
+    Every key and shape is checked before anything is built; a mismatch is a CheckpointError naming the key.
+    """
+    encoders = []
+    for cls, path in ((TextEncoder, text_path), (ImageEncoder, image_path)):
+        with torch.device("meta"):
+            encoder = cls(cfg)
+        state_dict = load_state_dict(Path(path), expected_shapes(encoder))
+        # The meta-device encoder takes the loaded tensors as they are: no random init, no second copy.
+        encoder.load_state_dict(state_dict, strict=True, assign=True)
+        encoders.append(encoder.eval().requires_grad_(False))
+    text_encoder, image_encoder = encoders
+    return text_encoder, image_encoder
 
 
 def normalize(z: torch.Tensor) -> torch.Tensor:
