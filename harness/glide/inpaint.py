@@ -45,7 +45,7 @@ def _as_pil(image: Image.Image | np.ndarray) -> Image.Image:
             f"source image array of dtype {array.dtype} and shape {array.shape} is not allowed; "
             "give a PIL image or a uint8 array of shape (height, width, 3)"
         )
-    return Image.fromarray(array, mode="RGB")
+    return Image.fromarray(array)
 
 
 def keep_mask(mask: torch.Tensor | np.ndarray, size: int = BASE_SIZE) -> torch.Tensor:
