@@ -20,10 +20,12 @@ from harness.glide.checkpoints import CheckpointError
 from harness.glide.diffusion import Schedule
 from harness.glide.noised_clip import (
     NOISED_CLIP,
+    TINY_NOISED_CLIP,
     ImageEncoder,
     NoisedClipConfig,
     TextEncoder,
     clip_guidance_grad,
+    clip_preset,
     load_encoders,
     normalize,
     tokenize,
@@ -293,3 +295,21 @@ def test_bad_config_values_are_named_in_one_line(overrides, named):
     with pytest.raises(ValueError) as info:
         NoisedClipConfig(**overrides)
     assert named in str(info.value) and "\n" not in str(info.value)
+
+
+def test_tiny_preset_takes_real_tokens_and_64_px_images():
+    torch.manual_seed(0)
+    text_encoder, image_encoder = TextEncoder(TINY_NOISED_CLIP), ImageEncoder(TINY_NOISED_CLIP)
+    tokens, lens = tokenize(["a religious building", "pixel art of a corgi"])
+    with torch.no_grad():
+        z_text = normalize(text_encoder(tokens, lens))
+    x = torch.zeros(2, 3, 64, 64)
+    grad = clip_guidance_grad(image_encoder, z_text, x, torch.tensor([999, 0]), 3.0)
+    assert z_text.shape == (2, 32) and grad.shape == x.shape and bool(grad.abs().sum() > 0)
+    torch.testing.assert_close(z_text.norm(dim=-1), torch.ones(2))
+
+
+def test_unknown_clip_preset_lists_the_allowed_names():
+    assert clip_preset("noised_clip") is NOISED_CLIP
+    with pytest.raises(ValueError, match="'clip'.*noised_clip, tiny_noised_clip"):
+        clip_preset("clip")

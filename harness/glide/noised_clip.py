@@ -75,6 +75,25 @@ class NoisedClipConfig:
 
 
 NOISED_CLIP = NoisedClipConfig()
+# The same architecture at toy widths (random weights): takes the real CLIP tokens and the base model's 64 px x_t.
+TINY_NOISED_CLIP = NoisedClipConfig(
+    n_vocab=CLIP_END_TOKEN + 1,
+    n_embd=32,
+    n_head_text=2,
+    n_head_state_text=16,
+    n_xf_blocks_text=1,
+    n_head_image=2,
+    n_head_state_image=16,
+    n_xf_blocks_image=1,
+)
+CLIP_PRESETS = {"noised_clip": NOISED_CLIP, "tiny_noised_clip": TINY_NOISED_CLIP}
+
+
+def clip_preset(name: str) -> NoisedClipConfig:
+    """A named noised-CLIP configuration."""
+    if name not in CLIP_PRESETS:
+        raise ValueError(f"unknown noised CLIP preset {name!r}; allowed: {', '.join(CLIP_PRESETS)}")
+    return CLIP_PRESETS[name]
 
 
 def _param(*shape: int, std: float = 0.02) -> nn.Parameter:
