@@ -97,7 +97,7 @@ def clip_preset(name: str) -> NoisedClipConfig:
 
 
 def _param(*shape: int, std: float = 0.02) -> nn.Parameter:
-    # Random starting values (checkpoints overwrite them); real tensors on the meta device cost nothing.
+    # Random starting values that checkpoints overwrite; built on the meta device they cost nothing.
     return nn.Parameter(torch.randn(shape) * std)
 
 
