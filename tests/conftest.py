@@ -13,6 +13,7 @@ import pytest
 from safetensors.torch import load_file
 
 from harness.glide.config import ModelConfig
+from harness.glide.noised_clip import ImageEncoder, NoisedClipConfig, TextEncoder
 from harness.glide.unet import GlideUNet
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "glide_reference"
@@ -27,7 +28,7 @@ def reference_dir() -> Path:
 
 
 def reference_config(case_dir: Path) -> ModelConfig:
-    """The ModelConfig of a tiny reference model (`tiny_base_a`, `tiny_up_a`).
+    """The ModelConfig of a tiny reference model (`tiny_base_a`, `tiny_up_a`, `tiny_base_inpaint_a`, ...).
 
     config.json holds the official option names; its `low_res` (the upsampler's input size) is an input shape,
     not a model option, and the noise schedule is recorded with the case's sampling loop.
@@ -55,3 +56,25 @@ def reference_model(reference_dir: Path) -> Callable[[str], GlideUNet]:
         return models[case]
 
     return load
+
+
+@pytest.fixture(scope="session")
+def reference_clip(reference_dir: Path) -> tuple[NoisedClipConfig, TextEncoder, ImageEncoder]:
+    """The tiny noised CLIP of `tiny_clip_a`: (config, text encoder, image encoder), weights loaded strictly."""
+    case = reference_dir / "tiny_clip_a"
+    cfg = NoisedClipConfig(**json.loads((case / "config.json").read_text()))
+    text_encoder, image_encoder = TextEncoder(cfg), ImageEncoder(cfg)
+    text_encoder.load_state_dict(load_file(case / "text_enc.safetensors"), strict=True)
+    image_encoder.load_state_dict(load_file(case / "image_enc.safetensors"), strict=True)
+    return cfg, text_encoder.eval().requires_grad_(False), image_encoder.eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="session")
+def reference_clip_base(reference_dir: Path) -> GlideUNet:
+    """The tiny text-conditional base model that `tiny_clip_a`'s CLIP-guided loop samples with."""
+    case = reference_dir / "tiny_clip_a"
+    options = json.loads((case / "base_config.json").read_text())
+    loop = json.loads((case / "sample_ddpm_clip.json").read_text())
+    model = GlideUNet(ModelConfig(**options, noise_schedule=loop["noise_schedule"]))
+    model.load_state_dict(load_file(case / "base_weights.safetensors"), strict=True)
+    return model.eval().requires_grad_(False)

@@ -28,7 +28,10 @@ from safetensors.torch import save_file
 from harness.fetch import configured_clip, fetch_inception, main, parse_args
 from harness.glide.checkpoints import (
     CHECKPOINTS,
+    RELEASED_CHECKPOINTS,
     CheckpointError,
+    checkpoint_info,
+    checkpoints_of_mode,
     default_cache_dir,
     expected_shapes,
     load_state_dict,
@@ -37,6 +40,7 @@ from harness.glide.checkpoints import (
 )
 from harness.glide.config import preset
 from harness.glide.models import random_model
+from harness.glide.noised_clip import ImageEncoder, NoisedClipConfig, TextEncoder, load_encoders
 from harness.glide.unet import GlideUNet
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -572,3 +576,81 @@ def test_clip_weights_in_a_local_file_need_no_fetch(tmp_path):
     config = tmp_path / "clip.yaml"
     config.write_text(f"model: ViT-B-32\npretrained: {tmp_path / 'weights.pt'}\n")
     assert configured_clip(config) == ()
+
+
+# --- the inpainting and noised-CLIP checkpoints --------------------------------------------------------
+
+OTHER_MODES = {
+    "base_inpaint": "inpaint",
+    "upsample_inpaint": "inpaint",
+    "clip_image_enc": "clip",
+    "clip_text_enc": "clip",
+}
+
+
+def test_registry_holds_the_six_released_files_and_text_to_image_keeps_its_two():
+    assert list(RELEASED_CHECKPOINTS) == ["base", "upsample", *OTHER_MODES]
+    for name, mode in OTHER_MODES.items():
+        info = checkpoint_info(name)
+        assert info.mode == mode and info.filename == f"{name}.pt"
+        assert info.url() == f"https://openaipublic.blob.core.windows.net/diffusion/dec-2021/{name}.pt"
+    assert list(CHECKPOINTS) == list(checkpoints_of_mode("text2im")) == ["base", "upsample"]
+    assert list(checkpoints_of_mode("clip")) == ["clip_image_enc", "clip_text_enc"]
+
+
+def test_unknown_mode_is_refused_listing_the_modes():
+    message = error_of(checkpoints_of_mode, "edit")
+    assert "'edit'" in message and "text2im, inpaint, clip" in message
+
+
+def test_unknown_name_lists_every_released_checkpoint(tmp_path):
+    message = error_of(resolve_checkpoint, "base-inpaint", cache_dir=tmp_path, download=False)
+    assert "'base-inpaint'" in message
+    assert all(name in message for name in RELEASED_CHECKPOINTS)
+
+
+@pytest.mark.parametrize("name", ["base_inpaint", "upsample_inpaint"])
+def test_inpainting_checkpoint_from_a_local_file_fills_a_fresh_model_strictly(tmp_path, server, name):
+    tiny = f"tiny_{name}"
+    trained = random_model(tiny, seed=3)
+    buffer = io.BytesIO()
+    torch.save(trained.state_dict(), buffer)
+    server.files[f"/{name}.pt"] = buffer.getvalue()
+
+    path = resolve_checkpoint(name, cache_dir=tmp_path, base_url=server.base_url)
+    assert path == tmp_path / f"{name}.pt"
+    with torch.device("meta"):
+        expected = GlideUNet(preset(tiny)).expected_shapes()
+    fresh = GlideUNet(preset(tiny))
+    fresh.load_state_dict(load_state_dict(path, expected), strict=True)
+    for key, tensor in trained.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], tensor), key
+
+
+@pytest.mark.parametrize(("checkpoint", "model"), [("base", "base_inpaint"), ("upsample_inpaint", "upsample")])
+def test_text_to_image_and_inpainting_checkpoints_are_told_apart_by_the_first_conv(checkpoint, model):
+    # The manifests say the first convolution is the only difference: 3 vs 7 and 6 vs 10 input channels.
+    got, want = manifest_shapes(checkpoint), manifest_shapes(model)
+    assert [key for key in want if got[key] != want[key]] == ["input_blocks.0.0.weight"]
+    with torch.device("meta"):
+        state_dict = GlideUNet(preset(checkpoint)).state_dict()
+        expected = expected_shapes(GlideUNet(preset(model)))
+    message = error_of(validate_state_dict, state_dict, expected, source=f"{checkpoint}.pt")
+    shape_got, shape_want = got["input_blocks.0.0.weight"], want["input_blocks.0.0.weight"]
+    assert f"has key 'input_blocks.0.0.weight' with shape {shape_got}, expected {shape_want}" in message
+
+
+def test_noised_clip_checkpoints_from_the_cache_load_into_the_encoders(tmp_path, closed_base_url):
+    cfg = NoisedClipConfig(image_size=16, n_vocab=50, max_text_len=10, n_embd=8, n_head_text=2,
+                           n_head_state_text=4, n_xf_blocks_text=1, n_head_image=2, n_head_state_image=4,
+                           n_xf_blocks_image=1)  # fmt: skip
+    torch.manual_seed(5)
+    trained = {"clip_text_enc": TextEncoder(cfg), "clip_image_enc": ImageEncoder(cfg)}
+    for name, encoder in trained.items():
+        saved(tmp_path / f"{name}.pt", encoder.state_dict())
+    paths = [resolve_checkpoint(name, cache_dir=tmp_path, base_url=closed_base_url) for name in trained]
+    text_encoder, image_encoder = load_encoders(*paths, cfg)
+    for loaded, name in ((text_encoder, "clip_text_enc"), (image_encoder, "clip_image_enc")):
+        expected = trained[name].state_dict()
+        assert list(loaded.state_dict()) == list(expected)
+        assert all(torch.equal(loaded.state_dict()[key], value) for key, value in expected.items()), name

@@ -14,15 +14,14 @@ from harness.glide.config import BASE, PRESETS, TINY_BASE, ModelConfig, preset
 from harness.glide.unet import GlideUNet
 
 
-@pytest.mark.parametrize("name", ["base", "upsample"])
+@pytest.mark.parametrize("name", ["base", "upsample", "base_inpaint", "upsample_inpaint"])
 def test_released_presets_equal_the_official_defaults(reference_dir, name):
     manifest = json.loads((reference_dir / f"manifest_{name}.json").read_text())
     cfg = preset(name)
     options = {f.name for f in fields(ModelConfig)}
-    official = {key: value for key, value in manifest["config"].items() if key in options}
-    # `inpaint` selects a different released model; it is the only official option without a field.
-    assert set(manifest["config"]) - options == {"inpaint"} and manifest["config"]["inpaint"] is False
-    assert {key: getattr(cfg, key) for key in official} == official
+    assert set(manifest["config"]) <= options
+    assert manifest["config"]["inpaint"] is name.endswith("_inpaint")
+    assert {key: getattr(cfg, key) for key in manifest["config"]} == manifest["config"]
     assert cfg.n_vocab == manifest["n_vocab"]
 
 

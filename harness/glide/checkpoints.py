@@ -37,31 +37,60 @@ class CheckpointError(GlideInputError):
     """A checkpoint that cannot be found, fetched or loaded; the message is the whole explanation."""
 
 
+MODES = ("text2im", "inpaint", "clip")
+
+
 @dataclass(frozen=True)
 class CheckpointInfo:
-    """One released checkpoint: where it is published and the file name it is cached under."""
+    """One released checkpoint: where it is published, the file name it is cached under, the mode it serves."""
 
     name: str
     filename: str
     description: str
     base_url: str = OFFICIAL_BASE_URL
+    mode: str = "text2im"  # one of MODES: text-to-image, inpainting ("Editing"), or noised-CLIP guidance
 
     def url(self, base_url: str | None = None) -> str:
         return (base_url or self.base_url).rstrip("/") + "/" + self.filename
 
 
-CHECKPOINTS: dict[str, CheckpointInfo] = {
+# The six files of the December 2021 release. Each name is also the model preset (config.PRESETS) or the
+# noised-CLIP encoder whose state dict the file holds.
+RELEASED_CHECKPOINTS: dict[str, CheckpointInfo] = {
     "base": CheckpointInfo("base", "base.pt", "64x64 text-conditional base model"),
     "upsample": CheckpointInfo("upsample", "upsample.pt", "64 -> 256 text-conditional upsampler"),
+    "base_inpaint": CheckpointInfo(
+        "base_inpaint", "base_inpaint.pt", "64x64 text-conditional inpainting base model", mode="inpaint"
+    ),
+    "upsample_inpaint": CheckpointInfo(
+        "upsample_inpaint", "upsample_inpaint.pt", "64 -> 256 text-conditional inpainting upsampler", mode="inpaint"
+    ),
+    "clip_image_enc": CheckpointInfo(
+        "clip_image_enc", "clip_image_enc.pt", "noised CLIP image encoder (64x64 x_t and timestep)", mode="clip"
+    ),
+    "clip_text_enc": CheckpointInfo("clip_text_enc", "clip_text_enc.pt", "noised CLIP text encoder", mode="clip"),
 }
+
+# What a text-to-image run needs (and `python -m harness.fetch` pre-fetches); the other modes' files resolve
+# through the same functions by name.
+CHECKPOINTS: dict[str, CheckpointInfo] = {
+    name: info for name, info in RELEASED_CHECKPOINTS.items() if info.mode == "text2im"
+}
+
+
+def checkpoints_of_mode(mode: str) -> dict[str, CheckpointInfo]:
+    """The released checkpoints that `mode` (text2im, inpaint or clip) needs, in release order."""
+    if mode not in MODES:
+        raise CheckpointError(f"unknown GLIDE mode {mode!r}; allowed: {', '.join(MODES)}")
+    return {name: info for name, info in RELEASED_CHECKPOINTS.items() if info.mode == mode}
 
 
 def checkpoint_info(name: str) -> CheckpointInfo:
     """The registry entry for `name`, or a CheckpointError listing the known names."""
     try:
-        return CHECKPOINTS[name]
+        return RELEASED_CHECKPOINTS[name]
     except KeyError:
-        known = ", ".join(sorted(CHECKPOINTS))
+        known = ", ".join(RELEASED_CHECKPOINTS)  # release order: text-to-image first
         raise CheckpointError(f"unknown GLIDE checkpoint {name!r}; known checkpoints: {known}") from None
 
 

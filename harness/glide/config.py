@@ -1,7 +1,7 @@
 """Model configuration: a small frozen dataclass with the official option names, and the named presets.
 
-`base` and `upsample` are the released models' defaults; `tiny_base` and `tiny_upsample` are the same architecture
-at toy widths (random weights) for running the whole pipeline on a laptop CPU.
+`base` and `upsample` are the released models' defaults, `base_inpaint` and `upsample_inpaint` their inpainting
+twins; the `tiny_*` presets are the same architectures at toy widths (random weights) for a laptop CPU.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class ModelConfig:
     use_scale_shift_norm: bool = True
     resblock_updown: bool = True
     super_res: bool = False
+    inpaint: bool = False  # the inpainting models also see the kept pixels and the mask of the source image
     in_channels: int = 3
     out_channels: int = 6
     norm_groups: int = 32  # GroupNorm groups; 32 in the released models, fewer lets tiny models be narrower
@@ -116,6 +117,11 @@ class ModelConfig:
         return mult
 
     @property
+    def input_channels(self) -> int:
+        """Channels of the first convolution: [x_t, inpaint image * mask, mask, upsampled low_res] as present."""
+        return self.in_channels * (1 + self.super_res) + (self.in_channels + 1) * self.inpaint
+
+    @property
     def attention_ds(self) -> tuple[int, ...]:
         """Downsampling factors at which attention blocks sit (image_size / resolution)."""
         if not self.attention_resolutions:
@@ -155,7 +161,21 @@ TINY_UPSAMPLE = replace(
     super_res=True,
 )
 
-PRESETS = {"base": BASE, "upsample": UPSAMPLE, "tiny_base": TINY_BASE, "tiny_upsample": TINY_UPSAMPLE}
+BASE_INPAINT = replace(BASE, inpaint=True)
+UPSAMPLE_INPAINT = replace(UPSAMPLE, inpaint=True)
+TINY_BASE_INPAINT = replace(TINY_BASE, inpaint=True)
+TINY_UPSAMPLE_INPAINT = replace(TINY_UPSAMPLE, inpaint=True)
+
+PRESETS = {
+    "base": BASE,
+    "upsample": UPSAMPLE,
+    "base_inpaint": BASE_INPAINT,
+    "upsample_inpaint": UPSAMPLE_INPAINT,
+    "tiny_base": TINY_BASE,
+    "tiny_upsample": TINY_UPSAMPLE,
+    "tiny_base_inpaint": TINY_BASE_INPAINT,
+    "tiny_upsample_inpaint": TINY_UPSAMPLE_INPAINT,
+}
 
 
 def preset(name: str, **overrides) -> ModelConfig:

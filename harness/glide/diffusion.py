@@ -6,6 +6,7 @@ Schedules are float64 NumPy; steps are pure functions on torch tensors and never
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,9 @@ import torch
 from .errors import GlideInputError
 
 NOISE_SCHEDULES = ("linear", "squaredcos_cap_v2")
+
+# denoised_fn(x0) -> x0: applied to the x_0 prediction before clipping (inpainting imposes the known pixels).
+DenoisedFn = Callable[[torch.Tensor], torch.Tensor]
 
 # Improved DDPM (Nichol & Dhariwal 2021), eq. 17: the cosine schedule's offset s and its beta cap.
 _COSINE_OFFSET = 0.008
@@ -173,11 +177,13 @@ def p_mean_variance(
     x: torch.Tensor,
     index: torch.Tensor,
     clip_denoised: bool = True,
+    denoised_fn: DenoisedFn | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mean and log-variance of p(x_{index-1} | x_index) and the x_0 prediction, from a 6-channel output.
 
     `model_output` holds eps then the variance values v (learned range, Improved DDPM eq. 15):
     log variance = frac * log(beta) + (1 - frac) * clipped posterior log variance, frac = (v + 1) / 2.
+    `denoised_fn` changes the x_0 prediction before it is clipped; the mean follows from the changed x_0.
     """
     channels = x.shape[1]
     if model_output.shape[1] != 2 * channels:
@@ -192,6 +198,8 @@ def p_mean_variance(
     pred_xstart = _gather(sched.sqrt_recip_alphas_cumprod, index, x) * x - (
         _gather(sched.sqrt_recipm1_alphas_cumprod, index, x) * eps
     )
+    if denoised_fn is not None:
+        pred_xstart = denoised_fn(pred_xstart)
     if clip_denoised:
         pred_xstart = pred_xstart.clamp(-1, 1)
     mean = _gather(sched.posterior_mean_coef1, index, x) * pred_xstart + (
@@ -207,10 +215,23 @@ def p_sample_step(
     index: torch.Tensor,
     noise: torch.Tensor,
     clip_denoised: bool = True,
+    denoised_fn: DenoisedFn | None = None,
+    mean_grad: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One ancestral (DDPM) step x_index -> x_{index-1}; rows at index 0 return the mean without noise."""
-    mean, log_variance, _ = p_mean_variance(sched, model_output, x, index, clip_denoised)
+    """One ancestral (DDPM) step x_index -> x_{index-1}; rows at index 0 return the mean without noise.
+
+    `mean_grad` (the gradient of a log-likelihood such as a CLIP score at x_index) shifts the mean by
+    variance * gradient (Dhariwal & Nichol 2021, Algorithm 1; the official `condition_mean`).
+    """
+    mean, log_variance, _ = p_mean_variance(sched, model_output, x, index, clip_denoised, denoised_fn)
+    if mean_grad is not None:
+        mean = shifted_mean(mean, log_variance, mean_grad)
     return mean + _nonzero_mask(index, x) * torch.exp(0.5 * log_variance) * noise
+
+
+def shifted_mean(mean: torch.Tensor, log_variance: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """Classifier(-like) guidance of an ancestral step: mean + exp(log variance) * grad."""
+    return mean + torch.exp(log_variance) * grad.to(mean.dtype)
 
 
 def ddim_step(
@@ -221,6 +242,7 @@ def ddim_step(
     eta: float,
     noise: torch.Tensor | None,
     clip_denoised: bool = True,
+    denoised_fn: DenoisedFn | None = None,
 ) -> torch.Tensor:
     """One DDIM step x_index -> x_{index-1} (Song et al. 2021, eq. 12); `noise` may be None when eta is 0.
 
@@ -228,7 +250,7 @@ def ddim_step(
     """
     if noise is None and eta != 0:
         raise ValueError(f"DDIM with eta={eta} needs noise; pass a noise tensor or use eta=0")
-    _, _, pred_xstart = p_mean_variance(sched, model_output, x, index, clip_denoised)
+    _, _, pred_xstart = p_mean_variance(sched, model_output, x, index, clip_denoised, denoised_fn)
     eps = (_gather(sched.sqrt_recip_alphas_cumprod, index, x) * x - pred_xstart) / _gather(
         sched.sqrt_recipm1_alphas_cumprod, index, x
     )

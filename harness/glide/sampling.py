@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from harness.glide.diffusion import Schedule, ddim_step, p_sample_step
+from harness.glide.diffusion import DenoisedFn, Schedule, ddim_step, p_sample_step
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,8 @@ ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 NoiseFn = Callable[[int, torch.Tensor], torch.Tensor]
 # progress(steps_done, total)
 ProgressFn = Callable[[int, int], None]
+# cond_fn(x, t) -> the gradient that shifts an ancestral step's mean (CLIP guidance), t the ORIGINAL timesteps.
+CondFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _loop_steps(sched: Schedule, x: torch.Tensor) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
@@ -38,12 +40,20 @@ def sample_ancestral(
     noise_fn: NoiseFn,
     clip_denoised: bool = True,
     progress: ProgressFn | None = None,
+    *,
+    denoised_fn: DenoisedFn | None = None,
+    cond_fn: CondFn | None = None,
 ) -> torch.Tensor:
-    """Run the ancestral (DDPM) loop from x_T; noise_fn is called once per step, the last one included."""
+    """Run the ancestral (DDPM) loop from x_T; noise_fn is called once per step, the last one included.
+
+    `denoised_fn` edits each x_0 prediction before clipping; `cond_fn(x, t)` shifts each mean by
+    variance * cond_fn(x, t).
+    """
     log.debug("ancestral sampling: %d steps, batch %d", sched.num_steps, x_T.shape[0])
     x = x_T
     for step, index, t in _loop_steps(sched, x):
-        x = p_sample_step(sched, model_fn(x, t), x, index, noise_fn(step, x), clip_denoised)
+        grad = None if cond_fn is None else cond_fn(x, t)
+        x = p_sample_step(sched, model_fn(x, t), x, index, noise_fn(step, x), clip_denoised, denoised_fn, grad)
         if progress is not None:
             progress(step + 1, sched.num_steps)
     return x
@@ -58,8 +68,13 @@ def sample_ddim(
     noise_fn: NoiseFn | None = None,
     clip_denoised: bool = True,
     progress: ProgressFn | None = None,
+    *,
+    denoised_fn: DenoisedFn | None = None,
 ) -> torch.Tensor:
-    """Run the DDIM loop from x_T; noise_fn is needed only for eta > 0 (called once per step when given)."""
+    """Run the DDIM loop from x_T; noise_fn is needed only for eta > 0 (called once per step when given).
+
+    `denoised_fn` edits each x_0 prediction before clipping, as in the ancestral loop.
+    """
     if eta < 0:
         raise ValueError(f"DDIM eta {eta!r} invalid: must be >= 0")
     if eta != 0 and noise_fn is None:
@@ -68,7 +83,7 @@ def sample_ddim(
     x = x_T
     for step, index, t in _loop_steps(sched, x):
         noise = None if noise_fn is None else noise_fn(step, x)
-        x = ddim_step(sched, model_fn(x, t), x, index, eta, noise, clip_denoised)
+        x = ddim_step(sched, model_fn(x, t), x, index, eta, noise, clip_denoised, denoised_fn)
         if progress is not None:
             progress(step + 1, sched.num_steps)
     return x

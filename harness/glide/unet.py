@@ -1,6 +1,6 @@
-"""The GLIDE UNet (ADM layout) with its text encoder: (x_t, t, tokens, mask[, low_res]) -> eps and variance values.
+"""The GLIDE UNet (ADM layout) with its text encoder: (x_t, t, tokens, mask[, low_res, inpaint]) -> eps, variance.
 
-It knows nothing about sampling. Parameter names and order equal the released `base.pt` / `upsample.pt`.
+It knows nothing about sampling. Parameter names and order equal the released checkpoints (`base.pt`, ...).
 """
 
 from __future__ import annotations
@@ -152,8 +152,7 @@ class GlideUNet(nn.Module):
             self.padding_embedding = nn.Parameter(torch.randn(cfg.text_ctx, cfg.xf_width) * 0.02)
         self.time_embed = nn.Sequential(nn.Linear(ch, emb_ch), nn.SiLU(), nn.Linear(emb_ch, emb_ch))
 
-        in_ch = cfg.in_channels * (2 if cfg.super_res else 1)
-        self.input_blocks = nn.ModuleList([Block([nn.Conv2d(in_ch, ch, 3, padding=1)])])
+        self.input_blocks = nn.ModuleList([Block([nn.Conv2d(cfg.input_channels, ch, 3, padding=1)])])
         skip_chans, ds = [ch], 1
         for level, mult in enumerate(cfg.mult):
             for _ in range(cfg.num_res_blocks):
@@ -231,13 +230,30 @@ class GlideUNet(nn.Module):
         timesteps: torch.Tensor,
         text: TextEmbedding,
         low_res: torch.Tensor | None = None,
+        inpaint_image: torch.Tensor | None = None,
+        inpaint_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Model output (batch, 6, H, W): eps and the variance interpolation values v, for original timesteps."""
+        """Model output (batch, 6, H, W): eps and the variance interpolation values v, for original timesteps.
+
+        An inpainting model takes `inpaint_image` (batch, 3, H, W) and `inpaint_mask` (batch, 1, H, W), 1 where
+        the source pixel is kept; either one missing is zeros, as in the official code.
+        """
+        inputs = [x]
+        if self.cfg.inpaint:
+            b, _, height, width = x.shape
+            if inpaint_image is None:
+                inpaint_image = x.new_zeros(b, self.cfg.in_channels, height, width)
+            if inpaint_mask is None:
+                inpaint_mask = x.new_zeros(b, 1, height, width)
+            inputs += [(inpaint_image * inpaint_mask).to(x.dtype), inpaint_mask.to(x.dtype)]
+        elif inpaint_image is not None or inpaint_mask is not None:
+            raise ValueError("inpaint_image and inpaint_mask need an inpainting model (model.inpaint=true)")
         if self.cfg.super_res:
             if low_res is None:
                 raise ValueError("the super-resolution model needs low_res")
             up = F.interpolate(low_res, size=x.shape[-2:], mode="bilinear", align_corners=False)
-            x = torch.cat([x, up.to(x.dtype)], dim=1)
+            inputs.append(up.to(x.dtype))
+        x = torch.cat(inputs, dim=1)
         emb = self.time_embed(timestep_embedding(timesteps, self.cfg.num_channels).to(x.dtype))
         emb = emb + text.proj.to(emb.dtype)
         h, skips = x, []
