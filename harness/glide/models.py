@@ -56,13 +56,23 @@ class ModelSpec:
     def model_id(self) -> str:
         """Names the weights and the architecture: part of every sample's content key."""
         arch = hashlib.sha256(
-            json.dumps([preset(self.base).to_dict(), preset(self.upsample).to_dict()], sort_keys=True).encode()
+            json.dumps([_arch_fields(self.base), _arch_fields(self.upsample)], sort_keys=True).encode()
         ).hexdigest()[:8]
         if self.random_weights:
             return f"{self.name}:{self.base}+{self.upsample}@{arch}:random-seed{self.seed}"
         files = [file_fingerprint(Path(p)) for p in (self.base_path, self.upsample_path) if p is not None]
         weights = "official" if not files else "files-" + "-".join(files)
         return f"{self.name}:{self.base}+{self.upsample}@{arch}:{weights}"
+
+
+# ModelConfig fields added after the first stores were written, with the value every earlier model had: left
+# out of the architecture digest at that value, so stored samples of those models keep their keys.
+_LATER_FIELDS = {"inpaint": False}
+
+
+def _arch_fields(preset_name: str) -> dict:
+    fields = preset(preset_name).to_dict()
+    return {k: v for k, v in fields.items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
 
 def file_fingerprint(path: Path, chunk: int = 1 << 20) -> str:
