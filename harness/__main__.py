@@ -79,12 +79,13 @@ def main(cfg: DictConfig) -> None:
     try:
         job_num = hydra_cfg.job.num if multirun else None
         job = Job(cfg, run_dir=run_dir, overrides=list(hydra_cfg.overrides.task), group=group, job_num=job_num)
-    except USAGE_ERRORS as err:
-        _fail(error_line(err), run_dir)
-    try:
         job.run()
     except USAGE_ERRORS as err:
         _fail(error_line(err), run_dir)
+    except Exception as err:
+        # Not something the user can fix: say so in one line, then let Hydra print the traceback.
+        print(f"error: unexpected {type(err).__name__} (a bug in glide-eval); the traceback follows", file=sys.stderr)
+        raise
 
 
 try:  # before the config is typed: plugins may register scorers, loops and guidance

@@ -507,6 +507,17 @@ BAD_INPUTS = {
         ],
         ["sampler.guidance_scale"],
     ),
+    "sweep_with_one_bad_point": (  # refused before job 0 samples anything: no store, no sweep dir
+        [
+            "-m",
+            "+suite=couch",
+            *QUICK,
+            "sampler.guidance_scale=1,nan",
+            "hydra.sweep.dir=sweep",
+            "store.cache_dir=store",
+        ],
+        ["sampler.guidance_scale", "nan", "sweep point"],
+    ),
     "unknown_scorer": (["+suite=couch", *QUICK, "scorers=[no_such_scorer]", *RUN], ["no_such_scorer", "clip"]),
     "bad_value_into_a_run_dir_holding_a_log": (
         ["+suite=couch", *QUICK, "sampler.batch_size=0", "hydra.run.dir=work", "store.cache_dir=store"],
@@ -516,6 +527,25 @@ BAD_INPUTS = {
         ["+suite=couch", *QUICK, "sampler.batch_size=0", "hydra.run.dir=mine/run", "store.cache_dir=store"],
         ["sampler.batch_size"],
     ),
+    "wrong_type_integer": (["+suite=couch", *QUICK, "sampler.batch_size=abc", *RUN], ["sampler.batch_size", "abc"]),
+    "wrong_type_float": (
+        ["+suite=couch", *QUICK, "sampler.guidance_scale=abc", *RUN],
+        ["sampler.guidance_scale", "abc"],
+    ),
+    "unknown_group_option": (["+suite=couch", *QUICK, "model=nope", *RUN], ["model", "nope", "glide", "tiny"]),
+    "misspelt_key": (
+        ["+suite=couch", *QUICK, "sampler.guidence_scale=3", *RUN],
+        ["sampler.guidence_scale", "unknown key", "guidance_scale"],
+    ),
+    "appended_unknown_key": (["+suite=couch", *QUICK, "+sampler.foo=1", *RUN], ["sampler.foo", "unknown key"]),
+    "unknown_loop": (["+suite=couch", *QUICK, "sampler.base_loop=nope", *RUN], ["sampler.base_loop", "ancestral"]),
+    "unknown_guidance": (["+suite=couch", *QUICK, "sampler.guidance=nope", *RUN], ["sampler.guidance", "nope"]),
+    "eta_for_a_loop_without_it": (
+        ["+suite=couch", *QUICK, "sampler.upsample_loop=ancestral", "sampler.upsample_eta=0.5", *RUN],
+        ["sampler.upsample_eta", "ddim"],
+    ),
+    "sweep_without_multirun": (["+suite=couch", *QUICK, "sampler.guidance_scale=1,3", *RUN], ["-m"]),
+    "experiment_sweep_without_multirun": (["+experiment=guidance_scale", *QUICK, *RUN], ["guidance_scale", "-m"]),
     "real_model_without_weights": (
         ["+suite=couch", "model=glide", "model.download=false", "model.cache_dir=no_weights", "scorers=[]", *RUN],
         [glide_url("base"), "no_weights/base.pt"],
@@ -554,7 +584,7 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> d
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_one_error_line_and_a_failing_exit(bad_runs, case):
     result = bad_runs[case].result
-    assert result.returncode != 0
+    assert result.returncode == 2
     lines = error_lines(result)
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
     for word in BAD_INPUTS[case][1]:

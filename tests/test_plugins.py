@@ -50,3 +50,14 @@ def test_an_unknown_plugin_is_one_error_line(tmp_path):
         "error: GLIDE_EVAL_PLUGINS: plugin module 'no_such_plugin' not found on the Python path"
     ]
     assert not (tmp_path / "run").exists()
+
+
+def test_an_internal_error_is_a_bug_shown_with_its_traceback(tmp_path):
+    env = cli_env(tmp_path)
+    env["GLIDE_EVAL_PLUGINS"] = "toy_plugin"
+    env["PYTHONPATH"] = os.pathsep.join([str(PLUGIN_DIR), env["PYTHONPATH"]])
+    args = ["+suite=couch", *TINY, "sampler.base_loop=toy_broken", "sampler.samples_per_prompt=1", "scorers=[]"]
+    result = run_cli([*args, "hydra.run.dir=run", "store.cache_dir=store", "logger=disabled"], cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "error: unexpected ValueError (a bug in glide-eval); the traceback follows" in result.stderr
+    assert "Traceback" in result.stderr and "an internal error of this loop" in result.stderr

@@ -17,3 +17,10 @@ def toy_grey(model_fn, x_T, sched, *, noise_fn, progress=None):
 
 
 register_loop("toy_grey", toy_grey)
+
+
+def toy_broken(model_fn, x_T, sched, *, noise_fn, progress=None):
+    raise ValueError("an internal error of this loop, not a bad config value")
+
+
+register_loop("toy_broken", toy_broken)
