@@ -12,14 +12,13 @@ import pandas as pd
 from skimage.restoration import estimate_sigma
 from tqdm.auto import tqdm
 
+from harness.scorers.fields import STAGE_COLUMNS, check_bootstrap, choice_list
 from harness.scorers.images import load_rgb
-from harness.scorers.options import BootstrapOptions, ScorerConfigError
+from harness.scorers.options import BootstrapOptions
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import mean_ci
 from harness.scorers.weights import WeightFile
 
-# Stage name -> the samples column holding that stage's PNG.
-STAGE_COLUMNS = {"64": "path_64", "256": "path_256"}
 MEASURES = ("sharpness", "noise")
 
 # ITU-R BT.601 luma weights, the same as PIL's convert("L"), but kept in float so that the grey image is not
@@ -37,27 +36,12 @@ class QualityConfig:
     ci_level: float = 0.95
 
     def __post_init__(self) -> None:
-        stages = self.stages
-        if isinstance(stages, str) or not stages or any(s not in STAGE_COLUMNS for s in stages):
-            raise ScorerConfigError(
-                f"scorer.quality.stages: expected a non-empty list of {', '.join(STAGE_COLUMNS)}, got {stages!r}"
-            )
-        if len(set(stages)) != len(stages):
-            raise ScorerConfigError(f"scorer.quality.stages: {list(stages)} names a stage twice")
-        object.__setattr__(self, "stages", tuple(stages))
-        _check_bootstrap("scorer.quality", self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
+        object.__setattr__(self, "stages", choice_list("scorer.quality.stages", self.stages, tuple(STAGE_COLUMNS)))
+        check_bootstrap("scorer.quality", self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
 
     @property
     def bootstrap(self) -> BootstrapOptions:
         return BootstrapOptions(self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
-
-
-def _check_bootstrap(where: str, resamples: object, seed: object, level: object) -> None:
-    for key, value, minimum in (("bootstrap_resamples", resamples, 1), ("bootstrap_seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ScorerConfigError(f"{where}.{key}: expected an integer >= {minimum}, got {value!r}")
-    if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
-        raise ScorerConfigError(f"{where}.ci_level: expected a number in (0, 1), e.g. 0.95; got {level!r}")
 
 
 def grey(rgb: np.ndarray) -> np.ndarray:

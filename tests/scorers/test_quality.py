@@ -175,7 +175,7 @@ def test_config_composes_as_a_structured_config():
         ({"stages": ("128",)}, "scorer.quality.stages: expected a non-empty list of 64, 256, got ('128',)"),
         ({"stages": ()}, "scorer.quality.stages: expected a non-empty list"),
         ({"stages": "64"}, "scorer.quality.stages: expected a non-empty list"),
-        ({"stages": ("64", "64")}, "names a stage twice"),
+        ({"stages": ("64", "64")}, "names an entry twice"),
         ({"bootstrap_resamples": 0}, "scorer.quality.bootstrap_resamples: expected an integer >= 1, got 0"),
         ({"ci_level": 95}, "scorer.quality.ci_level: expected a number in (0, 1)"),
     ],
