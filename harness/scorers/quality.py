@@ -1,6 +1,7 @@
 """Image quality without a model: sharpness (variance of the Laplacian) and noise (wavelet MAD) per stage.
 
-Scoring the 64px base sample and the 256px upsampled one separately shows what the upsampler adds.
+Scoring the 64px base sample and the 256px upsampled one separately shows what the upsampler adds. Both are
+per-pixel statistics of each stage's own grid: compare a stage across runs (upsample_temp changes only 256px).
 """
 
 from __future__ import annotations

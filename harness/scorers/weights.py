@@ -54,9 +54,12 @@ def pretrained(label: str, name_or_dir: str, *, needs_weights: bool = True) -> W
         available = _cached(name_or_dir, MODEL_CONFIG_FILE) and any(
             _cached(name_or_dir, name) for name in MODEL_WEIGHT_FILES
         )
+        fetch = f"hf download {name_or_dir}"
     else:
         available = _cached(name_or_dir, "tokenizer_config.json")
-    return WeightFile(label, f"hf://{name_or_dir}", available, f"hf download {name_or_dir}")
+        # A processor is a few small JSON and text files; the repository's weights can be gigabytes.
+        fetch = f"hf download {name_or_dir} --include '*.json' --include '*.txt'"
+    return WeightFile(label, f"hf://{name_or_dir}", available, fetch)
 
 
 def missing(weights: Iterable[WeightFile]) -> list[WeightFile]:

@@ -143,7 +143,10 @@ def test_weights_point_at_the_released_files_by_default():
     assert [(w.source, w.fetch) for w in weights] == [
         ("hf://xswu/HPSv2/HPS_v2.1_compressed.pt", "hf download xswu/HPSv2 HPS_v2.1_compressed.pt"),
         ("hf://yuvalkirstain/PickScore_v1", "hf download yuvalkirstain/PickScore_v1"),
-        ("hf://laion/CLIP-ViT-H-14-laion2B-s32B-b79K", "hf download laion/CLIP-ViT-H-14-laion2B-s32B-b79K"),
+        (
+            "hf://laion/CLIP-ViT-H-14-laion2B-s32B-b79K",
+            "hf download laion/CLIP-ViT-H-14-laion2B-s32B-b79K --include '*.json' --include '*.txt'",
+        ),
     ]
 
 
