@@ -1,0 +1,67 @@
+"""The weight files a scorer loads and whether each is on this machine, so a run can refuse before sampling.
+
+A weight is a local file or folder, or a Hugging Face hub file or model repository looked up in the hub cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import try_to_load_from_cache
+
+# A transformers model repository is usable offline once its config and one of its weight formats are cached.
+MODEL_CONFIG_FILE = "config.json"
+MODEL_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One thing a scorer loads: `source` is a local path or `hf://REPO[/FILE]`; `fetch` is the shell command
+    that puts a hub weight where its loader looks (None for a local path: there is nothing to fetch)."""
+
+    label: str
+    source: str
+    available: bool
+    fetch: str | None
+
+
+def _cached(repo: str, filename: str) -> bool:
+    return isinstance(try_to_load_from_cache(repo, filename), str)
+
+
+def local_path(label: str, path: str | Path) -> WeightFile:
+    """A file or folder the user points at; it is available when it exists."""
+    return WeightFile(label, str(path), Path(path).exists(), None)
+
+
+def hub_file(label: str, repo: str, filename: str) -> WeightFile:
+    """One file of a hub repository, available when it is in the Hugging Face cache."""
+    return WeightFile(label, f"hf://{repo}/{filename}", _cached(repo, filename), f"hf download {repo} {filename}")
+
+
+def pretrained(label: str, name_or_dir: str, *, needs_weights: bool = True) -> WeightFile:
+    """A `from_pretrained` source: a local folder (with config.json) or a hub model repository.
+
+    `needs_weights=False` is for processor-only repositories (tokenizer and image processor files).
+    """
+    if Path(name_or_dir).is_dir():
+        folder = Path(name_or_dir)
+        has_weights = (folder / MODEL_CONFIG_FILE).is_file() and any((folder / n).is_file() for n in MODEL_WEIGHT_FILES)
+        return WeightFile(label, name_or_dir, has_weights or not needs_weights, None)
+    if needs_weights:
+        available = _cached(name_or_dir, MODEL_CONFIG_FILE) and any(
+            _cached(name_or_dir, name) for name in MODEL_WEIGHT_FILES
+        )
+        fetch = f"hf download {name_or_dir}"
+    else:
+        available = _cached(name_or_dir, "tokenizer_config.json")
+        # A processor is a few small JSON and text files; the repository's weights can be gigabytes.
+        fetch = f"hf download {name_or_dir} --include '*.json' --include '*.txt'"
+    return WeightFile(label, f"hf://{name_or_dir}", available, fetch)
+
+
+def missing(weights: Iterable[WeightFile]) -> list[WeightFile]:
+    """The weights that are not on this machine, in order."""
+    return [weight for weight in weights if not weight.available]
