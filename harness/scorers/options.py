@@ -9,8 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.errors import ConfigError
 
-class ScorerConfigError(ValueError):
+
+class ScorerConfigError(ConfigError):
     """A scorer option has a value that is not allowed; the message is one line naming key and value."""
 
 
