@@ -132,7 +132,11 @@ def _predict_x0(
         return x0.clamp(-1, 1)
     # Imagen (Saharia et al. 2022, Sec. 2.3) dynamic thresholding: per sample, s = the given quantile of |x0|,
     # at least 1; clip to [-s, s] and divide by s. One quantile per row, so rows stay independent of the batch.
-    s = torch.quantile(x0.abs().flatten(1).float(), dynamic_threshold, dim=1).clamp_min(1.0)
+    magnitude = x0.abs().flatten(1)
+    # torch.quantile takes float32 or float64 only.
+    if magnitude.dtype not in (torch.float32, torch.float64):
+        magnitude = magnitude.float()
+    s = torch.quantile(magnitude, dynamic_threshold, dim=1).clamp_min(1.0)
     s = s.to(x0.dtype).reshape(-1, *([1] * (x0.ndim - 1)))
     return torch.maximum(torch.minimum(x0, s), -s) / s
 
