@@ -14,7 +14,7 @@ import pytest
 import torch
 from scipy import integrate
 
-from harness.glide.diffusion import Schedule
+from harness.glide.diffusion import Schedule, betas_for_schedule
 from harness.glide.sampling import sample_ddim
 from harness.glide.solvers import SOLVERS, check_solver_respacing, sample_dpmpp_2m, sample_unipc
 
@@ -365,3 +365,41 @@ def test_bad_thresholds_and_model_outputs_are_refused(solver):
         LOOPS[solver](_torch_model, x, sched, clip_denoised=False, dynamic_threshold=0.99)
     with pytest.raises(ValueError, match="3 channels; expected 6"):
         LOOPS[solver](lambda x, t: x, x, sched)
+
+
+# ---------------------------------------------------------------- diffusers, where installed
+
+
+@pytest.mark.parametrize("respacing", ["10", "ddim25", "50"])
+@pytest.mark.parametrize("name", NOISE_SCHEDULES)
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_loops_match_diffusers_schedulers(solver, name, respacing):
+    # diffusers' final step goes from the last kept timestep to sigma = 0 and is first order there, like ours;
+    # the step into the last kept timestep it takes at full order, hence lower_order_final=False here.
+    diffusers = pytest.importorskip("diffusers")
+    common = {"num_train_timesteps": 1000, "prediction_type": "epsilon", "thresholding": False}
+    if solver == "dpmpp_2m":
+        scheduler = diffusers.DPMSolverMultistepScheduler(
+            trained_betas=betas_for_schedule(name, 1000).tolist(), algorithm_type="dpmsolver++", solver_order=2,
+            lower_order_final=True, final_sigmas_type="zero", **common,
+        )  # fmt: skip
+    else:
+        scheduler = diffusers.UniPCMultistepScheduler(
+            trained_betas=betas_for_schedule(name, 1000).tolist(), solver_type="bh2", solver_order=2,
+            predict_x0=True, lower_order_final=True, final_sigmas_type="zero", **common,
+        )  # fmt: skip
+    sched = Schedule.create(name, 1000, respacing)
+    scheduler.set_timesteps(sched.num_steps)
+    # Our kept timesteps, and their sigma = sqrt((1 - ab) / ab) in float64 (diffusers keeps float32 by default).
+    alpha_bar = sched.alphas_cumprod[::-1]
+    scheduler.timesteps = torch.from_numpy(sched.timestep_map[::-1].copy())
+    scheduler.sigmas = torch.from_numpy(np.append(np.sqrt((1 - alpha_bar) / alpha_bar), 0.0))
+    toy = _glide_toy(name)
+    x = toy.x_T
+    for t in scheduler.timesteps:
+        eps = toy(x, t.expand(x.shape[0]))[:, : x.shape[1]]
+        x = scheduler.step(eps, t, x).prev_sample
+    ours = LOOPS[solver](toy, toy.x_T, sched, clip_denoised=False, lower_order_final=False)
+    # DPMSolverMultistepScheduler.step casts the sample to float32; UniPC's stays in float64.
+    tolerance = 1e-6 if solver == "dpmpp_2m" else 1e-12
+    torch.testing.assert_close(ours, x.to(ours.dtype), rtol=0, atol=tolerance)
