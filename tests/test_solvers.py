@@ -1,7 +1,6 @@
 """Specification of the multistep ODE solvers (DPM-Solver++(2M), UniPC-bh2) on GLIDE's respaced schedules.
 
-Checked against a Gaussian toy whose probability-flow ODE is solved in closed form, and against a separate NumPy
-float64 transcription of the papers' update formulas.
+Against a Gaussian toy whose ODE is solved in closed form, a NumPy transcription of the papers, and diffusers.
 """
 
 from __future__ import annotations
@@ -309,11 +308,14 @@ def test_each_row_equals_running_that_row_alone(solver, dynamic_threshold):
         assert torch.equal(batch[row : row + 1], alone)
 
 
+@pytest.mark.parametrize("dynamic_threshold", [None, 0.995])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("solver", SOLVERS)
-def test_output_keeps_the_dtype_of_x_T(solver):
+def test_output_keeps_the_dtype_of_x_T(solver, dtype, dynamic_threshold):
     sched = Schedule.create("linear", 1000, "10")
-    x_T = torch.randn((1, 3, 4, 4), generator=torch.Generator().manual_seed(0))
-    assert LOOPS[solver](_torch_model, x_T, sched).dtype == torch.float32
+    x_T = torch.randn((1, 3, 4, 4), generator=torch.Generator().manual_seed(0)).to(dtype)
+    out = LOOPS[solver](_torch_model, x_T, sched, dynamic_threshold=dynamic_threshold)
+    assert out.dtype == dtype and bool(out.abs().max() <= 1)
 
 
 # ---------------------------------------------------------------- respacings and errors
