@@ -274,6 +274,17 @@ def test_loops_match_a_numpy_transcription_of_the_papers(solver, name, respacing
         assert not torch.allclose(out, unclipped), "clipping never acted: the test does not exercise it"
 
 
+@pytest.mark.parametrize(("solver", "respacing"), [("dpmpp_2m", "2"), ("dpmpp_2m", "3"), ("unipc", "2")])
+@pytest.mark.parametrize("name", NOISE_SCHEDULES)
+def test_all_first_order_runs_equal_ddim(solver, respacing, name):
+    # First-order DPM-Solver++ is DDIM (eta 0): alpha_t x0 + sigma_t (x_s - alpha_s x0) / sigma_s, clipped x0 and
+    # all. With 2 kept steps every solver step is first order, with 3 also 2M's (first step, then into t = 0).
+    sched = Schedule.create(name, 1000, respacing)
+    x_T = torch.randn((2, 3, 4, 4), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    expected = sample_ddim(_torch_model, x_T, sched, eta=0.0)
+    torch.testing.assert_close(LOOPS[solver](_torch_model, x_T, sched), expected, rtol=1e-12, atol=1e-12)
+
+
 # ---------------------------------------------------------------- loop contract
 
 
