@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from scipy import integrate
 
 from harness.glide.diffusion import Schedule, betas_for_schedule
@@ -416,3 +417,25 @@ def test_loops_match_diffusers_schedulers(solver, name, respacing):
     # DPMSolverMultistepScheduler.step casts the sample to float32; UniPC's stays in float64.
     tolerance = 1e-6 if solver == "dpmpp_2m" else 1e-12
     torch.testing.assert_close(ours, x.to(ours.dtype), rtol=0, atol=tolerance)
+
+
+# ---------------------------------------------------------------- a real GLIDE UNet
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_two_step_runs_of_the_tiny_reference_base_equal_ddim(solver, reference_model, reference_dir):
+    # The reference tiny base (official weights layout, random values) returns 6 channels; with 2 kept steps the
+    # solvers take one first-order step, which is DDIM's. The linear schedule, since at t = 999 the cosine one's
+    # x0 prediction multiplies float32 rounding by sigma / alpha = 2e4 (157 here).
+    record = load_file(reference_dir / "tiny_base_a" / "sample_ddpm_cfg.safetensors")
+    model = reference_model("tiny_base_a")
+    text = model.encode_text(record["tokens"][:2], record["mask"][:2])
+
+    def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return model(x, t, text)
+
+    sched = Schedule.create("linear", 1000, "2")
+    x_T = record["noise"][0][:2]
+    expected = sample_ddim(model_fn, x_T, sched, eta=0.0)
+    # float32 rounding differs between the two update forms; 1e-4 is the whole-loop tolerance of test_pipeline.py.
+    torch.testing.assert_close(LOOPS[solver](model_fn, x_T, sched), expected, rtol=0, atol=1e-4)
