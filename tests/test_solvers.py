@@ -81,7 +81,7 @@ def _log_snr_uniform_schedule(num_steps: int, lam_max: float = 4.0, lam_min: flo
     """
     lam = np.linspace(lam_max, lam_min, num_steps)
     nan = np.full(num_steps, np.nan)
-    tables = {f.name: nan for f in dataclasses.fields(Schedule) if f.type == "np.ndarray"}
+    tables = {f.name: nan for f in dataclasses.fields(Schedule) if f.type in ("np.ndarray", np.ndarray)}
     tables.update(timestep_map=np.arange(num_steps), alphas_cumprod=1.0 / (1.0 + np.exp(-2.0 * lam)))
     return Schedule(noise_schedule="log-SNR uniform", diffusion_steps=num_steps, respacing="full", **tables)
 
