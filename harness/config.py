@@ -83,6 +83,8 @@ class SamplerConfig:
         schedule, steps = _DIFFUSION_STEPS[stage]
         try:
             Schedule.create(schedule, steps, getattr(self, steps_key))
+            if LOOPS[loop_name].check_respacing is not None:
+                LOOPS[loop_name].check_respacing(getattr(self, steps_key))
         except GlideInputError as err:
             raise ConfigError(f"sampler.{steps_key}: {err}") from None
         eta_key = f"{stage}_eta"

@@ -15,16 +15,19 @@ import torch
 from .diffusion import Schedule
 from .errors import GlideInputError
 from .sampling import ModelFn, NoiseFn, ProgressFn, sample_ancestral, sample_ddim
+from .solvers import check_solver_respacing, sample_dpmpp_2m, sample_unipc
 
 LoopFn = Callable[..., torch.Tensor]
 
 
 @dataclass(frozen=True)
 class Loop:
-    """A sampling loop and the option names it takes (each a `sampler.<stage>_<option>` config field)."""
+    """A sampling loop, the option names it takes (each a `sampler.<stage>_<option>` config field) and, for
+    loops that cannot run every respacing, a check(respacing) raising a one-line error for those it cannot."""
 
     fn: LoopFn
     options: tuple[str, ...] = ()
+    check_respacing: Callable[[str], None] | None = None
 
 
 def _ancestral(model_fn: ModelFn, x_T: torch.Tensor, sched: Schedule, *, noise_fn: NoiseFn, progress=None):
@@ -36,15 +39,37 @@ def _ddim(model_fn: ModelFn, x_T: torch.Tensor, sched: Schedule, *, noise_fn: No
     return sample_ddim(model_fn, x_T, sched, eta=eta, noise_fn=noise_fn if eta else None, progress=progress)
 
 
+def _solver(fn: LoopFn) -> LoopFn:
+    # The multistep solvers are deterministic: they draw no noise after x_T.
+    def run(model_fn: ModelFn, x_T: torch.Tensor, sched: Schedule, *, noise_fn: NoiseFn, progress=None):
+        return fn(model_fn, x_T, sched, progress=progress)
+
+    return run
+
+
+def _solver_respacing(name: str) -> Callable[[str], None]:
+    def check(respacing: str) -> None:
+        try:
+            check_solver_respacing(name, respacing)
+        except ValueError as err:
+            raise GlideInputError(str(err)) from None
+
+    return check
+
+
 LOOPS: dict[str, Loop] = {
     "ancestral": Loop(_ancestral),
     "ddim": Loop(_ddim, options=("eta",)),
+    "dpmpp_2m": Loop(_solver(sample_dpmpp_2m), check_respacing=_solver_respacing("dpmpp_2m")),
+    "unipc": Loop(_solver(sample_unipc), check_respacing=_solver_respacing("unipc")),
 }
 
 
-def register_loop(name: str, fn: LoopFn, options: tuple[str, ...] = ()) -> None:
+def register_loop(
+    name: str, fn: LoopFn, options: tuple[str, ...] = (), check_respacing: Callable[[str], None] | None = None
+) -> None:
     """Make `fn` available as a loop named `name` (plugins call this at import)."""
-    LOOPS[name] = Loop(fn, tuple(options))
+    LOOPS[name] = Loop(fn, tuple(options), check_respacing)
 
 
 def get_loop(name: str) -> Loop:
