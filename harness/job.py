@@ -20,9 +20,10 @@ from harness.glide.models import load_pipeline, resolve_official_checkpoints
 from harness.glide.pipeline import resolve_device, resolve_dtype
 from harness.outdirs import creatable_error
 from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
-from harness.runner import manifest, missing_keys, sample_missing, write_manifest
+from harness.rundir import write_manifest, write_results
+from harness.runner import manifest, missing_keys, sample_missing
 from harness.schema import ConfigError, RunConfig
-from harness.score import build_scorers, log_to_wandb, score_samples, write_results
+from harness.scoring import build_scorers, log_to_wandb, score_samples
 from harness.store import SampleStore
 from harness.suites import Suite, load_suite
 from harness.tracking import LoggerConfig, flatten_config
