@@ -51,6 +51,13 @@ def write_manifest(run_dir: Path, frame: pd.DataFrame) -> Path:
     return path
 
 
+def write_table(run_dir: Path, name: str, table: pd.DataFrame) -> Path:
+    """Scorer table `name` of the run, at table_file(name)."""
+    path = Path(run_dir) / table_file(name)
+    write_parquet(path, table)
+    return path
+
+
 def write_results(
     run_dir: Path,
     results: pd.DataFrame,
@@ -62,7 +69,7 @@ def write_results(
     """Write the scored run, tables first and summary.json last (its presence means the run is complete)."""
     run_dir = Path(run_dir)
     for name, table in tables.items():
-        write_parquet(run_dir / table_file(name), table)
+        write_table(run_dir, name, table)
     write_parquet(run_dir / RESULTS, results)
     summary = {
         "run": dict(run_info),
