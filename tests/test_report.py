@@ -22,6 +22,7 @@ from scipy import stats
 from harness.report import ReportInputError, build_report, discover_run_dirs, load_study, render_plots
 from harness.report.metric_names import split_metric
 from harness.report.series import group_series, metric_series, score_series
+from harness.report.views import SCORER_VIEWS
 from harness.report.wandb_report import wandb_report_blocks
 from harness.rundir import SUMMARY, RunDir, table_file, write_manifest, write_results, write_table
 from harness.scorers.stats import t_interval
@@ -466,6 +467,23 @@ def test_header_states_model_random_weights_and_each_runs_config(sweep_report):
     configs = section(dom, "configs").find_all("details")
     assert len(configs) == 9
     assert "sampler.upsample_temp" in configs[0].text_content()
+
+
+def test_navigation_links_the_page_sections_and_each_scorer_view(sweep_report):
+    _, dom = sweep_report
+    (nav,) = dom.find_all("nav")
+    assert [a.attrs["href"] for a in nav.find_all("a")] == ["#grids", "#metrics", "#bias", "#runs", "#configs"]
+    assert [s.attrs["id"] for s in dom.find_all("section")] == ["grids", "metrics", "bias", "runs", "configs"]
+
+
+def test_a_scorer_added_to_the_views_registry_gets_its_metrics_section(tmp_path, monkeypatch):
+    monkeypatch.setitem(SCORER_VIEWS, "sharpness", ())
+    make_run(tmp_path / "run", RunSpec(), tmp_path / "store")
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    groups = [g.attrs["data-scorer"] for g in dom.find_all("div", "metric-group")]
+    assert groups == ["clip", "fid", "bias", "sharpness", "kid"]
+    (missing,) = [d for d in dom.find_all("div", "not-computed") if d.attrs.get("data-scorer") == "sharpness"]
+    assert "not computed" in missing.text_content()
 
 
 # ---------------------------------------------------------------- missing parts
