@@ -25,8 +25,9 @@ from harness.outdirs import creatable_error
 from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
 from harness.plugins import load_plugins
 from harness.preflight import describe
-from harness.runner import manifest, missing_keys, sample_missing, write_manifest
-from harness.score import build_scorers, log_to_wandb, score_samples, write_results
+from harness.rundir import write_manifest, write_results
+from harness.runner import manifest, missing_keys, sample_missing
+from harness.scoring import build_scorers, log_to_wandb, score_samples
 from harness.store import SampleStore
 from harness.suites import Suite, load_suite
 from harness.tracking import LoggerConfig, flatten_config

@@ -1,4 +1,4 @@
-"""Run a plan: sample what the store lacks (base 64px, then 256px upsamples) and write the run's manifest.
+"""Run a plan: sample what the store lacks (base 64px, then 256px upsamples) and build the run's manifest.
 
 Base samples are keyed apart from the upsampler's parameters, so a sweep over upsample temperatures runs
 the base model once per (prompt, seed, guidance).
@@ -10,7 +10,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,11 +19,9 @@ from tqdm.auto import tqdm
 
 from harness.glide.pipeline import GlidePipeline
 from harness.plan import SampleSpec, Sampling
-from harness.store import SampleStore, write_parquet
+from harness.store import SampleStore
 
 log = logging.getLogger(__name__)
-
-MANIFEST = "manifest.parquet"
 
 
 @dataclass
@@ -184,9 +181,3 @@ def manifest(specs: Sequence[SampleSpec], store: SampleStore, *, suite: str, ran
     frame = pd.DataFrame(rows)
     frame["expected_class"] = frame["expected_class"].astype(object)
     return frame
-
-
-def write_manifest(run_dir: Path, frame: pd.DataFrame) -> Path:
-    path = Path(run_dir) / MANIFEST
-    write_parquet(path, frame)
-    return path

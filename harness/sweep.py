@@ -4,7 +4,6 @@ in W&B, and the HTML report of the whole sweep.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from harness.rundir import RunDir, finished_job_dirs, parse_overrides
 from harness.store import write_parquet
 
 log = logging.getLogger(__name__)
@@ -21,15 +21,13 @@ SWEEP_SUMMARY = "sweep_summary.parquet"
 
 
 def sweep_summary(sweep_dir: Path) -> pd.DataFrame:
-    """One row per finished job (a job dir with summary.json): job, run_dir, overrides, metrics."""
-    from harness.report import finished_job_dirs, parse_overrides  # the report reads sweeps the same way
-
+    """One row per finished job (a job dir with a summary): job, run_dir, overrides, metrics."""
     rows = []
     for job_dir in finished_job_dirs(sweep_dir):
-        summary = json.loads((job_dir / "summary.json").read_text())
+        summary = RunDir(job_dir).summary
         row: dict[str, Any] = {"job": int(job_dir.name), "run_dir": str(job_dir.resolve())}
-        row.update(parse_overrides(summary["run"].get("overrides", [])))
-        row.update(summary["metrics"])
+        row.update(parse_overrides(summary.run.get("overrides", [])))
+        row.update(summary.metrics)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -5,7 +5,6 @@ Results are already on disk when this runs, so a W&B failure is one warning and 
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import ConfigError
+from harness.numbers import finite_or_none
 
 if TYPE_CHECKING:
     import wandb
@@ -267,7 +267,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return finite_or_none(value)
     if isinstance(value, pd.Timestamp):
         return None if pd.isna(value) else value.isoformat()
     if value is None or value is pd.NA or value is pd.NaT:

@@ -1,10 +1,9 @@
 """The offline HTML report: discovery of runs and swept parameters, grids, plots, bias section and run table.
-Run dirs are synthetic (tiny PNGs, parquet tables, summary.json) and follow the run-dir contract."""
+Run dirs are synthetic (tiny PNGs, scores and tables made here) and written through harness.rundir."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -20,19 +19,13 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from harness.report import (
-    ReportInputError,
-    build_report,
-    discover_run_dirs,
-    group_series,
-    load_study,
-    mean_ci,
-    metric_series,
-    render_plots,
-    score_series,
-    split_metric,
-    wandb_report_blocks,
-)
+from harness.report import ReportInputError, build_report, discover_run_dirs, load_study, render_plots
+from harness.report.metric_names import split_metric
+from harness.report.series import group_series, metric_series, score_series
+from harness.report.views import SCORER_VIEWS
+from harness.report.wandb_report import wandb_report_blocks
+from harness.rundir import SUMMARY, RunDir, table_file, write_manifest, write_results, write_table
+from harness.scorers.stats import t_interval
 
 REPO = Path(__file__).resolve().parents[1]
 GUIDANCE = (1.0, 3.0, 5.0)
@@ -125,13 +118,11 @@ def make_run(run_dir: Path, spec: RunSpec, store: Path, overrides_in_summary: bo
                         row[f"bias.p.{cls}"] = 0.9 if cls == row["bias.pred"] else 0.05
                 rows.append(row)
     samples = pd.DataFrame(rows)
-    run_dir.mkdir(parents=True, exist_ok=True)
     manifest_columns = [c for c in samples.columns if not c.startswith(("clip.", "bias."))]
-    samples[manifest_columns].to_parquet(run_dir / "manifest.parquet")
+    write_manifest(run_dir, samples[manifest_columns])
     metrics: dict[str, float | None] = {}
-    tables: dict[str, str] = {}
+    tables: dict[str, pd.DataFrame] = {}
     if spec.scored:
-        samples.to_parquet(run_dir / "results.parquet")
         scores = samples["clip.score"].to_numpy()
         metrics.update(
             {
@@ -161,33 +152,33 @@ def make_run(run_dir: Path, spec: RunSpec, store: Path, overrides_in_summary: bo
         if spec.with_fid:
             metrics["fid/fid"] = None if spec.fid_null else 100.0 / spec.guidance + spec.temp
         if spec.bias_tables:
-            tables.update(write_bias_tables(run_dir, samples))
+            tables.update(bias_tables(samples))
     metrics.update(spec.metrics)
     overrides = [
         "+suite=hyperparams",
         f"sampler.guidance_scale={spec.guidance:g}",
         f"sampler.upsample_temp={spec.temp:g}",
     ]
-    summary = {
-        "run": {
-            "model_id": "glide-tiny",
-            "random_weights": True,
-            "suite": "hyperparams",
-            "experiment": None,
-            "overrides": overrides if overrides_in_summary else [],
-            "config": {"sampler.guidance_scale": spec.guidance, "sampler.upsample_temp": spec.temp, "seed": 0},
-        },
-        "metrics": metrics,
-        "notes": [] if spec.with_fid else ["fid: skipped, no reference statistics given"],
-        "tables": tables,
+    info = {
+        "model_id": "glide-tiny",
+        "random_weights": True,
+        "suite": "hyperparams",
+        "experiment": None,
+        "overrides": overrides if overrides_in_summary else [],
+        "config": {"sampler.guidance_scale": spec.guidance, "sampler.upsample_temp": spec.temp, "seed": 0},
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary))
-    (run_dir / ".hydra").mkdir(exist_ok=True)
-    (run_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    notes = [] if spec.with_fid else ["fid: skipped, no reference statistics given"]
+    # A run without scorers records its samples unchanged: results with the manifest's columns only.
+    results = samples if spec.scored else samples[manifest_columns]
+    summary = write_results(run_dir, results, metrics, tables, notes, info)
+    # Hydra writes .hydra/ itself, before the job runs; this is what it writes for these overrides.
+    overrides_file = RunDir(run_dir).hydra_overrides_file
+    overrides_file.parent.mkdir(exist_ok=True)
+    overrides_file.write_text("".join(f"- {o}\n" for o in overrides))
     return summary
 
 
-def write_bias_tables(run_dir: Path, samples: pd.DataFrame) -> dict[str, str]:
+def bias_tables(samples: pd.DataFrame) -> dict[str, pd.DataFrame]:
     probed = samples[samples["expected_class"].isna()]
     counts = probed["bias.pred"].value_counts().reindex(CLASSES, fill_value=0)
     share = counts / counts.sum()
@@ -203,13 +194,8 @@ def write_bias_tables(run_dir: Path, samples: pd.DataFrame) -> dict[str, str]:
     controls = samples[samples["expected_class"].notna()]
     confusion = pd.crosstab(controls["expected_class"], controls["bias.pred"]).reindex(columns=CLASSES, fill_value=0)
     confusion.index.name = "expected"
-    (run_dir / "tables").mkdir(exist_ok=True)
-    distribution.to_parquet(run_dir / "tables" / "bias__distribution.parquet")
-    confusion.to_parquet(run_dir / "tables" / "bias__confusion.parquet")
-    return {
-        "bias/distribution": "tables/bias__distribution.parquet",
-        "bias/confusion": "tables/bias__confusion.parquet",
-    }
+    # As the bias scorer stores it: the expected class as the first column, one column per predicted class.
+    return {"bias/distribution": distribution, "bias/confusion": confusion.reset_index()}
 
 
 @pytest.fixture(scope="module")
@@ -311,7 +297,7 @@ def test_a_sweep_dir_expands_to_its_numbered_run_dirs_in_job_order(sweep):
 def test_a_job_dir_without_summary_is_skipped(tmp_path):
     for job, guidance in enumerate(GUIDANCE):
         make_run(tmp_path / "sweep" / str(job), RunSpec(guidance=guidance), tmp_path / "store")
-    (tmp_path / "sweep" / "1" / "summary.json").unlink()  # a job that died before writing its results
+    (tmp_path / "sweep" / "1" / SUMMARY).unlink()  # a job that died before writing its results
     assert discover_run_dirs(tmp_path / "sweep") == [(tmp_path / "sweep" / j).resolve() for j in ("0", "2")]
 
 
@@ -483,6 +469,23 @@ def test_header_states_model_random_weights_and_each_runs_config(sweep_report):
     assert "sampler.upsample_temp" in configs[0].text_content()
 
 
+def test_navigation_links_the_page_sections_and_each_scorer_view(sweep_report):
+    _, dom = sweep_report
+    (nav,) = dom.find_all("nav")
+    assert [a.attrs["href"] for a in nav.find_all("a")] == ["#grids", "#metrics", "#bias", "#runs", "#configs"]
+    assert [s.attrs["id"] for s in dom.find_all("section")] == ["grids", "metrics", "bias", "runs", "configs"]
+
+
+def test_a_scorer_added_to_the_views_registry_gets_its_metrics_section(tmp_path, monkeypatch):
+    monkeypatch.setitem(SCORER_VIEWS, "sharpness", ())
+    make_run(tmp_path / "run", RunSpec(), tmp_path / "store")
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    groups = [g.attrs["data-scorer"] for g in dom.find_all("div", "metric-group")]
+    assert groups == ["clip", "fid", "bias", "sharpness", "kid"]
+    (missing,) = [d for d in dom.find_all("div", "not-computed") if d.attrs.get("data-scorer") == "sharpness"]
+    assert "not computed" in missing.text_content()
+
+
 # ---------------------------------------------------------------- missing parts
 
 
@@ -509,7 +512,7 @@ def test_a_null_fid_in_every_run_is_not_computed_and_gets_no_plot(tmp_path):
     assert not [p for p in dom.find_all("img", "plot") if p.attrs["data-metric"] == "fid/fid"]
 
 
-def test_an_unscored_run_renders_from_its_manifest_with_every_scorer_not_computed(tmp_path):
+def test_an_unscored_run_renders_its_samples_with_every_scorer_not_computed(tmp_path):
     make_run(tmp_path / "run", RunSpec(scored=False), tmp_path / "store")
     dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
     scorers = {d.attrs.get("data-scorer") for d in dom.find_all("div", "not-computed")}
@@ -552,28 +555,28 @@ def test_a_parameter_swept_inside_one_run_is_plotted_as_mean_with_a_t_interval(t
     assert {p.attrs["data-param"] for p in dom.find_all("img", "plot")} == {"guidance_scale"}
 
 
-def test_mean_ci_matches_scipy_and_has_no_interval_for_one_value():
+def test_t_interval_matches_scipy_and_has_no_interval_for_one_value():
     values = [0.3, 0.5, 0.4, 0.45]
     low, high = stats.t.interval(0.9, 3, loc=np.mean(values), scale=stats.sem(values))
-    assert mean_ci(values, 0.9) == pytest.approx((0.4125, low, high))
-    assert mean_ci([0.7]) == (0.7, None, None)
+    assert t_interval(values, 0.9) == pytest.approx((0.4125, low, high))
+    assert t_interval([0.7]) == (0.7, None, None)
 
 
 def test_class_shares_without_intervals_still_get_a_chart(tmp_path):
     make_run(tmp_path / "run", RunSpec(), tmp_path / "store")
-    table = tmp_path / "run" / "tables" / "bias__distribution.parquet"
-    distribution = pd.read_parquet(table)
+    distribution = pd.read_parquet(tmp_path / "run" / table_file("bias/distribution"))
     distribution[["ci_low", "ci_high"]] = np.nan  # what the scorer writes for fewer than two probe samples
-    distribution.to_parquet(table)
+    write_table(tmp_path / "run", "bias/distribution", distribution)
     dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
     assert len(dom.find_all("img", "bias-plot")) == 1
     assert "share 0.5 [—, —]" in section(dom, "bias").text_content()
 
 
-def test_confusion_matrix_stored_with_an_expected_column_is_read_the_same(tmp_path):
+def test_confusion_matrix_stored_with_expected_classes_as_its_index_is_read_the_same(tmp_path):
     make_run(tmp_path / "run", RunSpec(), tmp_path / "store")
-    table = tmp_path / "run" / "tables" / "bias__confusion.parquet"
-    pd.read_parquet(table).reset_index().to_parquet(table)
+    table = tmp_path / "run" / table_file("bias/confusion")
+    # Not the scorer's layout (it writes no index), so written by pandas itself: the reader accepts both.
+    pd.read_parquet(table).set_index("expected").to_parquet(table)
     dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
     assert len(dom.find_all("img", "confusion-plot")) == 1
 

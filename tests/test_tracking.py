@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 from wandb_files import WANDB_VARIABLES, offline_runs, staged_table_json, table_json
 
+from harness.rundir import RunDir, write_results
 from harness.tracking import (
     LoggerConfig,
     flatten_config,
@@ -243,9 +244,10 @@ def test_disabled_mode_writes_no_wandb_files(tmp_path):
 
 
 def write_results_first(run_dir: Path) -> bytes:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"prompt": ["a red cube"], "clip.score": [0.25]}).to_parquet(run_dir / "results.parquet")
-    return (run_dir / "results.parquet").read_bytes()
+    """A scored run on disk before W&B starts, as the score step leaves it; the bytes of its results file."""
+    results = pd.DataFrame({"prompt": ["a red cube"], "clip.score": [0.25]})
+    write_results(run_dir, results, {"clip/score_mean": 0.25}, {}, [], {})
+    return RunDir(run_dir).results_file.read_bytes()
 
 
 def tracking_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -267,11 +269,11 @@ def test_a_bad_api_key_is_one_warning_and_the_results_on_disk_stay(tmp_path, mon
             tags=[],
         )
         with tracker:
-            tracker.log_results(pd.read_parquet(run_dir / "results.parquet"), {"clip/score_mean": 0.25}, {})
+            tracker.log_results(RunDir(run_dir).results(), {"clip/score_mean": 0.25}, {})
     assert not tracker.active
     (warning,) = tracking_warnings(caplog)
     assert warning.levelno == logging.WARNING and "W&B" in warning.getMessage()
-    assert (run_dir / "results.parquet").read_bytes() == written
+    assert RunDir(run_dir).results_file.read_bytes() == written
 
 
 def closed_local_port() -> int:
@@ -293,7 +295,7 @@ def test_an_unreachable_server_gives_up_after_init_timeout_with_one_warning(
     assert time.monotonic() - started < cfg.init_timeout_s + 10
     assert not tracker.active
     assert len(tracking_warnings(caplog)) == 1
-    assert (run_dir / "results.parquet").read_bytes() == written
+    assert RunDir(run_dir).results_file.read_bytes() == written
 
 
 def test_an_exception_inside_the_with_block_marks_the_run_failed(tmp_path):

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.numbers import finite_or_none
 from harness.scorers.clip_encoder import ClipEncoder
 from harness.scorers.grouping import column_groups
 from harness.scorers.options import BootstrapOptions, check_keys, text_list
@@ -53,10 +54,6 @@ def class_probabilities(images: np.ndarray, classes: np.ndarray, logit_scale: fl
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-def _float(value: float | None) -> float | None:
-    return None if value is None or np.isnan(value) else float(value)
-
-
 @dataclass(frozen=True)
 class Distribution:
     """Class counts of a set of predictions, their shares and per-class bootstrap intervals."""
@@ -82,9 +79,9 @@ class Distribution:
         empty = self.n == 0 or major is None
         return {
             "n_probe": float(self.n),
-            "majority_share": None if empty else _float(self.shares[major]),
-            "majority_share_ci_low": None if empty else _float(self.ci_low[major]),
-            "majority_share_ci_high": None if empty else _float(self.ci_high[major]),
+            "majority_share": None if empty else finite_or_none(self.shares[major]),
+            "majority_share_ci_low": None if empty else finite_or_none(self.ci_low[major]),
+            "majority_share_ci_high": None if empty else finite_or_none(self.ci_high[major]),
             # + 0.0 turns the -0.0 of a one-class distribution into 0.0.
             "entropy_norm": None if self.n == 0 else normalized_entropy(self.shares) + 0.0,
             "tv_uniform": None if self.n == 0 else tv_from_uniform(self.shares),
@@ -114,9 +111,9 @@ def distribution_summary(
         if n < 2:
             notes.append(f"bias: {n} probe sample; no confidence intervals")
     for i, class_id in enumerate(class_ids):
-        metrics[f"bias/share[class={class_id}]"] = _float(dist.shares[i])
-        metrics[f"bias/share_ci_low[class={class_id}]"] = _float(dist.ci_low[i])
-        metrics[f"bias/share_ci_high[class={class_id}]"] = _float(dist.ci_high[i])
+        metrics[f"bias/share[class={class_id}]"] = finite_or_none(dist.shares[i])
+        metrics[f"bias/share_ci_low[class={class_id}]"] = finite_or_none(dist.ci_low[i])
+        metrics[f"bias/share_ci_high[class={class_id}]"] = finite_or_none(dist.ci_high[i])
     return metrics, table, notes
 
 

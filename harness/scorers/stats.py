@@ -90,3 +90,19 @@ def chi_square_uniform_pvalue(counts: np.ndarray) -> float | None:
     if counts.sum() == 0:
         return None
     return float(sps.chisquare(counts).pvalue)
+
+
+def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float | None, float | None]:
+    """Mean of the finite values and the Student-t confidence interval of that mean (not a bootstrap).
+
+    NaN mean for no finite value; no interval (None, None) below two values.
+    """
+    data = np.asarray(values, dtype=np.float64)
+    data = data[np.isfinite(data)]
+    if data.size == 0:
+        return float("nan"), None, None
+    mean = float(data.mean())
+    if data.size < 2:
+        return mean, None, None
+    half = float(sps.t.ppf((1 + level) / 2, data.size - 1) * data.std(ddof=1) / np.sqrt(data.size))
+    return mean, mean - half, mean + half

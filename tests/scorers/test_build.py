@@ -11,6 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from harness.rundir import write_results
 from harness.scorers import ScorerConfigError, build_scorers
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -72,7 +73,7 @@ def test_tiny_overrides_score_a_bias_suite_with_every_column_and_metric(make_ima
     columns = pd.concat([samples, *(r.columns for r in results.values())], axis=1)
     expected_columns = {"clip.cos", "clip.score", "bias.pred", "bias.expected", "bias.correct"}
     assert expected_columns | {f"bias.p.{c}" for c in CLASSES} <= set(columns.columns)
-    columns.to_parquet(tmp_path / "results.parquet")  # every column type survives the results file
+    write_results(tmp_path / "run", columns, {}, {}, [], {})  # every column type survives the results file
 
     metrics = {k: v for r in results.values() for k, v in r.metrics.items()}
     expected_metrics = [

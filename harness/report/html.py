@@ -1,0 +1,169 @@
+"""The page: the template's data for its own sections (header, image grids, metrics, runs) and the rendering.
+
+Scorers' sections come from their views (harness.report.views); this module renders whatever it is given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from harness.numbers import finite_or_none
+from harness.report.cells import Links, SampleCells
+from harness.report.load import REPLICATE_COLUMN, UNSET, Study, SweptParameter
+from harness.report.metric_names import is_count, scorer_of
+from harness.report.plots import PlotFile
+from harness.report.series import metric_ci
+from harness.report.values import format_value
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+PAGE_TEMPLATE = "report.html.j2"
+
+
+def render_page(context: dict[str, Any]) -> str:
+    """The HTML page of the report from its template and `context` (every name the template uses)."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=jinja2.select_autoescape(("html", "j2")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return environment.get_template(PAGE_TEMPLATE).render(**context)
+
+
+def header_view(study: Study) -> dict:
+    models = dict.fromkeys(run.model_id for run in study.runs)
+    random = dict.fromkeys(run.random_weights for run in study.runs)
+    return {
+        "models": list(models),
+        "random_weights": [format_value(r) for r in random],
+        "any_random": any(r is True for r in random),
+        "n_runs": len(study.runs),
+        "n_samples": len(study.samples),
+        "parameters": [{"name": p.name, "values": [format_value(v) for v in p.values]} for p in study.parameters],
+        "notes": [(run.label, note) for run in study.runs for note in run.notes],
+        "configs": [
+            {
+                "run": run.label,
+                "path": str(run.path),
+                "overrides": " ".join(run.override_list),
+                "items": [(k, format_value(v)) for k, v in sorted(run.config.items())],
+            }
+            for run in study.runs
+        ],
+    }
+
+
+def _prompt_rows(samples: pd.DataFrame) -> list[tuple[str, str]]:
+    tag_columns = [c for c in samples.columns if c.startswith("tag.")]
+    rows = {}
+    for _, row in samples.drop_duplicates("prompt_id").iterrows():
+        tags = [f"{c[4:]}: {row[c]}" for c in tag_columns if isinstance(row[c], str)]
+        rows[str(row["prompt_id"])] = " · ".join([str(row["prompt"]), *tags])
+    return list(rows.items())
+
+
+def grid_view(study: Study, param: SweptParameter | None, cells: SampleCells) -> dict:
+    """Prompts as rows, the parameter's values as columns, one sample per cell (the lowest seed)."""
+    others = [p for p in study.parameters if p is not param and p.name != REPLICATE_COLUMN]
+    mask = np.ones(len(study.samples), dtype=bool)
+    for other in others:
+        mask &= (study.samples[other.column] == other.held_value).to_numpy()
+    chosen = study.samples[mask].sort_values(["seed", "key"], kind="stable")
+    column = param.column if param else "run"
+    values = param.values if param else tuple(dict.fromkeys(study.samples["run"]))
+    first = chosen.drop_duplicates(["prompt_id", column]).set_index(["prompt_id", column], drop=False)
+    rows = []
+    for prompt_id, label in _prompt_rows(study.samples):
+        row_cells = []
+        for value in values:
+            if (prompt_id, value) in first.index:
+                row = first.loc[(prompt_id, value)]
+                row_cells.append(cells.cell(row, study.score_columns))
+            else:
+                row_cells.append(None)
+        rows.append({"label": label, "cells": row_cells})
+    return {
+        "param": param.name if param else "samples",
+        "values": [format_value(v) for v in values],
+        "held": [f"{p.name}={format_value(p.held_value)}" for p in others],
+        "rows": rows,
+    }
+
+
+def metrics_view(study: Study, plots: Sequence[PlotFile], link: Links, expected_scorers: Sequence[str]) -> list[dict]:
+    """One section per scorer: its plots, or its values when nothing is swept, or 'not computed'."""
+    groups = dict.fromkeys(expected_scorers)
+    groups.update(dict.fromkeys(scorer_of(m) for m in (*study.metric_names, *study.score_columns)))
+    sections = []
+    for group in groups:
+        metrics = [m for m in study.metric_names if scorer_of(m) == group]
+        present = [m for m in metrics if any(run.metrics.get(m) is not None for run in study.runs)]
+        # A sample count alone (fid/n_ref without fid/fid, say) does not make a scorer's result.
+        computed = [m for m in present if not is_count(m)]
+        group_plots = [p for p in plots if p.kind == "metric" and scorer_of(p.metric) == group]
+        sections.append(
+            {
+                "name": group,
+                "computed": bool(computed or group_plots),
+                "missing": [m for m in metrics if m not in present],
+                "partial": [_partly_missing(study, m) for m in computed if _partly_missing(study, m)],
+                "plots": [{"src": link(p.path), "metric": p.metric, "param": p.parameter} for p in group_plots],
+                "values": [] if group_plots else _value_rows(study, present),
+                "notes": sorted({n for run in study.runs for n in run.notes if _is_note_of(n, group)}),
+            }
+        )
+    return sections
+
+
+def _is_note_of(note: str, scorer: str) -> bool:
+    # Scorers start their notes with their name: "fid: ...", "fid[tag.style=ink]: ...".
+    return re.match(rf"{re.escape(scorer)}\b", note.lower()) is not None
+
+
+def _partly_missing(study: Study, metric: str) -> str:
+    runs = [run.label for run in study.runs if run.metrics.get(metric) is None]
+    return f"{metric}: not computed in {', '.join(runs)}" if runs else ""
+
+
+def _value_rows(study: Study, metrics: Sequence[str]) -> list[dict]:
+    rows = []
+    for run in study.runs:
+        for metric in metrics:
+            low, high = metric_ci(run, metric)
+            ci = f"[{format_value(low)}, {format_value(high)}]" if None not in (low, high) else ""
+            rows.append({"run": run.label, "metric": metric, "value": format_value(run.metrics.get(metric)), "ci": ci})
+    return rows
+
+
+def runs_view(study: Study) -> dict:
+    """The run table: swept overrides, model, sample count and every summary metric (CI on hover)."""
+    params = [p for p in study.parameters if p.between_runs]
+    metrics = study.metric_names
+    rows = []
+    for run in study.runs:
+        cells = [_table_cell(run.label)]
+        cells += [_table_cell(run.overrides.get(p.name, UNSET)) for p in params]
+        cells += [_table_cell(run.model_id), _table_cell(run.random_weights), _table_cell(len(run.samples))]
+        for metric in metrics:
+            low, high = metric_ci(run, metric)
+            cell = _table_cell(run.metrics.get(metric))
+            if None not in (low, high):
+                cell["title"] = f"{metric} CI [{format_value(low)}, {format_value(high)}]"
+            cells.append(cell)
+        rows.append({"cells": cells, "overrides": " ".join(run.override_list)})
+    header = ["run", *(p.name for p in params), "model", "random weights", "samples", *metrics]
+    return {"header": header, "rows": rows}
+
+
+def _table_cell(value: object) -> dict:
+    number = finite_or_none(value)
+    sort = number if number is not None else format_value(value)
+    return {"text": format_value(value), "sort": sort, "title": ""}

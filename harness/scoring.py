@@ -1,0 +1,69 @@
+"""The score step of a job: every scorer's columns, metrics, tables and notes for the run's samples, then W&B.
+
+The files the step produces are written through harness.rundir; `python -m harness.score` is in harness.score.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.numbers import finite_or_none
+from harness.tracking import LoggerConfig, open_run
+
+log = logging.getLogger(__name__)
+
+
+def build_scorers(names: list[str], options: dict, *, cache_dir: Path, device: str) -> list:
+    """The configured scorers (checked now, models loaded on first use); imported here, not at start-up."""
+    if not names:
+        return []
+    from harness.scorers import build_scorers as build
+
+    return build(names, options, cache_dir=cache_dir, device=device)
+
+
+def score_samples(
+    samples: pd.DataFrame, scorers: list
+) -> tuple[pd.DataFrame, dict[str, float | None], dict[str, pd.DataFrame], list[str]]:
+    """Every scorer's columns joined to the samples, and the run's metrics, tables and notes."""
+    results = samples.copy()
+    metrics: dict[str, float | None] = {}
+    tables: dict[str, pd.DataFrame] = {}
+    notes: list[str] = []
+    for scorer in scorers:
+        log.info("scoring %d samples with %s", len(samples), scorer.name)
+        result = scorer.score(samples)
+        results = results.join(result.columns)
+        metrics.update({name: finite_or_none(value) for name, value in result.metrics.items()})
+        tables.update(result.tables)
+        notes.extend(result.notes)
+    for note in notes:
+        log.info("note: %s", note)
+    return results, metrics, tables, notes
+
+
+def log_to_wandb(
+    logger: LoggerConfig,
+    run_dir: Path,
+    results: pd.DataFrame,
+    summary: dict[str, Any],
+    tables: dict[str, pd.DataFrame],
+    *,
+    group: str | None,
+    tags: list[str],
+) -> None:
+    info = summary["run"]
+    with open_run(
+        logger,
+        run_dir=run_dir,
+        name=run_dir.name if not run_dir.name.isdigit() else f"{run_dir.parent.name}/{run_dir.name}",
+        group=group,
+        job_type="sample-and-score",
+        config=info["config"],
+        tags=tags,
+    ) as tracker:
+        tracker.log_results(results, summary["metrics"], tables)
