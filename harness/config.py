@@ -20,6 +20,7 @@ from harness.glide.guidance import GUIDANCE
 from harness.glide.models import ModelSpec
 from harness.glide.pipeline import DTYPES
 from harness.glide.samplers import LOOPS
+from harness.tracking import register_schemas as register_tracker_schemas
 
 DEVICES = ("auto", "cpu", "cuda")
 STAGES = ("base", "upsample")
@@ -153,8 +154,10 @@ class RunConfig:
     note: str = ""  # what the study is for / what the seed observed (experiments set it)
     scorers: list[str] = field(default_factory=list)
     scorer: dict[str, Any] = field(default_factory=dict)
-    logger: dict[str, Any] = field(default_factory=dict)
+    logger: Any = None  # typed by the schema the chosen conf/logger/NAME.yaml names (harness.tracking)
 
 
 def register() -> None:
+    """The schemas Hydra types the config with: the run's, and each tracker's for conf/logger/*.yaml."""
     ConfigStore.instance().store(name="run_schema", node=RunConfig)
+    register_tracker_schemas()

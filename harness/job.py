@@ -27,10 +27,10 @@ from harness.plugins import load_plugins
 from harness.preflight import describe
 from harness.rundir import write_manifest, write_results
 from harness.runner import manifest, missing_keys, sample_missing
-from harness.scoring import build_scorers, log_to_wandb, score_samples
+from harness.scoring import build_scorers, log_to_tracker, score_samples
 from harness.store import SampleStore
 from harness.suites import Suite, load_suite
-from harness.tracking import LoggerConfig, flatten_config
+from harness.tracking import flatten_config
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,6 @@ class Job:
         )
         self.shard = parse_shard(rc.runner.shard)
         self.store = SampleStore(Path(rc.store.cache_dir))
-        self.logger = LoggerConfig.from_mapping(rc.logger)
         self.group = rc.experiment or group or self.suite.name
         self.info = run_info(cfg, rc, self.suite, self.sampling, overrides)
         check_writable(self.store.root, "store.cache_dir")
@@ -144,7 +143,7 @@ class Job:
         tags = [f"suite:{self.suite.name}", f"model:{self.rc.model.name}"]
         if self.rc.model.random_weights:
             tags.append("random-weights")
-        log_to_wandb(self.logger, self.run_dir, results, summary, tables, group=self.group, tags=tags)
+        log_to_tracker(self.rc.logger, self.run_dir, results, summary, tables, group=self.group, tags=tags)
         log.info("run complete: %s", self.run_dir)
 
     def _manifest(self, specs: list[SampleSpec]):

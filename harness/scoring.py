@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from harness.numbers import finite_or_none
-from harness.tracking import LoggerConfig, open_run
+from harness.tracking import open_tracker
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ def score_samples(
     return results, metrics, tables, notes
 
 
-def log_to_wandb(
-    logger: LoggerConfig,
+def log_to_tracker(
+    logger: Any,
     run_dir: Path,
     results: pd.DataFrame,
     summary: dict[str, Any],
@@ -57,7 +57,7 @@ def log_to_wandb(
     tags: list[str],
 ) -> None:
     info = summary["run"]
-    with open_run(
+    with open_tracker(
         logger,
         run_dir=run_dir,
         name=run_dir.name if not run_dir.name.isdigit() else f"{run_dir.parent.name}/{run_dir.name}",

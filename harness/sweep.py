@@ -5,19 +5,28 @@ in W&B, and the HTML report of the whole sweep.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from harness.rundir import RunDir, finished_job_dirs, parse_overrides
 from harness.store import write_parquet
+from harness.tracking import LineChart, open_tracker
 
 log = logging.getLogger(__name__)
 
 SWEEP_SUMMARY = "sweep_summary.parquet"
+SWEEP_TABLE = "sweep_summary"
+SWEEP_JOB_TYPE = "sweep-summary"
+# Columns of sweep_summary.parquet that describe a job rather than a swept override or a metric.
+SWEEP_JOB_COLUMNS = ("job", "run_dir")
+# In a sweep chart, the column naming the line a point belongs to (the other swept values).
+SERIES_COLUMN = "series"
 
 
 def sweep_summary(sweep_dir: Path) -> pd.DataFrame:
@@ -32,10 +41,95 @@ def sweep_summary(sweep_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summarise_sweep(sweep_dir: Path, logger_cfg: dict | None, group: str | None) -> pd.DataFrame:
+def swept_parameters(summary: pd.DataFrame) -> dict[str, pd.Series]:
+    """The override columns of a sweep summary that vary across jobs and hold numbers (or numeric strings).
+
+    By the run-dir contract metrics are named `<scorer>/<name>` and override keys are dotted config
+    paths, so a column with a "/" is a metric. Text overrides (a suite name) have no axis to plot on.
+    """
+    swept: dict[str, pd.Series] = {}
+    for column in summary.columns:
+        if column in SWEEP_JOB_COLUMNS or "/" in str(column) or pd.api.types.is_bool_dtype(summary[column]):
+            continue
+        values = pd.to_numeric(summary[column], errors="coerce")
+        if values.notna().all() and values.nunique() > 1:
+            swept[str(column)] = values.astype(float)
+    return swept
+
+
+def metric_columns(summary: pd.DataFrame) -> list[str]:
+    """The summary-metric columns (`<scorer>/<name>`) with at least one finite number."""
+    metrics = []
+    for column in summary.columns:
+        values = summary[column]
+        if "/" not in str(column) or pd.api.types.is_bool_dtype(values):
+            continue
+        if pd.api.types.is_numeric_dtype(values) and np.isfinite(values.astype(float)).any():
+            metrics.append(str(column))
+    return metrics
+
+
+def _series_labels(swept: Mapping[str, pd.Series], exclude: str, jobs: int) -> list[str]:
+    """Per job, the values of the swept parameters other than `exclude` ("all jobs" when there are none)."""
+    others = [name for name in swept if name != exclude]
+    if not others:
+        return ["all jobs"] * jobs
+    columns = [[f"{name}={value:g}" for value in swept[name]] for name in others]
+    return [", ".join(parts) for parts in zip(*columns, strict=True)]
+
+
+def sweep_charts(summary: pd.DataFrame) -> dict[str, LineChart]:
+    """One line chart per (metric, swept parameter), named `<metric>_vs_<parameter>` so that it sits in the
+    metric's section of the W&B workspace; jobs with no value for the metric are left out of its chart."""
+    swept = swept_parameters(summary)
+    charts: dict[str, LineChart] = {}
+    for metric in metric_columns(summary):
+        values = summary[metric].astype(float).to_numpy()
+        for parameter, axis in swept.items():
+            frame = pd.DataFrame(
+                {
+                    parameter: axis.to_numpy(),
+                    metric: values,
+                    SERIES_COLUMN: _series_labels(swept, parameter, len(summary)),
+                }
+            )
+            frame = frame[np.isfinite(values)].sort_values([SERIES_COLUMN, parameter], kind="stable")
+            title = f"{metric} vs {parameter}"
+            charts[f"{metric}_vs_{parameter}"] = LineChart(
+                frame.reset_index(drop=True), parameter, metric, SERIES_COLUMN, title
+            )
+    return charts
+
+
+def log_sweep_summary(
+    cfg: Any,
+    *,
+    sweep_dir: Path,
+    summary: pd.DataFrame,
+    group: str,
+    images: Mapping[str, Path] | None = None,
+) -> None:
+    """One run of job_type "sweep-summary" in `group`: the table "sweep_summary" (one row per job), a line
+    chart of each metric against each swept parameter (see sweep_charts) and the report's plot PNGs as W&B
+    images under their names, through the configured tracker (W&B files go under `<sweep_dir>/wandb/`).
+    """
+    tracker = open_tracker(
+        cfg,
+        run_dir=Path(sweep_dir),
+        name=f"{group}-summary",
+        group=group,
+        job_type=SWEEP_JOB_TYPE,
+        config={"sweep_dir": str(sweep_dir), "jobs": len(summary)},
+        tags=[SWEEP_JOB_TYPE],
+    )
+    with tracker:
+        if tracker.active:
+            tracker.log_tables({SWEEP_TABLE: summary}, images=images, charts=sweep_charts(summary))
+
+
+def summarise_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str | None) -> pd.DataFrame:
     """Write sweep_summary.parquet and the report, and log the summary to W&B (each step failing softly)."""
     from harness.report import build_report, render_plots
-    from harness.tracking import LoggerConfig, log_sweep_summary
 
     summary = sweep_summary(sweep_dir)
     if summary.empty:
@@ -51,9 +145,10 @@ def summarise_sweep(sweep_dir: Path, logger_cfg: dict | None, group: str | None)
         log.warning("building the sweep report failed (%s: %s); python -m harness.report %s retries it",
                     type(err).__name__, err, sweep_dir)  # fmt: skip
     if logger_cfg is not None:
-        log_sweep_summary(
-            LoggerConfig.from_mapping(logger_cfg), sweep_dir=sweep_dir, summary=summary, group=group, images=images
-        )
+        try:
+            log_sweep_summary(logger_cfg, sweep_dir=sweep_dir, summary=summary, group=group, images=images)
+        except Exception as err:  # the tracker mirrors what is on disk; its failure costs nothing
+            log.warning("logging the sweep summary failed (%s: %s)", type(err).__name__, err)
     return summary
 
 
@@ -65,5 +160,5 @@ class SweepSummary(Callback):
         if not sweep_dir.is_dir():
             return
         group = config.get("experiment") or sweep_dir.name
-        logger_cfg = dict(config.logger) if "logger" in config else None
+        logger_cfg = OmegaConf.to_object(config.logger) if "logger" in config else None
         summarise_sweep(sweep_dir, logger_cfg, group)

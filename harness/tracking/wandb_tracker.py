@@ -1,4 +1,5 @@
-"""W&B tracking of runs and sweeps: config, tags, summary metrics and tables, offline when no login.
+"""The W&B tracker: runs with config, tags, summary metrics and tables, offline when no login.
+
 Results are already on disk when this runs, so a W&B failure is one warning and a tracker doing nothing.
 """
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -18,6 +19,7 @@ import pandas as pd
 
 from harness.errors import ConfigError
 from harness.numbers import finite_or_none
+from harness.tracking.protocol import LineChart, flatten_config
 
 if TYPE_CHECKING:
     import wandb
@@ -35,23 +37,17 @@ _ENV_MODES = {
 }
 
 SAMPLES_TABLE = "samples"
-SWEEP_TABLE = "sweep_summary"
-SWEEP_JOB_TYPE = "sweep-summary"
-# Columns of sweep_summary.parquet that describe a job rather than a swept override or a metric.
-SWEEP_JOB_COLUMNS = ("job", "run_dir")
-# In a sweep chart, the column naming the line a point belongs to (the other swept values).
-SERIES_COLUMN = "series"
 # In the samples table a path column becomes an image column of the same resolution.
 IMAGE_COLUMNS = {"path_256": "image_256", "path_64": "image_64"}
 
 
-class LoggerConfigError(ConfigError):
-    """A logger setting with a value outside what it allows."""
+class WandbConfigError(ConfigError):
+    """A W&B setting with a value outside what it allows."""
 
 
-@dataclass(frozen=True)
-class LoggerConfig:
-    """Where and how runs are tracked in W&B (mirrors conf/logger/wandb.yaml).
+@dataclass
+class WandbConfig:
+    """Where and how runs are tracked in W&B (conf/logger/wandb.yaml; typed at composition by Hydra).
 
     mode: "auto" (online when wandb finds a login, else offline; WANDB_MODE wins when set), "online",
     "offline" (sync later with `wandb sync <run_dir>/wandb/offline-run-*`) or "disabled".
@@ -59,6 +55,7 @@ class LoggerConfig:
     (null = the run dir; relative paths are taken from the run dir). tags: added to every run's tags.
     """
 
+    tracker: str = "wandb"  # the TRACKERS entry that opens runs with this config
     project: str = "glide-eval"
     entity: str | None = None
     mode: str = "auto"
@@ -71,63 +68,12 @@ class LoggerConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise LoggerConfigError(f"logger.mode={self.mode!r} is not one of {', '.join(MODES)}")
-        if not isinstance(self.project, str) or not self.project:
-            raise LoggerConfigError(f"logger.project={self.project!r} must be a non-empty string")
-        for name in ("entity", "host", "dir"):
-            if not isinstance(getattr(self, name), (str, type(None))):
-                raise LoggerConfigError(f"logger.{name}={getattr(self, name)!r} must be a string or null")
-        for name in ("log_images", "log_64px"):
-            if not isinstance(getattr(self, name), bool):
-                raise LoggerConfigError(f"logger.{name}={getattr(self, name)!r} must be true or false")
-        timeout = self.init_timeout_s
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise LoggerConfigError(f"logger.init_timeout_s={timeout!r} must be a positive number of seconds")
-        tags = (self.tags,) if isinstance(self.tags, str) else tuple(self.tags or ())
-        object.__setattr__(self, "tags", tuple(str(tag) for tag in tags))
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> LoggerConfig:
-        """Build from a config node (a dict or an OmegaConf DictConfig); `_target_` is ignored."""
-        allowed = {field.name for field in fields(cls)}
-        given = {str(key): value for key, value in values.items() if key != "_target_"}
-        unknown = sorted(set(given) - allowed)
-        if unknown:
-            raise LoggerConfigError(
-                f"unknown logger key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
-            )
-        return cls(**given)
-
-
-def flatten_config(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings -> one dict with dotted keys ({"a": {"b": 1}} -> {"a.b": 1}).
-
-    Sequences become lists (their mappings plain dicts); an empty mapping stays as the value {} so that
-    no key disappears. Two spellings of one key ({"a": {"b": 1}, "a.b": 2}) raise ValueError.
-    """
-    flat: dict[str, Any] = {}
-    for key, value in cfg.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and len(value) > 0:
-            items = flatten_config(value, prefix=f"{name}.").items()
-        else:
-            items = [(name, _plain(value))]
-        for flat_key, flat_value in items:
-            if flat_key in flat:
-                raise ValueError(f"config key {flat_key!r} appears twice after flattening to dotted keys")
-            flat[flat_key] = flat_value
-    return flat
-
-
-def _plain(value: Any) -> Any:
-    """Containers from OmegaConf/NumPy as plain Python values for W&B config."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
-        return [_plain(item) for item in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+            raise WandbConfigError(f"logger.mode: {self.mode!r} is not one of {', '.join(MODES)}")
+        if not self.project:
+            raise WandbConfigError(f"logger.project: {self.project!r} must be a non-empty string")
+        if not self.init_timeout_s > 0:
+            raise WandbConfigError(f"logger.init_timeout_s: {self.init_timeout_s!r} must be a positive number")
+        self.tags = tuple(str(tag) for tag in self.tags)
 
 
 def resolve_mode(mode: str, host: str | None = None) -> str:
@@ -136,7 +82,7 @@ def resolve_mode(mode: str, host: str | None = None) -> str:
     "auto" takes WANDB_MODE when it is set, else online exactly when a login for `host` is found.
     """
     if mode not in MODES:
-        raise LoggerConfigError(f"logger.mode={mode!r} is not one of {', '.join(MODES)}")
+        raise WandbConfigError(f"logger.mode={mode!r} is not one of {', '.join(MODES)}")
     if mode != "auto":
         return mode
     env_mode = os.environ.get("WANDB_MODE", "").strip().lower()
@@ -166,12 +112,12 @@ def has_credentials(host: str | None = None) -> bool:
     return found is not None
 
 
-class RunTracker:
+class WandbTracker:
     """One W&B run (or nothing, when tracking is off or failed); every W&B error becomes a warning."""
 
-    def __init__(self, run: wandb.Run | None = None, cfg: LoggerConfig | None = None) -> None:
+    def __init__(self, run: wandb.Run | None = None, cfg: WandbConfig | None = None) -> None:
         self._run = run
-        self._cfg = cfg or LoggerConfig()
+        self._cfg = cfg or WandbConfig()
 
     @property
     def active(self) -> bool:
@@ -221,7 +167,7 @@ class RunTracker:
         if run is not None:
             _warn_on_error("finishing the W&B run", run.finish, exit_code=exit_code)
 
-    def __enter__(self) -> RunTracker:
+    def __enter__(self) -> WandbTracker:
         return self
 
     def __exit__(
@@ -324,13 +270,13 @@ def samples_table(results: pd.DataFrame, *, log_images: bool = True, log_64px: b
     return _table(columns, rows)
 
 
-def _wandb_dir(cfg: LoggerConfig, run_dir: Path) -> Path:
+def _wandb_dir(cfg: WandbConfig, run_dir: Path) -> Path:
     directory = Path(run_dir) if cfg.dir is None else Path(run_dir) / Path(cfg.dir).expanduser()
     directory.mkdir(parents=True, exist_ok=True)
     return directory
 
 
-def _settings(cfg: LoggerConfig, mode: str) -> wandb.Settings:
+def _settings(cfg: WandbConfig, mode: str) -> wandb.Settings:
     """Quiet, fast settings: no console capture, code/git/requirements saving or system metrics."""
     import wandb
 
@@ -358,7 +304,7 @@ def _settings(cfg: LoggerConfig, mode: str) -> wandb.Settings:
 
 
 def open_run(
-    cfg: LoggerConfig,
+    cfg: WandbConfig,
     *,
     run_dir: Path,
     name: str,
@@ -366,7 +312,7 @@ def open_run(
     job_type: str,
     config: Mapping[str, Any],
     tags: list[str],
-) -> RunTracker:
+) -> WandbTracker:
     """Start the W&B run of one job, its files under `<run_dir>/wandb/`; never raises for W&B problems.
 
     `config` is logged flattened to dotted keys; `tags` are followed by cfg.tags (duplicates dropped).
@@ -377,7 +323,7 @@ def open_run(
 
         mode = resolve_mode(cfg.mode, cfg.host)
         if mode == "disabled":
-            return RunTracker(None, cfg)
+            return WandbTracker(None, cfg)
         run = wandb.init(
             project=cfg.project,
             entity=cfg.entity,
@@ -397,19 +343,8 @@ def open_run(
             type(error).__name__,
             error,
         )
-        return RunTracker(None, cfg)
-    return RunTracker(run, cfg)
-
-
-@dataclass(frozen=True, eq=False)
-class LineChart:
-    """The data of one W&B line chart: column `y` against column `x`, one line per value of `stroke`."""
-
-    frame: pd.DataFrame
-    x: str
-    y: str
-    stroke: str
-    title: str
+        return WandbTracker(None, cfg)
+    return WandbTracker(run, cfg)
 
 
 def _line_chart(chart: LineChart) -> Any:
@@ -417,90 +352,3 @@ def _line_chart(chart: LineChart) -> Any:
 
     table = frame_table(chart.frame)
     return wandb.plot.line(table, chart.x, chart.y, stroke=chart.stroke, title=chart.title)
-
-
-def swept_parameters(summary: pd.DataFrame) -> dict[str, pd.Series]:
-    """The override columns of a sweep summary that vary across jobs and hold numbers (or numeric strings).
-
-    By the run-dir contract metrics are named `<scorer>/<name>` and override keys are dotted config
-    paths, so a column with a "/" is a metric. Text overrides (a suite name) have no axis to plot on.
-    """
-    swept: dict[str, pd.Series] = {}
-    for column in summary.columns:
-        if column in SWEEP_JOB_COLUMNS or "/" in str(column) or pd.api.types.is_bool_dtype(summary[column]):
-            continue
-        values = pd.to_numeric(summary[column], errors="coerce")
-        if values.notna().all() and values.nunique() > 1:
-            swept[str(column)] = values.astype(float)
-    return swept
-
-
-def metric_columns(summary: pd.DataFrame) -> list[str]:
-    """The summary-metric columns (`<scorer>/<name>`) with at least one finite number."""
-    metrics = []
-    for column in summary.columns:
-        values = summary[column]
-        if "/" not in str(column) or pd.api.types.is_bool_dtype(values):
-            continue
-        if pd.api.types.is_numeric_dtype(values) and np.isfinite(values.astype(float)).any():
-            metrics.append(str(column))
-    return metrics
-
-
-def _series_labels(swept: Mapping[str, pd.Series], exclude: str, jobs: int) -> list[str]:
-    """Per job, the values of the swept parameters other than `exclude` ("all jobs" when there are none)."""
-    others = [name for name in swept if name != exclude]
-    if not others:
-        return ["all jobs"] * jobs
-    columns = [[f"{name}={value:g}" for value in swept[name]] for name in others]
-    return [", ".join(parts) for parts in zip(*columns, strict=True)]
-
-
-def sweep_charts(summary: pd.DataFrame) -> dict[str, LineChart]:
-    """One line chart per (metric, swept parameter), named `<metric>_vs_<parameter>` so that it sits in the
-    metric's section of the W&B workspace; jobs with no value for the metric are left out of its chart."""
-    swept = swept_parameters(summary)
-    charts: dict[str, LineChart] = {}
-    for metric in metric_columns(summary):
-        values = summary[metric].astype(float).to_numpy()
-        for parameter, axis in swept.items():
-            frame = pd.DataFrame(
-                {
-                    parameter: axis.to_numpy(),
-                    metric: values,
-                    SERIES_COLUMN: _series_labels(swept, parameter, len(summary)),
-                }
-            )
-            frame = frame[np.isfinite(values)].sort_values([SERIES_COLUMN, parameter], kind="stable")
-            title = f"{metric} vs {parameter}"
-            charts[f"{metric}_vs_{parameter}"] = LineChart(
-                frame.reset_index(drop=True), parameter, metric, SERIES_COLUMN, title
-            )
-    return charts
-
-
-def log_sweep_summary(
-    cfg: LoggerConfig,
-    *,
-    sweep_dir: Path,
-    summary: pd.DataFrame,
-    group: str,
-    images: Mapping[str, Path] | None = None,
-) -> None:
-    """One run of job_type "sweep-summary" in `group`: the table "sweep_summary" (one row per job), a line
-    chart of each metric against each swept parameter (see sweep_charts) and the report's plot PNGs as W&B
-    images under their names. W&B files go under `<sweep_dir>/wandb/`; never raises for W&B problems.
-    """
-    tracker = open_run(
-        cfg,
-        run_dir=Path(sweep_dir),
-        name=f"{group}-summary",
-        group=group,
-        job_type=SWEEP_JOB_TYPE,
-        config={"sweep_dir": str(sweep_dir), "jobs": len(summary)},
-        tags=[SWEEP_JOB_TYPE],
-    )
-    with tracker:
-        if tracker.active:
-            charts = _warn_on_error("building the sweep charts", sweep_charts, summary) or {}
-            tracker.log_tables({SWEEP_TABLE: summary}, images=images, charts=charts)

@@ -1,0 +1,45 @@
+"""Trackers: where a run's results are mirrored for review. W&B is the one implementation today.
+
+`logger.tracker` names the entry of TRACKERS that opens a run; each tracker's config is the `logger` node,
+typed by the schema its conf/logger/NAME.yaml names (see register_schemas).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+from harness.errors import ConfigError
+from harness.tracking.protocol import LineChart, Tracker, flatten_config
+from harness.tracking.wandb_tracker import WandbConfig, open_run
+
+# name -> (config class, opener(cfg, *, run_dir, name, group, job_type, config, tags) -> Tracker)
+TRACKERS: dict[str, tuple[type, Callable[..., Tracker]]] = {"wandb": (WandbConfig, open_run)}
+
+__all__ = ["TRACKERS", "LineChart", "Tracker", "WandbConfig", "flatten_config", "open_tracker", "register_schemas"]
+
+
+def register_schemas() -> None:
+    """Each tracker's config class as the Hydra schema `logger/<name>_schema`, for conf/logger/*.yaml."""
+    for name, (config_class, _) in TRACKERS.items():
+        ConfigStore.instance().store(group="logger", name=f"{name}_schema", node=config_class)
+
+
+def open_tracker(
+    cfg: Any,
+    *,
+    run_dir: Path,
+    name: str,
+    group: str | None,
+    job_type: str,
+    config: dict[str, Any],
+    tags: list[str],
+) -> Tracker:
+    """Open a run with the tracker that `cfg.tracker` names; trackers never raise for their own failures."""
+    if cfg.tracker not in TRACKERS:
+        raise ConfigError(f"logger.tracker: {cfg.tracker!r} is not one of {', '.join(TRACKERS)}")
+    _, opener = TRACKERS[cfg.tracker]
+    return opener(cfg, run_dir=run_dir, name=name, group=group, job_type=job_type, config=config, tags=tags)
