@@ -5,7 +5,7 @@ Pure functions on NumPy arrays; every random draw comes from a generator seeded 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -201,7 +201,7 @@ def adjacent_comparisons(
         cells = {v: frame[frame[param] == v].set_index(["prompt_id", "seed"])[value] for v in levels}
         for left, right in zip(levels, levels[1:], strict=False):
             result = paired_comparison(cells[left], cells[right], options)
-            rows.append({"param": param, "value_a": left, "value_b": right, "metric": name, **result.__dict__})
+            rows.append({"param": param, "value_a": left, "value_b": right, "metric": name, **asdict(result)})
     columns = ["param", "value_a", "value_b", "metric", "diff", "ci_low", "ci_high", "p", "n_prompts", "method"]
     out = pd.DataFrame(rows, columns=columns)
     out.insert(out.columns.get_loc("p") + 1, "p_holm", holm(out["p"].to_numpy(dtype=np.float64)))
