@@ -231,7 +231,7 @@ def test_bare_mu_sigma_statistics_need_trust_and_then_get_a_note(setup, features
     reference = features_by_hand(ref)
     stats = _stats_file(cache.parent / "foreign.npz", reference)
     cfg["fid"]["reference"].update(folder=None, stats=str(stats))
-    with pytest.raises(ScorerConfigError, match="records no provenance .* reference.trust_foreign_stats=true"):
+    with pytest.raises(ScorerConfigError, match="records no provenance .*fid.reference.trust_foreign_stats=true"):
         build_scorers(["fid"], cfg, cache_dir=cache)
     cfg["fid"]["reference"]["trust_foreign_stats"] = True
     result = _score(cfg, samples, cache)
