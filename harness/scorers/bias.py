@@ -161,7 +161,7 @@ def distribution_summary(
     dist = Distribution.of(labels, k, level)
     table = pd.DataFrame(
         {"class": class_ids, "count": dist.counts, "share": dist.shares, "ci_low": dist.ci_low, "ci_high": dist.ci_high}
-    )
+    ).assign(ci_method=PROPORTION_METHOD)
     n, notes = dist.n, []
     metrics = {f"bias/{name}": value for name, value in dist.summary(interest, validated).items()}
     if n == 0:

@@ -76,9 +76,6 @@ class FidConfig:
 
     def __post_init__(self) -> None:
         where = self.WHERE
-        self.extractor.check(where)
-        self.reference.check(f"{where}.reference")
-        self.cmmd.check(f"{where}.cmmd")
         require(bool(self.groups), f"{where}.groups", "a non-empty list of 'all' or samples columns", self.groups)
         if len(set(self.groups)) != len(self.groups):
             raise ScorerConfigError(f"{where}.groups: duplicate entries in {list(self.groups)}")
@@ -87,6 +84,10 @@ class FidConfig:
         require(self.subset_seed >= 0, f"{where}.subset_seed", "an integer >= 0", self.subset_seed)
         require(self.kid_subsets >= 1, f"{where}.kid_subsets", "an integer >= 1", self.kid_subsets)
         require(self.kid_subset_size >= 2, f"{where}.kid_subset_size", "an integer >= 2", self.kid_subset_size)
+        # Checks that read files or import code come after the plain value checks.
+        self.extractor.check(where)
+        self.cmmd.check(f"{where}.cmmd")
+        self.reference.check(f"{where}.reference")
         if self.reference.stats is not None:
             self.reference_stats()
 

@@ -22,8 +22,7 @@ class ScorerConfigError(ValueError):
 
 def build_config(cls: type[T], mapping: Mapping[str, Any] | None, where: str) -> T:
     """`cls` from a plain mapping: missing keys take the dataclass defaults, types are OmegaConf's checks."""
-    if mapping is not None and not isinstance(mapping, Mapping):
-        raise ScorerConfigError(f"{where}: expected a mapping of options, got {mapping!r}")
+    _check_nodes(cls, mapping or {}, where)
     try:
         node = OmegaConf.merge(OmegaConf.structured(cls), dict(mapping or {}))
         return OmegaConf.to_object(node)
@@ -35,6 +34,16 @@ def build_config(cls: type[T], mapping: Mapping[str, Any] | None, where: str) ->
     except OmegaConfBaseException as err:
         key = f"{where}.{err.full_key}" if err.full_key else where
         raise ScorerConfigError(f"{key}: {err.msg.splitlines()[0]}") from None
+
+
+def _check_nodes(cls: type, mapping: Any, where: str) -> None:
+    """A nested node given as a scalar names its key (OmegaConf's merge error names none)."""
+    if not isinstance(mapping, Mapping):
+        raise ScorerConfigError(f"{where}: expected a mapping of options, got {mapping!r}")
+    for f in dataclasses.fields(cls):
+        nested = f.default_factory
+        if f.name in mapping and dataclasses.is_dataclass(nested):
+            _check_nodes(nested, mapping[f.name], f"{where}.{f.name}")
 
 
 def _field_names(cls: type, path: str) -> list[str]:
