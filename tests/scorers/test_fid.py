@@ -17,6 +17,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from harness.scorers import ScorerConfigError, build_scorers
+from harness.scorers.fid_features import ExtractorConfig, ImageFeatures, ResizeMode
 from harness.scorers.images import load_square_uint8
 
 DIM = 6  # features of the test extractor
@@ -344,3 +345,15 @@ def test_every_image_takes_one_pixel_path_centre_crop_then_bicubic(tmp_path):
 
     Image.fromarray(centre).save(tmp_path / "generated.png")
     np.testing.assert_array_equal(load_square_uint8(tmp_path / "generated.png", 256), centre)
+
+
+def test_clean_mode_resizes_straight_to_299_with_pil_bicubic(tmp_path, tiny_features):
+    tall = np.random.default_rng(6).integers(0, 256, size=(600, 400, 3), dtype=np.uint8)
+    Image.fromarray(tall).save(tmp_path / "tall.png")
+    config = ExtractorConfig(feature_extractor=tiny_features, resize_mode=ResizeMode.clean, batch_size=1)
+    features = ImageFeatures(config, cache_dir=None, device="cpu").features([tmp_path / "tall.png"], ["k"])
+    pixels = np.asarray(Image.fromarray(tall[100:500]).resize((299, 299), Image.Resampling.BICUBIC), np.float64)
+    # The test extractor's features: mean colour of the top and bottom halves (adaptive pooling of 299 rows).
+    top, bottom = pixels[:150].mean(axis=(0, 1)), pixels[149:].mean(axis=(0, 1))
+    np.testing.assert_allclose(features[0], np.stack([top, bottom], axis=1).reshape(-1) / 127.5 - 1.0, rtol=1e-10)
+    assert config.model_id.endswith("-clean-px299")
