@@ -10,7 +10,8 @@ INTERVAL_METHODS: dict[str, str] = {
     "clopper_pearson": "Clopper-Pearson exact binomial interval; coverage >= the level for every p and n",
     "student_t": "Student t on the mean of independent units; used below scorer.clip.bootstrap.min_n units",
     "bootstrap_t": "studentized bootstrap (bootstrap-t) of the mean of independent units, seeded",
-    "none": "no interval (set metrics: bootstrap and subsampling intervals of FID covered 0.00 at 64-d in simulation)",
+    "none": "no interval (a descriptive number, a count or a test's p-value)",
+    "set": "no interval: bootstrap and subsampling intervals of FID covered 0.00 at 64-d in simulation",
     "paired": "per-prompt mean differences: t / bootstrap-t over prompts, sign-flip permutation p, Holm-adjusted",
 }
 
@@ -23,11 +24,11 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
     ),
     "clip/cos_mean": ("cosine of image and prompt CLIP embeddings, mean over images", "[-1, 1]", "none"),
     "clip/per_prompt.score_mean": ("CLIPScore of one prompt, mean over its seeds", "[0, 100]", "bootstrap_t"),
-    "fid/fid": ("Fréchet distance of Inception features to the reference (resize_mode noted)", "[0, inf)", "none"),
-    "fid/kid_mean": ("KID: unbiased polynomial-kernel MMD^2 of Inception features, mean over subsets", "~0+", "none"),
+    "fid/fid": ("Fréchet distance of Inception features to the reference (resize_mode noted)", "[0, inf)", "set"),
+    "fid/kid_mean": ("KID: unbiased polynomial-kernel MMD^2 of Inception features, mean over subsets", "~0+", "set"),
     "fid/kid_subset_size": ("images per KID subset: min(configured, n generated, n reference)", ">= 2", "none"),
-    "fid/clip_fd": ("Fréchet distance of CLIP image embeddings (scorer.fid.cmmd model)", "[0, inf)", "none"),
-    "fid/cmmd": ("CMMD: RBF-kernel MMD^2 of CLIP embeddings x1000 (ViT-L/14@336 by default)", "[0, inf)", "none"),
+    "fid/clip_fd": ("Fréchet distance of CLIP image embeddings (scorer.fid.cmmd model)", "[0, inf)", "set"),
+    "fid/cmmd": ("CMMD: RBF-kernel MMD^2 of CLIP embeddings x1000 (ViT-L/14@336 by default)", "[0, inf)", "set"),
     "bias/interest_share": (
         "share of probe images labelled the configured class_of_interest",
         "[0, 1]",
