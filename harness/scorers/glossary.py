@@ -25,7 +25,11 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
     "clip/cos_mean": ("cosine of image and prompt CLIP embeddings, mean over images", "[-1, 1]", "none"),
     "clip/per_prompt.score_mean": ("CLIPScore of one prompt, mean over its seeds", "[0, 100]", "bootstrap_t"),
     "fid/fid": ("Fréchet distance of Inception features to the reference (resize_mode noted)", "[0, inf)", "set"),
-    "fid/kid_mean": ("KID: unbiased polynomial-kernel MMD^2 of Inception features, mean over subsets", "~0+", "set"),
+    "fid/kid_mean": (
+        "KID: unbiased polynomial-kernel MMD^2 of Inception features, mean over subsets",
+        "about 0 for matching sets; can be < 0",
+        "set",
+    ),
     "fid/kid_subset_size": ("images per KID subset: min(configured, n generated, n reference)", ">= 2", "none"),
     "fid/clip_fd": ("Fréchet distance of CLIP image embeddings (scorer.fid.cmmd model)", "[0, inf)", "set"),
     "fid/cmmd": ("CMMD: RBF-kernel MMD^2 of CLIP embeddings x1000 (ViT-L/14@336 by default)", "[0, inf)", "set"),
