@@ -59,7 +59,8 @@ def _config_fingerprint(model: str) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _check_model_name(model: str, where: str) -> None:
+def check_model_name(model: str, where: str) -> None:
+    """`model` is an open_clip name, hf-hub:ORG/REPO or local-dir:PATH with a config; else one error line."""
     if model.startswith("local-dir:"):
         directory = Path(model.removeprefix("local-dir:"))
         if not (directory / "open_clip_config.json").is_file():
@@ -79,7 +80,8 @@ def _check_model_name(model: str, where: str) -> None:
         )
 
 
-def _check_pretrained(model: str, pretrained: str | None, where: str) -> None:
+def check_pretrained(model: str, pretrained: str | None, where: str) -> None:
+    """`pretrained` is null, a pretrained tag of `model` or an existing weights file; else one error line."""
     if pretrained is None:
         return
     if model.startswith(_SCHEMAS):
@@ -112,8 +114,8 @@ class ClipConfig:
         require(self.random_init_seed >= 0, f"{where}.random_init_seed", "an integer >= 0", self.random_init_seed)
         require(self.batch_size >= 1, f"{where}.batch_size", "an integer >= 1", self.batch_size)
         self.bootstrap.check(f"{where}.bootstrap")
-        _check_model_name(self.model_name, where)
-        _check_pretrained(self.model_name, self.pretrained, where)
+        check_model_name(self.model_name, where)
+        check_pretrained(self.model_name, self.pretrained, where)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any], where: str = "scorer.clip") -> ClipConfig:

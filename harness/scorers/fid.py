@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from harness.scorers.clip_encoder import ClipConfig, ClipEncoder, _check_model_name, _check_pretrained
+from harness.scorers.clip_encoder import ClipConfig, ClipEncoder, check_model_name, check_pretrained
 from harness.scorers.distances import (
     GaussianReference,
     cmmd,
@@ -27,7 +27,7 @@ from harness.scorers.distances import (
 from harness.scorers.fid_features import ExtractorConfig, ImageFeatures, ResizeMode
 from harness.scorers.grouping import column_groups
 from harness.scorers.options import ScorerConfigError, build_config, require
-from harness.scorers.reference import ReferenceConfig, load_stats
+from harness.scorers.reference import ReferenceConfig, ReferenceStats, load_stats
 from harness.scorers.result import ScoreResult, require_columns
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,8 @@ class CmmdConfig:
         require(self.sigma > 0, f"{where}.sigma", "a number > 0", self.sigma)
         require(self.scale > 0, f"{where}.scale", "a number > 0", self.scale)
         require(self.random_init_seed >= 0, f"{where}.random_init_seed", "an integer >= 0", self.random_init_seed)
-        _check_model_name(self.model, where)
-        _check_pretrained(self.model, self.pretrained, where)
+        check_model_name(self.model, where)
+        check_pretrained(self.model, self.pretrained, where)
 
 
 @dataclass
@@ -106,7 +106,7 @@ class FidConfig:
             self.batch_size,
         )
 
-    def reference_stats(self):
+    def reference_stats(self) -> ReferenceStats:
         """The checked statistics file of `reference.stats` (layout, dimension, provenance)."""
         return load_stats(
             self.reference.stats,
