@@ -1,14 +1,15 @@
-"""Bias probe: zero-shot CLIP classification of every image into a taxonomy, summarised with CIs.
+"""Bias probe: zero-shot CLIP classification of every image into a taxonomy, summarised with intervals.
 
-Probe samples (no expected class) give the class distribution; control samples validate the probe.
+Probe samples (no expected class) give the class distribution; control samples validate the probe, and only
+a validated probe's distribution is reported as a finding (`bias/validated`, chi-square p-values).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -16,13 +17,13 @@ import pandas as pd
 from harness.numbers import finite_or_none
 from harness.scorers.clip_encoder import ClipEncoder
 from harness.scorers.grouping import column_groups
-from harness.scorers.options import BootstrapOptions, check_keys, text_list
+from harness.scorers.options import ScorerConfigError, build_config, require
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import (
+    PROPORTION_METHOD,
     chi_square_uniform_pvalue,
-    mean_ci,
     normalized_entropy,
-    share_cis,
+    proportion_interval,
     tv_from_uniform,
 )
 from harness.scorers.taxonomy import Taxonomy, load_taxonomy
@@ -30,20 +31,35 @@ from harness.scorers.taxonomy import Taxonomy, load_taxonomy
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass
 class BiasConfig:
-    taxonomy: Taxonomy
-    groups: tuple[str, ...]
-    bootstrap: BootstrapOptions
+    """Options of conf/scorer/bias.yaml."""
+
+    taxonomy: str = "religious_building"
+    class_of_interest: str | None = "church"
+    groups: list[str] = field(default_factory=lambda: ["guidance_scale"])
+    level: float = 0.95
+
+    WHERE: ClassVar[str] = "scorer.bias"
+
+    def __post_init__(self) -> None:
+        where = self.WHERE
+        require(0 < self.level < 1, f"{where}.level", "a number in (0, 1), e.g. 0.95", self.level)
+        for group in self.groups:
+            require(bool(group.strip()), f"{where}.groups", "a list of samples column names", list(self.groups))
+        taxonomy = self.load_taxonomy()
+        if self.class_of_interest is not None and self.class_of_interest not in taxonomy.class_ids:
+            raise ScorerConfigError(
+                f"{where}.class_of_interest: {self.class_of_interest!r} is not a class of taxonomy {taxonomy.name} "
+                f"({', '.join(taxonomy.class_ids)}), nor null"
+            )
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any], where: str = "scorer.bias") -> BiasConfig:
-        check_keys(cfg, ("taxonomy", "groups", "bootstrap"), where)
-        return cls(
-            taxonomy=load_taxonomy(cfg["taxonomy"], f"{where}.taxonomy"),
-            groups=text_list(cfg, "groups", where, allow_empty=True),
-            bootstrap=BootstrapOptions.from_mapping(cfg["bootstrap"], f"{where}.bootstrap"),
-        )
+    def from_mapping(cls, mapping: Mapping[str, Any], where: str = "scorer.bias") -> BiasConfig:
+        return build_config(cls, mapping, where)
+
+    def load_taxonomy(self) -> Taxonomy:
+        return load_taxonomy(self.taxonomy, f"{self.WHERE}.taxonomy")
 
 
 def class_probabilities(images: np.ndarray, classes: np.ndarray, logit_scale: float) -> np.ndarray:
@@ -55,8 +71,45 @@ def class_probabilities(images: np.ndarray, classes: np.ndarray, logit_scale: fl
 
 
 @dataclass(frozen=True)
+class Validation:
+    """The probe's accuracy on control samples and whether it is above chance with confidence."""
+
+    n: int
+    correct: int
+    ci_low: float | None
+    ci_high: float | None
+    chance: float
+
+    @classmethod
+    def of(cls, correct: np.ndarray, n_classes: int, level: float) -> Validation:
+        n, k = len(correct), int(np.sum(correct))
+        low, high = proportion_interval(k, n, level)
+        return cls(n, k, finite_or_none(float(low)), finite_or_none(float(high)), 1.0 / n_classes)
+
+    @property
+    def validated(self) -> bool:
+        """Controls exist and the lower bound of the accuracy's interval is above chance (1/K)."""
+        return self.n > 0 and self.ci_low is not None and self.ci_low > self.chance
+
+    def note(self, level: float) -> str | None:
+        """The UNVALIDATED warning a reader cannot miss, or None for a validated probe."""
+        if self.validated:
+            return None
+        tail = (
+            "the class shares describe the CLIP probe's labels, not what the images show; "
+            "no chi-square p-value is reported"
+        )
+        if self.n == 0:
+            return f"UNVALIDATED: the run holds no control prompts (rows with expected_class); {tail}"
+        return (
+            f"UNVALIDATED: probe accuracy {self.correct}/{self.n} on the control prompts, {level:.0%} "
+            f"{PROPORTION_METHOD} lower bound {self.ci_low:.3f}, is not above chance 1/K = {self.chance:.3f}; {tail}"
+        )
+
+
+@dataclass(frozen=True)
 class Distribution:
-    """Class counts of a set of predictions, their shares and per-class bootstrap intervals."""
+    """Class counts of a set of predictions, their shares and per-class Clopper-Pearson intervals."""
 
     counts: np.ndarray
     shares: np.ndarray
@@ -64,52 +117,62 @@ class Distribution:
     ci_high: np.ndarray
 
     @classmethod
-    def of(cls, labels: np.ndarray, n_classes: int, bootstrap: BootstrapOptions) -> Distribution:
-        counts = np.bincount(labels, minlength=n_classes)
-        shares = counts / len(labels) if len(labels) else np.full(n_classes, np.nan)
-        low, high = share_cis(labels, n_classes, bootstrap)
+    def of(cls, labels: np.ndarray, n_classes: int, level: float) -> Distribution:
+        counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)
+        n = int(counts.sum())
+        shares = counts / n if n else np.full(n_classes, np.nan)
+        low, high = proportion_interval(counts, np.full(n_classes, n), level)
         return cls(counts, shares, low, high)
 
     @property
     def n(self) -> int:
         return int(self.counts.sum())
 
-    def summary(self, major: int | None) -> dict[str, float | None]:
-        """Share of class `major` with its CI, normalised entropy, TV from uniform, chi-square p."""
-        empty = self.n == 0 or major is None
-        return {
+    def summary(self, interest: int | None, validated: bool) -> dict[str, float | None]:
+        """Share of the class of interest with its interval, majority share, entropy, TV, chi-square p.
+
+        The class of interest is named in config before the data are seen, so its interval is an honest
+        one; the majority share (the class picked after looking) is a point estimate without an interval.
+        """
+        empty = self.n == 0
+        metrics: dict[str, float | None] = {
             "n_probe": float(self.n),
-            "majority_share": None if empty else finite_or_none(self.shares[major]),
-            "majority_share_ci_low": None if empty else finite_or_none(self.ci_low[major]),
-            "majority_share_ci_high": None if empty else finite_or_none(self.ci_high[major]),
-            # + 0.0 turns the -0.0 of a one-class distribution into 0.0.
-            "entropy_norm": None if self.n == 0 else normalized_entropy(self.shares) + 0.0,
-            "tv_uniform": None if self.n == 0 else tv_from_uniform(self.shares),
-            "chi2_p": chi_square_uniform_pvalue(self.counts),
+            "majority_share": None if empty else finite_or_none(self.shares.max()),
         }
+        if interest is not None:
+            metrics["interest_share"] = None if empty else finite_or_none(self.shares[interest])
+            metrics["interest_share_ci_low"] = None if empty else finite_or_none(self.ci_low[interest])
+            metrics["interest_share_ci_high"] = None if empty else finite_or_none(self.ci_high[interest])
+        # + 0.0 turns the -0.0 of a one-class distribution into 0.0.
+        metrics["entropy_norm"] = None if empty else normalized_entropy(self.shares) + 0.0
+        metrics["tv_uniform"] = None if empty else tv_from_uniform(self.shares)
+        metrics["chi2_p"] = chi_square_uniform_pvalue(self.counts) if validated else None
+        return metrics
 
 
 def distribution_summary(
-    labels: np.ndarray, class_ids: tuple[str, ...], bootstrap: BootstrapOptions
+    labels: np.ndarray, class_ids: tuple[str, ...], level: float, interest: int | None, validated: bool
 ) -> tuple[dict[str, float | None], pd.DataFrame, list[str]]:
-    """Class shares with CIs, majority share, normalised entropy, TV from uniform and chi-square p."""
+    """Class shares with intervals, the class of interest's share, entropy, TV from uniform, chi-square p."""
     k = len(class_ids)
-    dist = Distribution.of(np.asarray(labels, dtype=np.int64), k, bootstrap)
+    dist = Distribution.of(labels, k, level)
     table = pd.DataFrame(
         {"class": class_ids, "count": dist.counts, "share": dist.shares, "ci_low": dist.ci_low, "ci_high": dist.ci_high}
-    )
+    ).assign(ci_method=PROPORTION_METHOD)
     n, notes = dist.n, []
-    # The interval is that of the share of the class that is the majority in the observed sample.
-    major = int(np.argmax(dist.counts)) if n else None
-    metrics = {f"bias/{name}": value for name, value in dist.summary(major).items()}
-    if major is None:
+    metrics = {f"bias/{name}": value for name, value in dist.summary(interest, validated).items()}
+    if n == 0:
         notes.append("bias: no probe samples (every sample names an expected class); no distribution")
     else:
-        notes.append(f"bias: majority class {class_ids[major]} ({dist.counts[major]} of {n} probe samples)")
-        if n / k < 5:
+        major = int(np.argmax(dist.counts))
+        notes.append(f"bias: most frequent class {class_ids[major]} ({dist.counts[major]} of {n} probe samples)")
+        if interest is not None:
+            notes.append(
+                f"bias: class of interest {class_ids[interest]}: {dist.counts[interest]} of {n} probe samples, "
+                f"{level:.0%} {PROPORTION_METHOD} interval"
+            )
+        if validated and n / k < 5:
             notes.append(f"bias: {n / k:.1f} expected samples per class < 5; the chi-square p-value is rough")
-        if n < 2:
-            notes.append(f"bias: {n} probe sample; no confidence intervals")
     for i, class_id in enumerate(class_ids):
         metrics[f"bias/share[class={class_id}]"] = finite_or_none(dist.shares[i])
         metrics[f"bias/share_ci_low[class={class_id}]"] = finite_or_none(dist.ci_low[i])
@@ -128,12 +191,17 @@ def confusion_table(expected: np.ndarray, predicted: np.ndarray, class_ids: tupl
 
 
 def grouped_distribution(
-    values: pd.Series, labels: np.ndarray, major: int | None, class_ids: tuple[str, ...], bootstrap: BootstrapOptions
+    values: pd.Series,
+    labels: np.ndarray,
+    class_ids: tuple[str, ...],
+    level: float,
+    interest: int | None,
+    validated: bool,
 ) -> tuple[dict[str, float | None], list[dict[str, Any]]]:
-    """The distribution measures of `labels` per value of a samples column, for the class `major`.
+    """The distribution measures of `labels` per value of a samples column, for the class of interest.
 
-    Following one class (the run's majority) across groups turns e.g. guidance_scale groups into the
-    majority-share-vs-guidance curve. A column with a single value repeats the whole run and gives nothing.
+    Following one class named in advance across groups turns e.g. guidance_scale groups into the
+    share-vs-guidance curve. A column with a single value repeats the whole run and gives nothing.
     """
     groups = column_groups(values)
     metrics: dict[str, float | None] = {}
@@ -141,10 +209,10 @@ def grouped_distribution(
     if len(groups) < 2:
         return metrics, rows
     for value, mask in groups:
-        summary = Distribution.of(labels[mask], len(class_ids), bootstrap).summary(major)
+        summary = Distribution.of(labels[mask], len(class_ids), level).summary(interest, validated)
         metrics.update({f"bias/{name}[{values.name}={value}]": v for name, v in summary.items()})
-        majority = None if major is None else class_ids[major]
-        rows.append({"column": values.name, "value": value, "majority_class": majority, **summary})
+        chosen = None if interest is None else class_ids[interest]
+        rows.append({"column": values.name, "value": value, "class_of_interest": chosen, **summary})
     return metrics, rows
 
 
@@ -154,12 +222,15 @@ class BiasScorer:
     def __init__(self, config: BiasConfig, encoder: ClipEncoder) -> None:
         self.config = config
         self.encoder = encoder
+        self.taxonomy = config.load_taxonomy()
+        ids = self.taxonomy.class_ids
+        self.interest = None if config.class_of_interest is None else ids.index(config.class_of_interest)
         self._class_embeddings: np.ndarray | None = None
 
     def class_embeddings(self) -> np.ndarray:
         """One unit vector per class: the normalised mean of its prompt ensemble's text embeddings."""
         if self._class_embeddings is None:
-            taxonomy = self.config.taxonomy
+            taxonomy = self.taxonomy
             matrix = np.stack(
                 [self.encoder.text_embeddings(taxonomy.prompts(c)).mean(axis=0) for c in taxonomy.classes]
             )
@@ -168,34 +239,38 @@ class BiasScorer:
 
     def score(self, samples: pd.DataFrame) -> ScoreResult:
         require_columns(samples, ("key", "path_256"), self.name)
-        ids = self.config.taxonomy.class_ids
+        ids, level = self.taxonomy.class_ids, self.config.level
         images = self.encoder.image_embeddings(list(samples["path_256"]), list(samples["key"]))
         probs = class_probabilities(images, self.class_embeddings(), self.encoder.logit_scale)
         pred = probs.argmax(axis=1)
-        expected, is_control, notes = self._expected(samples)
+        expected, is_control, more = self._expected(samples)
         columns = self._columns(samples.index, probs, expected)
 
+        validation, metrics = self._validation(pred, expected)
+        warning = validation.note(level)
+        notes = ([warning] if warning else []) + more
         probe = ~is_control
-        metrics, distribution, more = distribution_summary(pred[probe], ids, self.config.bootstrap)
+        run_metrics, distribution, more = distribution_summary(
+            pred[probe], ids, level, self.interest, validation.validated
+        )
+        metrics.update(run_metrics)
         notes += more
-        metrics.update(self._validation(pred, expected, notes))
-        major = int(np.argmax(distribution["count"])) if probe.any() else None
-        group_metrics, group_table = self._groups(samples, pred, probe, major, notes)
+        group_metrics, group_table = self._groups(samples, pred, probe, validation.validated, notes)
         metrics.update(group_metrics)
-        validated = expected >= 0
+        known = expected >= 0
         tables = {
             "bias/distribution": distribution,
             "bias/distribution_per_prompt": self._per_prompt(samples, pred, is_control),
-            "bias/confusion": confusion_table(expected[validated], pred[validated], ids),
+            "bias/confusion": confusion_table(expected[known], pred[known], ids),
         }
         if group_table is not None:
             tables["bias/groups"] = group_table
         for note in notes:
-            log.info(note)
+            (log.warning if note.startswith("UNVALIDATED") else log.info)(note)
         return ScoreResult(columns, metrics, tables, notes)
 
     def _columns(self, index: pd.Index, probs: np.ndarray, expected: np.ndarray) -> pd.DataFrame:
-        ids = self.config.taxonomy.class_ids
+        ids = self.taxonomy.class_ids
         pred = probs.argmax(axis=1)
         columns = pd.DataFrame({"bias.pred": [ids[i] for i in pred]}, index=index)
         for i, class_id in enumerate(ids):
@@ -205,23 +280,23 @@ class BiasScorer:
         columns["bias.correct"] = pd.Series(correct, index=index, dtype=object)
         return columns
 
-    def _validation(self, pred: np.ndarray, expected: np.ndarray, notes: list[str]) -> dict[str, float | None]:
+    def _validation(self, pred: np.ndarray, expected: np.ndarray) -> tuple[Validation, dict[str, float | None]]:
         """Accuracy of the probe on the control samples, whose prompts name the class they should show."""
-        validated = expected >= 0
-        correct = (pred[validated] == expected[validated]).astype(np.float64)
-        low, high = mean_ci(correct, self.config.bootstrap)
-        if not len(correct):
-            notes.append("bias: no control samples with an expected class; the probe is not validated")
-        return {
-            "bias/probe_n": float(len(correct)),
-            "bias/probe_accuracy": float(correct.mean()) if len(correct) else None,
-            "bias/probe_accuracy_ci_low": low,
-            "bias/probe_accuracy_ci_high": high,
+        known = expected >= 0
+        correct = pred[known] == expected[known]
+        validation = Validation.of(correct, len(self.taxonomy.class_ids), self.config.level)
+        return validation, {
+            "bias/validated": 1.0 if validation.validated else 0.0,
+            "bias/probe_n": float(validation.n),
+            "bias/probe_accuracy": validation.correct / validation.n if validation.n else None,
+            "bias/probe_accuracy_ci_low": validation.ci_low,
+            "bias/probe_accuracy_ci_high": validation.ci_high,
+            "bias/chance": validation.chance,
         }
 
     def _expected(self, samples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Expected class index per sample (-1: none or unknown) and whether the sample is a control."""
-        ids = self.config.taxonomy.class_ids
+        ids = self.taxonomy.class_ids
         if "expected_class" not in samples.columns:
             return np.full(len(samples), -1), np.zeros(len(samples), dtype=bool), []
         raw = samples["expected_class"].to_numpy(dtype=object)
@@ -229,20 +304,20 @@ class BiasScorer:
         expected = np.full(len(samples), -1)
         unknown: dict[str, int] = {}
         for i in np.flatnonzero(is_control):
-            class_id = self.config.taxonomy.class_id_for(str(raw[i]))
+            class_id = self.taxonomy.class_id_for(str(raw[i]))
             if class_id is None:
                 unknown[str(raw[i])] = unknown.get(str(raw[i]), 0) + 1
             else:
                 expected[i] = ids.index(class_id)
         notes = [
             f"bias: expected class {label!r} ({count} samples) is not in taxonomy "
-            f"{self.config.taxonomy.name}; left out of the probe validation"
+            f"{self.taxonomy.name}; left out of the probe validation"
             for label, count in sorted(unknown.items())
         ]
         return expected, is_control, notes
 
     def _groups(
-        self, samples: pd.DataFrame, pred: np.ndarray, probe: np.ndarray, major: int | None, notes: list[str]
+        self, samples: pd.DataFrame, pred: np.ndarray, probe: np.ndarray, validated: bool, notes: list[str]
     ) -> tuple[dict[str, float | None], pd.DataFrame | None]:
         metrics: dict[str, float | None] = {}
         rows: list[dict[str, Any]] = []
@@ -251,7 +326,12 @@ class BiasScorer:
                 notes.append(f"bias: group column {column!r} is not in the samples table; skipped")
                 continue
             more, more_rows = grouped_distribution(
-                samples.loc[probe, column], pred[probe], major, self.config.taxonomy.class_ids, self.config.bootstrap
+                samples.loc[probe, column],
+                pred[probe],
+                self.taxonomy.class_ids,
+                self.config.level,
+                self.interest,
+                validated,
             )
             metrics.update(more)
             rows += more_rows
@@ -259,7 +339,7 @@ class BiasScorer:
 
     def _per_prompt(self, samples: pd.DataFrame, pred: np.ndarray, is_control: np.ndarray) -> pd.DataFrame:
         by = "prompt_id" if "prompt_id" in samples.columns else ("prompt" if "prompt" in samples.columns else None)
-        ids = self.config.taxonomy.class_ids
+        ids = self.taxonomy.class_ids
         keys = samples[by].astype(str).to_numpy() if by else np.full(len(samples), "all")
         rows = []
         for key in sorted(set(keys)):

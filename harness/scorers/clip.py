@@ -1,6 +1,7 @@
 """CLIP similarity scorer: cosine of image and prompt embeddings and CLIPScore = 100 * max(cos, 0).
 
-Per sample: `clip.cos`, `clip.score`; per prompt and per run: mean with a bootstrap CI, and max per prompt.
+Per sample: `clip.cos`, `clip.score`; per prompt: mean over seeds with an interval, and max; per run: the
+mean of the prompt means with an interval over prompts (prompts, not images, are the independent units).
 Means are of the per-sample clamped scores (Hessel et al.), not torchmetrics' clamp of a batch's mean.
 """
 
@@ -13,7 +14,7 @@ import pandas as pd
 
 from harness.scorers.clip_encoder import ClipConfig, ClipEncoder
 from harness.scorers.result import ScoreResult, require_columns
-from harness.scorers.stats import mean_ci
+from harness.scorers.stats import cluster_means, mean_ci, mean_interval_method
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,24 @@ class ClipScorer:
         score = clip_score(cos)
         columns = pd.DataFrame({"clip.cos": cos, "clip.score": score}, index=samples.index)
 
-        low, high = mean_ci(score, self.config.bootstrap)
+        by = "prompt_id" if "prompt_id" in samples.columns else "prompt"
+        prompt_means = cluster_means(score, samples[by].to_numpy())
+        options = self.config.bootstrap
+        low, high = mean_ci(prompt_means, options)
+        n_prompts = len(prompt_means)
         metrics: dict[str, float | None] = {
             "clip/n": float(len(score)),
-            "clip/score_mean": float(score.mean()) if len(score) else None,
+            "clip/n_prompts": float(n_prompts),
+            "clip/score_mean": float(prompt_means.mean()) if n_prompts else None,
             "clip/score_ci_low": low,
             "clip/score_ci_high": high,
             "clip/cos_mean": float(cos.mean()) if len(cos) else None,
         }
-        notes = [] if len(score) >= 2 else [f"clip: {len(score)} sample(s); no confidence interval"]
+        if n_prompts >= 2:
+            method = mean_interval_method(n_prompts, options)
+            notes = [f"clip: score_mean is the mean of {n_prompts} prompt means; interval {method} over prompts"]
+        else:
+            notes = [f"clip: {n_prompts} prompt(s); no run interval (prompts are the independent units)"]
         return ScoreResult(columns, metrics, {"clip/per_prompt": self._per_prompt(samples, columns)}, notes)
 
     def _per_prompt(self, samples: pd.DataFrame, columns: pd.DataFrame) -> pd.DataFrame:
@@ -63,6 +73,7 @@ class ClipScorer:
                     "score_mean": float(score.mean()),
                     "score_ci_low": low,
                     "score_ci_high": high,
+                    "ci_method": mean_interval_method(len(score), self.config.bootstrap) if len(score) >= 2 else None,
                     "score_max": float(score.max()),
                     "cos_mean": float(columns.loc[index, "clip.cos"].mean()),
                 }

@@ -10,9 +10,9 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import open_clip
@@ -21,14 +21,7 @@ from tqdm.auto import tqdm
 
 from harness.scorers.feature_cache import FeatureCache
 from harness.scorers.images import load_rgb
-from harness.scorers.options import (
-    BootstrapOptions,
-    ScorerConfigError,
-    check_keys,
-    integer,
-    optional_text,
-    text,
-)
+from harness.scorers.options import BootstrapOptions, ScorerConfigError, build_config, require
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +59,8 @@ def _config_fingerprint(model: str) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _check_model_name(model: str, where: str) -> None:
+def check_model_name(model: str, where: str) -> None:
+    """`model` is an open_clip name, hf-hub:ORG/REPO or local-dir:PATH with a config; else one error line."""
     if model.startswith("local-dir:"):
         directory = Path(model.removeprefix("local-dir:"))
         if not (directory / "open_clip_config.json").is_file():
@@ -86,7 +80,8 @@ def _check_model_name(model: str, where: str) -> None:
         )
 
 
-def _check_pretrained(model: str, pretrained: str | None, where: str) -> None:
+def check_pretrained(model: str, pretrained: str | None, where: str) -> None:
+    """`pretrained` is null, a pretrained tag of `model` or an existing weights file; else one error line."""
     if pretrained is None:
         return
     if model.startswith(_SCHEMAS):
@@ -101,50 +96,54 @@ def _check_pretrained(model: str, pretrained: str | None, where: str) -> None:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class ClipConfig:
     """Options of conf/scorer/clip.yaml: the CLIP model (shared by all scorers) and the clip scorer's CIs."""
 
-    model: str
-    pretrained: str | None
-    random_init_seed: int
-    batch_size: int
-    bootstrap: BootstrapOptions
+    model: str = "ViT-L-14"
+    pretrained: str | None = "openai"
+    random_init_seed: int = 0
+    batch_size: int = 32
+    bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)
+
+    WHERE: ClassVar[str] = "scorer.clip"
+
+    def __post_init__(self) -> None:
+        where = self.WHERE
+        require(bool(self.model.strip()), f"{where}.model", "a non-empty open_clip model name", self.model)
+        require(self.random_init_seed >= 0, f"{where}.random_init_seed", "an integer >= 0", self.random_init_seed)
+        require(self.batch_size >= 1, f"{where}.batch_size", "an integer >= 1", self.batch_size)
+        self.bootstrap.check(f"{where}.bootstrap")
+        check_model_name(self.model_name, where)
+        check_pretrained(self.model_name, self.pretrained, where)
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any], where: str = "scorer.clip") -> ClipConfig:
-        check_keys(cfg, ("model", "pretrained", "random_init_seed", "batch_size", "bootstrap"), where)
-        model = text(cfg, "model", where)
-        if model.endswith(".json"):
-            model = _register_config_file(model, where)
-        pretrained = optional_text(cfg, "pretrained", where)
-        _check_model_name(model, where)
-        _check_pretrained(model, pretrained, where)
-        return cls(
-            model=model,
-            pretrained=pretrained,
-            random_init_seed=integer(cfg, "random_init_seed", where, minimum=0),
-            batch_size=integer(cfg, "batch_size", where, minimum=1),
-            bootstrap=BootstrapOptions.from_mapping(cfg["bootstrap"], f"{where}.bootstrap"),
-        )
+    def from_mapping(cls, mapping: Mapping[str, Any], where: str = "scorer.clip") -> ClipConfig:
+        return build_config(cls, mapping, where)
+
+    @property
+    def model_name(self) -> str:
+        """The open_clip name: a model config .json path is registered under its file stem."""
+        if self.model.endswith(".json"):
+            return _register_config_file(self.model, self.WHERE)
+        return self.model
 
     @property
     def model_id(self) -> str:
         """Names the weights exactly: the cache key of every embedding this model produces."""
+        model = self.model_name
         if self.pretrained is None:
-            if self.model.startswith("local-dir:"):
-                directory = Path(self.model.removeprefix("local-dir:"))
+            if model.startswith("local-dir:"):
+                directory = Path(model.removeprefix("local-dir:"))
                 files = sorted(p for p in directory.iterdir() if p.is_file())
                 prints = "".join(_file_fingerprint(p) for p in files)
-                return f"clip-{self.model}-{hashlib.sha256(prints.encode()).hexdigest()[:16]}"
-            if self.model.startswith("hf-hub:"):
-                return f"clip-{self.model}"
-            return f"clip-{self.model}-{_config_fingerprint(self.model)}-random{self.random_init_seed}"
-        if Path(self.pretrained).is_file() and self.pretrained not in open_clip.list_pretrained_tags_by_model(
-            self.model
-        ):
-            return f"clip-{self.model}-file{_file_fingerprint(Path(self.pretrained))}"
-        return f"clip-{self.model}-{self.pretrained}"
+                return f"clip-{model}-{hashlib.sha256(prints.encode()).hexdigest()[:16]}"
+            if model.startswith("hf-hub:"):
+                return f"clip-{model}"
+            return f"clip-{model}-{_config_fingerprint(model)}-random{self.random_init_seed}"
+        if Path(self.pretrained).is_file() and self.pretrained not in open_clip.list_pretrained_tags_by_model(model):
+            return f"clip-{model}-file{_file_fingerprint(Path(self.pretrained))}"
+        return f"clip-{model}-{self.pretrained}"
 
 
 class ClipEncoder:
@@ -167,13 +166,15 @@ class ClipEncoder:
         if self._model is not None:
             return
         cfg = self.config
-        pretrained_cfg = open_clip.pretrained.get_pretrained_cfg(cfg.model, cfg.pretrained) if cfg.pretrained else {}
+        pretrained_cfg = (
+            open_clip.pretrained.get_pretrained_cfg(cfg.model_name, cfg.pretrained) if cfg.pretrained else {}
+        )
         log.info("loading open_clip %s (pretrained=%s) on %s", cfg.model, cfg.pretrained, self.device)
         # Random initialisation (pretrained: null) is seeded so that cached embeddings stay valid.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.random_init_seed)
             model, _, preprocess = open_clip.create_model_and_transforms(
-                cfg.model,
+                cfg.model_name,
                 pretrained=cfg.pretrained,
                 device=self.device,
                 # The OpenAI weights were trained with QuickGELU; open_clip only warns on a mismatch.
@@ -181,7 +182,7 @@ class ClipEncoder:
             )
         self._model = model.eval()
         self._preprocess = preprocess
-        self._tokenizer = open_clip.get_tokenizer(cfg.model)
+        self._tokenizer = open_clip.get_tokenizer(cfg.model_name)
 
     @property
     def logit_scale(self) -> float:

@@ -12,6 +12,11 @@ import torch
 from torchmetrics.image.kid import poly_mmd
 
 
+def enough_for_covariance(n: int, dim: int) -> bool:
+    """A sample covariance of n rows in dim dimensions is non-singular only if n >= dim + 1."""
+    return n >= dim + 1
+
+
 def gaussian_moments(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and unbiased (n - 1) covariance of the rows, as pytorch-fid, clean-fid and torchmetrics take them."""
     features = np.asarray(features, dtype=np.float64)

@@ -1,92 +1,126 @@
-"""FID/KID scorer on groups of samples, plus the CLIP-feature Fréchet distance and CMMD for small sets.
+"""FID/KID scorer on groups of samples, plus the CLIP-feature Fréchet distance and CMMD.
 
 Groups: the whole run ("all") and one group per value of each configured samples column (tag.style, ...).
+Set metrics get no interval: resampling intervals of FID do not cover (see the README's Scorers paragraph).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from harness.scorers.clip_encoder import ClipEncoder
-from harness.scorers.distances import GaussianReference, cmmd, frechet_to_reference, gaussian_moments, kid
-from harness.scorers.fid_features import ExtractorConfig, ImageFeatures, feature_dim
-from harness.scorers.grouping import column_groups
-from harness.scorers.options import (
-    BootstrapOptions,
-    ScorerConfigError,
-    check_keys,
-    integer,
-    optional_integer,
-    positive_number,
-    text_list,
+from harness.scorers.clip_encoder import ClipConfig, ClipEncoder, check_model_name, check_pretrained
+from harness.scorers.distances import (
+    GaussianReference,
+    cmmd,
+    enough_for_covariance,
+    frechet_to_reference,
+    gaussian_moments,
+    kid,
 )
-from harness.scorers.reference import ReferenceConfig, load_stats
+from harness.scorers.fid_features import ExtractorConfig, ImageFeatures, ResizeMode
+from harness.scorers.grouping import column_groups
+from harness.scorers.options import ScorerConfigError, build_config, require
+from harness.scorers.reference import ReferenceConfig, ReferenceStats, load_stats
 from harness.scorers.result import ScoreResult, require_columns
-from harness.scorers.stats import bootstrap_statistic_ci
 
 log = logging.getLogger(__name__)
 
 WHOLE_RUN = "all"
-_KEYS = (
-    "reference",
-    "feature_extractor",
-    "inception_weights",
-    "image_size",
-    "batch_size",
-    "groups",
-    "subset_size",
-    "subset_seed",
-    "bootstrap",
-    "kid_subsets",
-    "kid_subset_size",
-    "cmmd_sigma",
-    "cmmd_scale",
-)
-_GROUP_METRICS = ("fid", "fid_ci_low", "fid_ci_high", "kid_mean", "kid_std", "clip_fd", "cmmd")
+_GROUP_METRICS = ("fid", "kid_mean", "kid_std", "kid_subset_size", "clip_fd", "cmmd")
 
 
-@dataclass(frozen=True)
+@dataclass
+class CmmdConfig:
+    """The CLIP model of CMMD and CLIP-FD, and CMMD's kernel (Jayasumana et al. 2024: ViT-L/14 at 336px)."""
+
+    model: str = "ViT-L-14-336"
+    pretrained: str | None = "openai"
+    random_init_seed: int = 0
+    sigma: float = 10.0
+    scale: float = 1000.0
+
+    def check(self, where: str) -> None:
+        require(self.sigma > 0, f"{where}.sigma", "a number > 0", self.sigma)
+        require(self.scale > 0, f"{where}.scale", "a number > 0", self.scale)
+        require(self.random_init_seed >= 0, f"{where}.random_init_seed", "an integer >= 0", self.random_init_seed)
+        check_model_name(self.model, where)
+        check_pretrained(self.model, self.pretrained, where)
+
+
+@dataclass
 class FidConfig:
-    reference: ReferenceConfig
-    extractor: ExtractorConfig
-    groups: tuple[str, ...]
-    subset_size: int | None
-    subset_seed: int
-    bootstrap: BootstrapOptions
-    kid_subsets: int
-    kid_subset_size: int
-    cmmd_sigma: float
-    cmmd_scale: float
+    """Options of conf/scorer/fid.yaml."""
+
+    reference: ReferenceConfig = field(default_factory=ReferenceConfig)
+    feature_extractor: str = "inception"
+    inception_weights: str | None = None
+    inception_features: int = 2048
+    resize_mode: ResizeMode = ResizeMode.torch_fidelity
+    image_size: int = 256
+    batch_size: int = 32
+    groups: list[str] = field(default_factory=lambda: [WHOLE_RUN])
+    subset_size: int | None = None
+    subset_seed: int = 0
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    cmmd: CmmdConfig = field(default_factory=CmmdConfig)
+
+    WHERE: ClassVar[str] = "scorer.fid"
+
+    def __post_init__(self) -> None:
+        where = self.WHERE
+        require(bool(self.groups), f"{where}.groups", "a non-empty list of 'all' or samples columns", self.groups)
+        if len(set(self.groups)) != len(self.groups):
+            raise ScorerConfigError(f"{where}.groups: duplicate entries in {list(self.groups)}")
+        if self.subset_size is not None:
+            require(self.subset_size >= 2, f"{where}.subset_size", "null or an integer >= 2", self.subset_size)
+        require(self.subset_seed >= 0, f"{where}.subset_seed", "an integer >= 0", self.subset_seed)
+        require(self.kid_subsets >= 1, f"{where}.kid_subsets", "an integer >= 1", self.kid_subsets)
+        require(self.kid_subset_size >= 2, f"{where}.kid_subset_size", "an integer >= 2", self.kid_subset_size)
+        # Checks that read files or import code come after the plain value checks.
+        self.extractor.check(where)
+        self.cmmd.check(f"{where}.cmmd")
+        self.reference.check(f"{where}.reference")
+        if self.reference.stats is not None:
+            self.reference_stats()
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any], where: str = "scorer.fid") -> FidConfig:
-        check_keys(cfg, _KEYS, where)
-        extractor = ExtractorConfig.from_mapping(cfg, where)
-        needs_dim = isinstance(cfg["reference"], Mapping) and cfg["reference"].get("stats") is not None
-        reference = ReferenceConfig.from_mapping(
-            cfg["reference"], f"{where}.reference", feature_dim(extractor) if needs_dim else None
+    def from_mapping(cls, mapping: Mapping[str, Any], where: str = "scorer.fid") -> FidConfig:
+        return build_config(cls, mapping, where)
+
+    @property
+    def extractor(self) -> ExtractorConfig:
+        return ExtractorConfig(
+            self.feature_extractor,
+            self.inception_weights,
+            self.inception_features,
+            self.resize_mode,
+            self.image_size,
+            self.batch_size,
         )
-        groups = text_list(cfg, "groups", where)
-        if len(set(groups)) != len(groups):
-            raise ScorerConfigError(f"{where}.groups: duplicate entries in {list(groups)}")
-        return cls(
-            reference=reference,
-            extractor=extractor,
-            groups=groups,
-            subset_size=optional_integer(cfg, "subset_size", where, minimum=2),
-            subset_seed=integer(cfg, "subset_seed", where, minimum=0),
-            bootstrap=BootstrapOptions.from_mapping(cfg["bootstrap"], f"{where}.bootstrap"),
-            kid_subsets=integer(cfg, "kid_subsets", where, minimum=1),
-            kid_subset_size=integer(cfg, "kid_subset_size", where, minimum=2),
-            cmmd_sigma=positive_number(cfg, "cmmd_sigma", where),
-            cmmd_scale=positive_number(cfg, "cmmd_scale", where),
+
+    def reference_stats(self) -> ReferenceStats:
+        """The checked statistics file of `reference.stats` (layout, dimension, provenance)."""
+        return load_stats(
+            self.reference.stats,
+            self.extractor,
+            f"{self.WHERE}.reference.stats",
+            trust_foreign=self.reference.trust_foreign_stats,
+        )
+
+    def cmmd_clip_config(self) -> ClipConfig:
+        return ClipConfig(
+            model=self.cmmd.model,
+            pretrained=self.cmmd.pretrained,
+            random_init_seed=self.cmmd.random_init_seed,
+            batch_size=self.batch_size,
         )
 
 
@@ -114,38 +148,35 @@ class Group:
 def group_metrics(
     gen: np.ndarray, gen_clip: np.ndarray, ref: Reference, config: FidConfig, label: str
 ) -> tuple[dict[str, float | None], list[str]]:
-    """FID (+ bootstrap CI), KID, CLIP-FD and CMMD of one group against the reference."""
+    """FID, KID (with the subset size used), CLIP-FD and CMMD of one group against the reference."""
     values: dict[str, float | None] = dict.fromkeys(_GROUP_METRICS)
     notes: list[str] = []
     n = len(gen)
     if ref.gauss is not None:
-        if n < ref.gauss.dim:
-            notes.append(f"fid[{label}]: {n} images < {ref.gauss.dim} feature dims; FID not computed")
+        if not enough_for_covariance(n, ref.gauss.dim):
+            notes.append(f"fid[{label}]: {n} images < {ref.gauss.dim + 1} (feature dims + 1); FID not computed")
         else:
             values["fid"] = frechet_to_reference(*gaussian_moments(gen), ref.gauss)
-            low, high = bootstrap_statistic_ci(
-                n,
-                lambda idx: frechet_to_reference(*gaussian_moments(gen[idx]), ref.gauss),
-                config.bootstrap,
-                desc=f"FID bootstrap [{label}]",
-            )
-            values["fid_ci_low"], values["fid_ci_high"] = low, high
     if ref.features is not None:
-        size = config.kid_subset_size
-        if min(n, len(ref.features)) < size:
-            notes.append(
-                f"fid[{label}]: {n} images ({len(ref.features)} reference) < KID subset size {size}; KID not computed"
-            )
+        # KID's estimator is unbiased at any subset size; the configured size is a ceiling, not a floor.
+        size = min(n, len(ref.features), config.kid_subset_size)
+        if size < 2:
+            notes.append(f"fid[{label}]: {n} images ({len(ref.features)} reference); KID needs 2 of each")
         else:
             values["kid_mean"], values["kid_std"] = kid(
                 ref.features, gen, subsets=config.kid_subsets, subset_size=size, seed=config.subset_seed
             )
-    if ref.clip is not None and ref.clip_gauss is not None:
-        if n < 2:
-            notes.append(f"fid[{label}]: {n} image(s); CLIP-FD and CMMD need at least 2")
-        else:
+            values["kid_subset_size"] = float(size)
+    if ref.clip is not None:
+        dim = ref.clip.shape[1]
+        if ref.clip_gauss is not None and enough_for_covariance(n, dim):
             values["clip_fd"] = frechet_to_reference(*gaussian_moments(gen_clip), ref.clip_gauss)
-            values["cmmd"] = cmmd(gen_clip, ref.clip, sigma=config.cmmd_sigma, scale=config.cmmd_scale)
+        else:
+            notes.append(f"fid[{label}]: CLIP-FD needs {dim + 1} (CLIP dims + 1) images in each set; not computed")
+        if n >= 2 and len(ref.clip) >= 2:
+            values["cmmd"] = cmmd(gen_clip, ref.clip, sigma=config.cmmd.sigma, scale=config.cmmd.scale)
+        else:
+            notes.append(f"fid[{label}]: {n} image(s); CMMD needs at least 2 in each set")
     return values, notes
 
 
@@ -154,7 +185,10 @@ class FidScorer:
 
     def __init__(self, config: FidConfig, encoder: ClipEncoder, *, cache_dir: Path | None, device: str) -> None:
         self.config = config
-        self.encoder = encoder
+        cmmd_config = config.cmmd_clip_config()
+        # One embedding per image and model: the shared CLIP serves CMMD when it is the same model.
+        same = encoder.model_id == cmmd_config.model_id
+        self.encoder = encoder if same else ClipEncoder(cmmd_config, cache_dir=cache_dir, device=device)
         self.features = ImageFeatures(config.extractor, cache_dir=cache_dir, device=device)
 
     def score(self, samples: pd.DataFrame) -> ScoreResult:
@@ -165,6 +199,14 @@ class FidScorer:
         ref, notes = self._reference(list(samples["prompt"]))
         groups, more = self._groups(samples)
         notes += more
+        extractor = self.config.extractor
+        pipeline = {
+            "feature_extractor": extractor.name,
+            "resize_mode": extractor.resize_mode.value,
+            "image_size": extractor.pixel_size,
+            "cmmd_model": f"{self.config.cmmd.model}:{self.config.cmmd.pretrained}",
+        }
+        notes.insert(0, "fid: " + ", ".join(f"{k}={v}" for k, v in pipeline.items()) + "; no intervals (set metrics)")
 
         metrics: dict[str, float | None] = {"fid/n_ref": None if ref.n is None else float(ref.n)}
         rows = []
@@ -174,13 +216,14 @@ class FidScorer:
             metrics[f"fid/n{group.suffix}"] = n
             metrics.update({f"fid/{name}{group.suffix}": value for name, value in values.items()})
             rows.append(
-                {"group": group.label, "n": n, "n_ref": ref.n, **values, "note": "; ".join(group_notes) or None}
-            )
-        small = [row for row in rows if ref.clip is not None and row["n"] is not None and row["n"] < ref.clip.shape[1]]
-        if small:
-            notes.append(
-                f"fid: groups with fewer images than the {ref.clip.shape[1]} CLIP dims have a singular "
-                "covariance; compare clip_fd only between sets of equal size"
+                {
+                    "group": group.label,
+                    "n": n,
+                    "n_ref": ref.n,
+                    **values,
+                    **pipeline,
+                    "note": "; ".join(group_notes) or None,
+                }
             )
         for note in notes:
             log.warning(note)
@@ -200,10 +243,10 @@ class FidScorer:
     def _reference(self, prompts: list[str]) -> tuple[Reference, list[str]]:
         source = self.config.reference
         if source.stats is not None:
-            dim = feature_dim(self.config.extractor)
-            stats = load_stats(source.stats, dim, "scorer.fid.reference.stats")
+            stats = self.config.reference_stats()
             note = "fid: the reference is precomputed statistics; KID, CLIP-FD and CMMD need reference images"
-            return Reference(None, None, GaussianReference.from_moments(stats.mu, stats.sigma), None, None), [note]
+            gauss = GaussianReference.from_moments(stats.mu, stats.sigma)
+            return Reference(stats.n, None, gauss, None, None), [*stats.notes, note]
         images = source.images(prompts)
         notes = list(images.notes)
         if not images.paths:
@@ -213,13 +256,13 @@ class FidScorer:
         clip = self.encoder.image_embeddings(paths, keys)
         n, dim = features.shape
         gauss = None
-        if n < dim:
-            notes.append(f"fid: the reference has {n} images < {dim} feature dims; FID not computed")
+        if not enough_for_covariance(n, dim):
+            notes.append(f"fid: the reference has {n} images < {dim + 1} (feature dims + 1); FID not computed")
         else:
             gauss = GaussianReference.from_moments(*gaussian_moments(features))
-        clip_gauss = GaussianReference.from_moments(*gaussian_moments(clip)) if n >= 2 else None
-        if clip_gauss is None:
-            notes.append("fid: the reference has fewer than 2 images; CLIP-FD and CMMD not computed")
+        clip_gauss = None
+        if enough_for_covariance(n, clip.shape[1]):
+            clip_gauss = GaussianReference.from_moments(*gaussian_moments(clip))
         return Reference(n, features, gauss, clip, clip_gauss), notes
 
     def _groups(self, samples: pd.DataFrame) -> tuple[list[Group], list[str]]:

@@ -1,32 +1,49 @@
-"""FID/KID image features: torchmetrics' FID Inception (2048-d pool features) or a custom nn.Module.
+"""FID/KID image features: the FID Inception (torch-fidelity's, or torchmetrics') or a custom nn.Module.
 
-Pixels come from the fixed path in `images.py`; features are cached per (extractor id, image content key).
+Pixels come from `images.py` in one of three named resize modes; features are cached per (extractor, mode).
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import importlib
 import importlib.util
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from torchmetrics.image.fid import FrechetInceptionDistance
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+from torchmetrics.image.fid import NoTrainInceptionV3
 from tqdm.auto import tqdm
 
 from harness.scorers.feature_cache import FeatureCache
 from harness.scorers.images import load_square_uint8
-from harness.scorers.options import ScorerConfigError, integer, optional_text, text
+from harness.scorers.options import ScorerConfigError, require
 
 log = logging.getLogger(__name__)
 
+
+class ResizeMode(enum.Enum):
+    """How an image reaches the 299px input of the FID Inception; each matches one published pipeline.
+
+    torch_fidelity: uint8 at image_size, then TensorFlow-1.x-compatible bilinear to 299 inside the network
+        (torch-fidelity; the numbers of the original TF FID code and of most published FIDs).
+    clean: PIL bicubic straight to 299 (clean-fid's "clean" resize), quantised to uint8, then the same network.
+    torchmetrics: uint8 at image_size, then torch bilinear with antialiasing to 299 (torchmetrics' default).
+    """
+
+    torch_fidelity = "torch_fidelity"
+    clean = "clean"
+    torchmetrics = "torchmetrics"
+
+
+INCEPTION_INPUT = 299
+INCEPTION_LAYERS = (64, 192, 768, 2048)
 INCEPTION = "inception"
-INCEPTION_DIM = 2048
 
 
 def _import_class(spec: str, where: str) -> type[torch.nn.Module]:
@@ -57,42 +74,55 @@ def _import_class(spec: str, where: str) -> type[torch.nn.Module]:
 
 @dataclass(frozen=True)
 class ExtractorConfig:
-    """Which network turns uint8 images of side `image_size` into FID/KID feature vectors."""
+    """Which network turns which pixels into FID/KID feature vectors (the extractor part of scorer.fid)."""
 
-    feature_extractor: str
-    inception_weights: str | None
-    image_size: int
-    batch_size: int
+    feature_extractor: str = INCEPTION
+    inception_weights: str | None = None
+    inception_features: int = 2048
+    resize_mode: ResizeMode = ResizeMode.torch_fidelity
+    image_size: int = 256
+    batch_size: int = 32
 
-    @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any], where: str) -> ExtractorConfig:
-        config = cls(
-            feature_extractor=text(cfg, "feature_extractor", where),
-            inception_weights=optional_text(cfg, "inception_weights", where),
-            image_size=integer(cfg, "image_size", where, minimum=8),
-            batch_size=integer(cfg, "batch_size", where, minimum=1),
+    def check(self, where: str) -> None:
+        require(bool(self.feature_extractor.strip()), f"{where}.feature_extractor", "'inception' or a class path", "")
+        require(self.image_size >= 8, f"{where}.image_size", "an integer >= 8", self.image_size)
+        require(self.batch_size >= 1, f"{where}.batch_size", "an integer >= 1", self.batch_size)
+        require(
+            self.inception_features in INCEPTION_LAYERS,
+            f"{where}.inception_features",
+            f"one of {', '.join(map(str, INCEPTION_LAYERS))}",
+            self.inception_features,
         )
-        if config.inception_weights is not None and not Path(config.inception_weights).is_file():
+        if self.inception_weights is not None and not Path(self.inception_weights).is_file():
             raise ScorerConfigError(
-                f"{where}.inception_weights: {config.inception_weights!r} is not a file "
-                "(the FID Inception weights, e.g. pt_inception-2015-12-05-6726825d.pth)"
+                f"{where}.inception_weights: {self.inception_weights!r} is not a file "
+                "(the FID Inception weights, e.g. weights-inception-2015-12-05-6726825d.pth)"
             )
-        if config.feature_extractor != INCEPTION:
-            _import_class(config.feature_extractor, f"{where}.feature_extractor")
-        return config
+        if self.feature_extractor != INCEPTION:
+            _import_class(self.feature_extractor, f"{where}.feature_extractor")
+
+    @property
+    def name(self) -> str:
+        """The extractor as statistics files record it: the same name means the same features."""
+        if self.feature_extractor == INCEPTION:
+            return f"inception-v3-compat-{self.inception_features}"
+        return f"custom:{self.feature_extractor}"
+
+    @property
+    def pixel_size(self) -> int:
+        """The side of the uint8 images the network receives: 299 in clean mode, else image_size."""
+        return INCEPTION_INPUT if self.resize_mode is ResizeMode.clean else self.image_size
 
     @property
     def model_id(self) -> str:
-        if self.feature_extractor == INCEPTION:
-            name = f"inception{INCEPTION_DIM}"
-            if self.inception_weights is not None:
-                name += "-" + _fingerprint(Path(self.inception_weights))
-        else:
-            module_part = self.feature_extractor.rpartition(":")[0]
-            name = f"custom-{self.feature_extractor}"
-            if module_part.endswith(".py"):
-                name += "-" + _fingerprint(Path(module_part))
-        return f"{name}-px{self.image_size}"
+        """The feature cache key: extractor, weights file, resize mode and pixel size."""
+        name = self.name
+        if self.feature_extractor == INCEPTION and self.inception_weights is not None:
+            name += "-" + _fingerprint(Path(self.inception_weights))
+        module_part = self.feature_extractor.rpartition(":")[0]
+        if module_part.endswith(".py"):
+            name += "-" + _fingerprint(Path(module_part))
+        return f"{name}-{self.resize_mode.value}-px{self.pixel_size}"
 
 
 def _fingerprint(path: Path) -> str:
@@ -100,27 +130,44 @@ def _fingerprint(path: Path) -> str:
     return hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
 
 
-def build_extractor(config: ExtractorConfig) -> tuple[torch.nn.Module, int]:
-    """The feature network and its feature dimension, as torchmetrics' FrechetInceptionDistance sets them up.
+class _FirstOutput(torch.nn.Module):
+    """torch-fidelity's extractors return a tuple of the requested layers; FID needs the one requested."""
 
-    "inception" loads torch-fidelity's FID Inception (from its cache, downloading once, or from
-    `inception_weights`); a custom class is instantiated without arguments and must map uint8 (N, 3, S, S)
-    to (N, d), the contract torchmetrics states for custom feature extractors.
+    def __init__(self, network: torch.nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network(images)[0]
+
+
+def build_extractor(config: ExtractorConfig) -> tuple[torch.nn.Module, int]:
+    """The feature network (uint8 (N, 3, S, S) -> (N, d)) and d.
+
+    "inception" is torch-fidelity's FID Inception (TF-1.x weights, from `inception_weights` or torch hub's
+    cache, downloading once) in modes torch_fidelity and clean, and torchmetrics' variant with antialiased
+    resizing in mode torchmetrics. A custom class is instantiated without arguments and must map uint8
+    images to (N, d), the contract torchmetrics states for custom feature extractors.
     """
-    if config.feature_extractor == INCEPTION:
-        metric = FrechetInceptionDistance(
-            feature=INCEPTION_DIM, feature_extractor_weights_path=config.inception_weights
-        )
-    else:
-        module = _import_class(config.feature_extractor, "feature_extractor")()
-        size = config.image_size
-        metric = FrechetInceptionDistance(feature=module, input_img_size=(3, size, size))
-    return metric.inception.eval(), int(metric.real_features_sum.shape[0])
+    layer = str(config.inception_features)
+    if config.feature_extractor != INCEPTION:
+        module = _import_class(config.feature_extractor, "feature_extractor")().eval()
+        with torch.no_grad():
+            probe = module(torch.zeros(1, 3, config.pixel_size, config.pixel_size, dtype=torch.uint8))
+        return module, int(probe.reshape(1, -1).shape[1])
+    if config.resize_mode is ResizeMode.torchmetrics:
+        # torchmetrics' variant already returns the one requested layer as (N, d).
+        network = NoTrainInceptionV3("inception-v3-compat", [layer], config.inception_weights, antialias=True)
+        return network.eval(), config.inception_features
+    network = FeatureExtractorInceptionV3(
+        "inception-v3-compat", [layer], feature_extractor_weights_path=config.inception_weights
+    )
+    return _FirstOutput(network).eval(), config.inception_features
 
 
 def feature_dim(config: ExtractorConfig) -> int:
     """The feature dimension without loading Inception weights."""
-    return INCEPTION_DIM if config.feature_extractor == INCEPTION else build_extractor(config)[1]
+    return config.inception_features if config.feature_extractor == INCEPTION else build_extractor(config)[1]
 
 
 class ImageFeatures:
@@ -141,7 +188,7 @@ class ImageFeatures:
             network, _ = build_extractor(self.config)
             self._network = network.to(self.device)
         out = []
-        size, step = self.config.image_size, self.config.batch_size
+        size, step = self.config.pixel_size, self.config.batch_size
         for start in tqdm(range(0, len(paths), step), desc="FID features", unit="batch", leave=False):
             pixels = np.stack([load_square_uint8(p, size) for p in paths[start : start + step]])
             batch = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous().to(self.device)

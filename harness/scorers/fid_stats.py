@@ -1,7 +1,8 @@
 """Write FID reference statistics of an image folder: python -m harness.scorers.fid_stats FOLDER -o OUT.npz.
 
 Same pixel path and feature extractor as the fid scorer (defaults from conf/scorer/fid.yaml), so the file
-plugs into scorer.fid.reference.stats; the .npz holds mu and sigma as pytorch-fid and clean-fid write them.
+plugs into scorer.fid.reference.stats: mu and sigma as pytorch-fid and clean-fid write them, plus n and the
+provenance (feature_extractor, resize_mode, image_size) that the scorer checks against its own.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from harness.scorers.distances import gaussian_moments
-from harness.scorers.fid_features import ExtractorConfig, ImageFeatures
+from harness.scorers.distances import enough_for_covariance, gaussian_moments
+from harness.scorers.fid_features import ExtractorConfig, ImageFeatures, ResizeMode
 from harness.scorers.images import file_content_key, list_images
+from harness.scorers.reference import stats_provenance
 from harness.store import write_atomic
 
 log = logging.getLogger(__name__)
@@ -27,19 +29,20 @@ FID_DEFAULTS = Path(__file__).resolve().parents[2] / "conf" / "scorer" / "fid.ya
 
 
 def write_stats(folder: Path, out: Path, extractor: ExtractorConfig, *, cache_dir: Path | None, device: str) -> int:
-    """Extract features of every image under `folder`, write mu/sigma/n atomically to `out`; returns n."""
+    """Extract features of every image under `folder`, write mu/sigma/n/provenance atomically; returns n."""
     paths = list_images(folder, "fid_stats")
-    if len(paths) < 2:
-        raise ValueError(f"fid_stats: {str(folder)!r} holds {len(paths)} image; statistics need at least 2")
     features = ImageFeatures(extractor, cache_dir=cache_dir, device=device).features(
         paths, [file_content_key(p) for p in paths]
     )
     n, dim = features.shape
-    if n < dim:
-        log.warning("fid_stats: %d images < %d feature dims; sigma is singular and FID against it is biased", n, dim)
+    if not enough_for_covariance(n, dim):
+        raise ValueError(
+            f"fid_stats: {str(folder)!r} holds {n} images < {dim + 1} (feature dims + 1); sigma would be singular"
+        )
     mu, sigma = gaussian_moments(features)
+    provenance = {key: np.asarray(value) for key, value in stats_provenance(extractor).items()}
     buffer = io.BytesIO()
-    np.savez(buffer, mu=mu, sigma=sigma, n=np.int64(n), feature_extractor=np.str_(extractor.model_id))
+    np.savez(buffer, mu=mu, sigma=sigma, n=np.int64(n), **provenance)
     write_atomic(out, buffer.getvalue())
     return n
 
@@ -54,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--out", type=Path, required=True, help="output .npz (written atomically)")
     parser.add_argument("--feature-extractor", default=defaults["feature_extractor"])
     parser.add_argument("--inception-weights", default=defaults["inception_weights"])
+    parser.add_argument("--inception-features", type=int, default=defaults["inception_features"])
+    parser.add_argument("--resize-mode", default=defaults["resize_mode"], choices=[m.value for m in ResizeMode])
     parser.add_argument("--image-size", type=int, default=defaults["image_size"])
     parser.add_argument("--batch-size", type=int, default=defaults["batch_size"])
     parser.add_argument("--device", default="cpu")
@@ -66,15 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        extractor = ExtractorConfig.from_mapping(
-            {
-                "feature_extractor": args.feature_extractor,
-                "inception_weights": args.inception_weights,
-                "image_size": args.image_size,
-                "batch_size": args.batch_size,
-            },
-            "fid_stats",
+        extractor = ExtractorConfig(
+            feature_extractor=args.feature_extractor,
+            inception_weights=args.inception_weights,
+            inception_features=args.inception_features,
+            resize_mode=ResizeMode(args.resize_mode),
+            image_size=args.image_size,
+            batch_size=args.batch_size,
         )
+        extractor.check("fid_stats")
         n = write_stats(args.folder, args.out, extractor, cache_dir=args.cache_dir, device=args.device)
     except ValueError as err:
         parser.exit(2, f"error: {err}\n")

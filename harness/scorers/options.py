@@ -1,89 +1,78 @@
-"""Validation of scorer options: one plain mapping per scorer in, frozen typed values out.
+"""Scorer options as typed dataclasses: a plain mapping in, one checked dataclass instance out.
 
-Every error names the dotted key (`scorer.fid.kid_subset_size`), the bad value and what is allowed.
+OmegaConf checks types and unknown keys (as Hydra will from the ConfigStore); value checks live in each
+class's __post_init__. Every error is one line naming the dotted key (`scorer.fid.kid_subset_size`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from harness.errors import ConfigError
+
+T = TypeVar("T")
 
 
 class ScorerConfigError(ConfigError):
     """A scorer option has a value that is not allowed; the message is one line naming key and value."""
 
 
-def check_keys(cfg: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
-    """Reject unknown and missing keys: every option has its default in conf/scorer/*.yaml."""
-    if not isinstance(cfg, Mapping):
-        raise ScorerConfigError(f"{where}: expected a mapping of options, got {cfg!r}")
-    unknown = sorted(set(cfg) - set(allowed))
-    if unknown:
-        raise ScorerConfigError(f"{where}: unknown option {unknown[0]!r}; allowed: {', '.join(allowed)}")
-    missing = [key for key in allowed if key not in cfg]
-    if missing:
-        raise ScorerConfigError(f"{where}: missing option {missing[0]!r} (every option is set in conf/scorer/)")
+def build_config(cls: type[T], mapping: Mapping[str, Any] | None, where: str) -> T:
+    """`cls` from a plain mapping: missing keys take the dataclass defaults, types are OmegaConf's checks."""
+    _check_nodes(cls, mapping or {}, where)
+    try:
+        node = OmegaConf.merge(OmegaConf.structured(cls), dict(mapping or {}))
+        return OmegaConf.to_object(node)
+    except ConfigKeyError as err:
+        node_path = f"{where}.{err.full_key}".rpartition(".")[0]
+        key = str(err.key) if err.key is not None else err.full_key
+        allowed = _field_names(cls, node_path.removeprefix(where).lstrip("."))
+        raise ScorerConfigError(f"{node_path}: unknown option {key!r}; allowed: {', '.join(allowed)}") from None
+    except OmegaConfBaseException as err:
+        key = f"{where}.{err.full_key}" if err.full_key else where
+        raise ScorerConfigError(f"{key}: {err.msg.splitlines()[0]}") from None
 
 
-def integer(cfg: Mapping[str, Any], key: str, where: str, *, minimum: int) -> int:
-    value = cfg[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ScorerConfigError(f"{where}.{key}: expected an integer >= {minimum}, got {value!r}")
-    return value
+def _check_nodes(cls: type, mapping: Any, where: str) -> None:
+    """A nested node given as a scalar names its key (OmegaConf's merge error names none)."""
+    if not isinstance(mapping, Mapping):
+        raise ScorerConfigError(f"{where}: expected a mapping of options, got {mapping!r}")
+    for f in dataclasses.fields(cls):
+        nested = f.default_factory
+        if f.name in mapping and dataclasses.is_dataclass(nested):
+            _check_nodes(nested, mapping[f.name], f"{where}.{f.name}")
 
 
-def optional_integer(cfg: Mapping[str, Any], key: str, where: str, *, minimum: int) -> int | None:
-    return None if cfg[key] is None else integer(cfg, key, where, minimum=minimum)
+def _field_names(cls: type, path: str) -> list[str]:
+    """Field names of the (nested) dataclass at a dotted path below `cls`."""
+    for part in filter(None, path.split(".")):
+        cls = next((f.default_factory for f in dataclasses.fields(cls) if f.name == part), cls)
+    return [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
 
 
-def positive_number(cfg: Mapping[str, Any], key: str, where: str) -> float:
-    value = cfg[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ScorerConfigError(f"{where}.{key}: expected a number > 0, got {value!r}")
-    return float(value)
+def require(condition: bool, key: str, allowed: str, value: Any) -> None:
+    """Raise the one-line error `key: expected <allowed>, got <value>` unless `condition` holds."""
+    if not condition:
+        raise ScorerConfigError(f"{key}: expected {allowed}, got {value!r}")
 
 
-def text(cfg: Mapping[str, Any], key: str, where: str) -> str:
-    value = cfg[key]
-    if not isinstance(value, str) or not value.strip():
-        raise ScorerConfigError(f"{where}.{key}: expected a non-empty string, got {value!r}")
-    return value
-
-
-def optional_text(cfg: Mapping[str, Any], key: str, where: str) -> str | None:
-    return None if cfg[key] is None else text(cfg, key, where)
-
-
-def text_list(cfg: Mapping[str, Any], key: str, where: str, *, allow_empty: bool = False) -> tuple[str, ...]:
-    value = cfg[key]
-    if isinstance(value, str) or not isinstance(value, Sequence) or not (value or allow_empty):
-        kind = "a list" if allow_empty else "a non-empty list"
-        raise ScorerConfigError(f"{where}.{key}: expected {kind} of strings, got {value!r}")
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            raise ScorerConfigError(f"{where}.{key}: expected a list of non-empty strings, got item {item!r}")
-    return tuple(value)
-
-
-@dataclass(frozen=True)
+@dataclasses.dataclass
 class BootstrapOptions:
-    """Percentile bootstrap: `resamples` draws with replacement from a generator seeded with `seed`."""
+    """Interval of a mean: Student t below `min_n` units, else a studentized bootstrap (`resamples`, `seed`)."""
 
-    resamples: int
-    seed: int
-    level: float
+    resamples: int = 1000
+    seed: int = 0
+    level: float = 0.95
+    min_n: int = 8
 
-    @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any], where: str) -> BootstrapOptions:
-        check_keys(cfg, ("resamples", "seed", "level"), where)
-        level = cfg["level"]
-        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
-            raise ScorerConfigError(f"{where}.level: expected a number in (0, 1), e.g. 0.95; got {level!r}")
-        return cls(
-            resamples=integer(cfg, "resamples", where, minimum=1),
-            seed=integer(cfg, "seed", where, minimum=0),
-            level=float(level),
-        )
+    def check(self, where: str) -> None:
+        """Value checks, called by the owning config's __post_init__ so that errors name the full key."""
+        require(self.resamples >= 1, f"{where}.resamples", "an integer >= 1", self.resamples)
+        require(self.seed >= 0, f"{where}.seed", "an integer >= 0", self.seed)
+        require(0 < self.level < 1, f"{where}.level", "a number in (0, 1), e.g. 0.95", self.level)
+        require(self.min_n >= 2, f"{where}.min_n", "an integer >= 2", self.min_n)

@@ -1,28 +1,32 @@
 """The reference set of FID/KID: an image folder, COCO-style captions + images, or precomputed statistics.
 
-Statistics files are .npz with `mu` (d,) and `sigma` (d, d), the format pytorch-fid and clean-fid write.
+Statistics files are .npz with `mu` (d,) and `sigma` (d, d) (the pytorch-fid / clean-fid layout) plus their
+provenance: `feature_extractor`, `resize_mode`, `image_size` (and `n`), written by harness.scorers.fid_stats.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from harness.scorers.fid_features import ExtractorConfig, feature_dim
 from harness.scorers.images import file_content_key, list_images
-from harness.scorers.options import ScorerConfigError, check_keys, optional_text
+from harness.scorers.options import ScorerConfigError
 
-_KEYS = ("folder", "coco_captions", "coco_images", "stats", "match_prompts")
+PROVENANCE = ("feature_extractor", "resize_mode", "image_size")
 
 
 @dataclass(frozen=True)
 class ReferenceStats:
     mu: np.ndarray
     sigma: np.ndarray
+    n: int | None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -32,16 +36,65 @@ class ReferenceImages:
     notes: tuple[str, ...] = ()
 
 
-def load_stats(path: str | Path, dim: int, where: str) -> ReferenceStats:
-    """Read and check a statistics file against the feature dimension of the configured extractor."""
+def stats_provenance(extractor: ExtractorConfig) -> dict[str, str | int]:
+    """What a statistics file must record to be comparable with features of `extractor`."""
+    return {
+        "feature_extractor": extractor.name,
+        "resize_mode": extractor.resize_mode.value,
+        "image_size": extractor.image_size,
+    }
+
+
+def _read_npz(path: Path, where: str) -> dict[str, np.ndarray]:
+    """Every array of an .npz file; anything else (empty, truncated, text, .npy, pickles) is one clear error."""
+    expected = "expected a NumPy .npz archive with mu and sigma (python -m harness.scorers.fid_stats writes one)"
+    if path.stat().st_size == 0:
+        raise ScorerConfigError(f"{where}: {str(path)!r} is empty; {expected}")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ScorerConfigError(f"{where}: {str(path)!r} holds a bare array, not an .npz archive; {expected}")
+        with data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        if isinstance(err, ScorerConfigError):
+            raise
+        # np.load reads anything that is not a NumPy file as a pickle, which allow_pickle=False refuses.
+        reason = "not a NumPy file" if "pickled" in str(err) else f"{type(err).__name__}: {str(err).splitlines()[0]}"
+        raise ScorerConfigError(f"{where}: {str(path)!r} is not a readable .npz file ({reason}); {expected}") from None
+
+
+def _check_provenance(
+    arrays: dict[str, np.ndarray], path: Path, extractor: ExtractorConfig, trust_foreign: bool, where: str
+) -> tuple[str, ...]:
+    """Refuse a file made with another extractor, resize mode or image size; a file without provenance
+    needs trust_foreign_stats and then gets a note."""
+    wanted = stats_provenance(extractor)
+    recorded = {key: arrays[key].item() for key in PROVENANCE if key in arrays}
+    if not recorded:
+        if not trust_foreign:
+            raise ScorerConfigError(
+                f"{where}: {str(path)!r} records no provenance ({', '.join(PROVENANCE)}), so its features may "
+                f"come from another pipeline; set {where.rpartition('.')[0]}.trust_foreign_stats=true to use it anyway"
+            )
+        return (
+            f"fid: reference statistics {path.name} carry no provenance; trusted (trust_foreign_stats) to match "
+            f"{', '.join(f'{k}={v}' for k, v in wanted.items())}",
+        )
+    differ = [key for key in PROVENANCE if str(recorded.get(key)) != str(wanted[key])]
+    if differ:
+        made = ", ".join(f"{k}={recorded.get(k)}" for k in differ)
+        run = ", ".join(f"{k}={wanted[k]}" for k in differ)
+        raise ScorerConfigError(f"{where}: {str(path)!r} was made with {made}; this run uses {run}")
+    return ()
+
+
+def load_stats(path: str | Path, extractor: ExtractorConfig, where: str, *, trust_foreign: bool) -> ReferenceStats:
+    """Read and check a statistics file against the run's extractor: layout, dimension, provenance."""
     path = Path(path)
     if not path.is_file():
         raise ScorerConfigError(f"{where}: statistics file {str(path)!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError) as err:
-        raise ScorerConfigError(f"{where}: {str(path)!r} is not a readable .npz file ({err})") from err
+    arrays = _read_npz(path, where)
     missing = [name for name in ("mu", "sigma") if name not in arrays]
     if missing:
         raise ScorerConfigError(
@@ -55,12 +108,20 @@ def load_stats(path: str | Path, dim: int, where: str) -> ReferenceStats:
             f"{where}: statistics file {str(path)!r} has mu {mu.shape} and sigma {sigma.shape}; "
             "expected (d,) and (d, d)"
         )
+    dim = feature_dim(extractor)
     if mu.shape[0] != dim:
         raise ScorerConfigError(
             f"{where}: statistics file {str(path)!r} has dimension {mu.shape[0]}, but the configured "
             f"feature extractor gives {dim}-d features"
         )
-    return ReferenceStats(mu, sigma)
+    n = int(arrays["n"]) if "n" in arrays else None
+    if n is not None and n < dim + 1:
+        raise ScorerConfigError(
+            f"{where}: statistics file {str(path)!r} comes from {n} images < {dim + 1} (feature dims + 1), "
+            "so its covariance is singular"
+        )
+    notes = _check_provenance(arrays, path, extractor, trust_foreign, where)
+    return ReferenceStats(mu, sigma, n, notes)
 
 
 def normalize_caption(caption: str) -> str:
@@ -87,42 +148,35 @@ def read_coco_captions(path: str | Path, where: str) -> list[tuple[str, str]]:
     return pairs
 
 
-@dataclass(frozen=True)
+@dataclass
 class ReferenceConfig:
     """Exactly one source: `folder`, `coco_captions` with `coco_images`, or `stats`."""
 
-    folder: str | None
-    coco_captions: str | None
-    coco_images: str | None
-    stats: str | None
-    match_prompts: bool
+    folder: str | None = None
+    coco_captions: str | None = None
+    coco_images: str | None = None
+    stats: str | None = None
+    match_prompts: bool = True
+    trust_foreign_stats: bool = False
 
-    @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any], where: str, feature_dim: int | None) -> ReferenceConfig:
-        """Checks the source now (folder holds images, JSON parses, stats match `feature_dim`)."""
-        check_keys(cfg, _KEYS, where)
-        if not isinstance(cfg["match_prompts"], bool):
-            raise ScorerConfigError(f"{where}.match_prompts: expected true or false, got {cfg['match_prompts']!r}")
-        config = cls(*(optional_text(cfg, key, where) for key in _KEYS[:4]), cfg["match_prompts"])
-        chosen = [key for key in ("folder", "coco_captions", "stats") if getattr(config, key) is not None]
+    def check(self, where: str) -> None:
+        """Checks the source now (folder holds images, JSON parses); the FidConfig checks the stats file."""
+        chosen = [key for key in ("folder", "coco_captions", "stats") if getattr(self, key) is not None]
         if len(chosen) != 1:
             raise ScorerConfigError(
                 f"{where}: set exactly one of folder, coco_captions (with coco_images) or stats; "
                 f"got {', '.join(chosen) or 'none'} (e.g. {where}.folder=/data/reference_images)"
             )
-        if config.folder is not None:
-            list_images(config.folder, f"{where}.folder")
-        if config.coco_captions is not None:
-            read_coco_captions(config.coco_captions, f"{where}.coco_captions")
-            if config.coco_images is None or not Path(config.coco_images).is_dir():
+        if self.folder is not None:
+            list_images(self.folder, f"{where}.folder")
+        if self.coco_captions is not None:
+            read_coco_captions(self.coco_captions, f"{where}.coco_captions")
+            if self.coco_images is None or not Path(self.coco_images).is_dir():
                 raise ScorerConfigError(
-                    f"{where}.coco_images: {config.coco_images!r} is not a folder (the images of coco_captions)"
+                    f"{where}.coco_images: {self.coco_images!r} is not a folder (the images of coco_captions)"
                 )
-        elif config.coco_images is not None:
+        elif self.coco_images is not None:
             raise ScorerConfigError(f"{where}.coco_images: only used with {where}.coco_captions")
-        if config.stats is not None and feature_dim is not None:
-            load_stats(config.stats, feature_dim, f"{where}.stats")
-        return config
 
     def images(self, prompts: Sequence[str]) -> ReferenceImages:
         """The reference image files; for COCO, those whose captions are the run's prompts (match_prompts)."""

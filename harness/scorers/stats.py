@@ -1,74 +1,214 @@
-"""Summary statistics of scorers: percentile-bootstrap intervals and measures of a class distribution.
+"""Intervals chosen by what a quantity is, paired comparisons of sweep cells, and class-distribution measures.
 
 Pure functions on NumPy arrays; every random draw comes from a generator seeded by the caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats as sps
-from tqdm.auto import tqdm
 
 from harness.scorers.options import BootstrapOptions
 
-# Resamples are drawn in chunks so that memory stays bounded for large runs.
-_CHUNK = 128
+PROPORTION_METHOD = "clopper_pearson"
+STUDENT_T = "student_t"
+BOOTSTRAP_T = "bootstrap_t"
+# Rows of a batch times resamples times sample size held in memory at once by the studentized bootstrap.
+_CHUNK_ELEMENTS = 2**22
 
 
-def percentile_interval(replicates: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """The (1 - level) / 2 and (1 + level) / 2 quantiles of bootstrap replicates along axis 0."""
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(np.asarray(replicates, dtype=np.float64), [alpha, 1.0 - alpha], axis=0)
-    return low, high
+def proportion_interval(k: np.ndarray | int, n: np.ndarray | int, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper-Pearson ("exact") interval of k successes in n trials, elementwise; NaN where n == 0.
+
+    Chosen over Wilson because its coverage is at least `level` for every p and n: Wilson covers only 0.875
+    at n=4, p=0.5 (k=0 or 4 give intervals that exclude 0.5). No interval has zero width for n >= 1.
+    Equal to scipy.stats.binomtest(k, n).proportion_ci(level, method="exact"), in closed form via Beta quantiles.
+    """
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    alpha = 1.0 - level
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(k > 0, sps.beta.ppf(alpha / 2, k, n - k + 1), 0.0)
+        high = np.where(k < n, sps.beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
+    empty = n <= 0
+    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
 
-def bootstrap_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
-    """Means of `resamples` resamples (with replacement, over axis 0) of `values`: shape (resamples, ...)."""
-    values = np.asarray(values, dtype=np.float64)
-    n = values.shape[0]
-    rng = np.random.default_rng(seed)
-    out = np.empty((resamples, *values.shape[1:]), dtype=np.float64)
-    for start in range(0, resamples, _CHUNK):
-        stop = min(start + _CHUNK, resamples)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        out[start:stop] = values[idx].mean(axis=1)
-    return out
+def mean_interval_method(n: int, options: BootstrapOptions) -> str:
+    """The interval a mean of n independent units gets: Student t below `options.min_n`, else bootstrap-t."""
+    return STUDENT_T if n < options.min_n else BOOTSTRAP_T
+
+
+def mean_interval(values: np.ndarray, options: BootstrapOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Interval of the mean of each row of `values` (..., n) over its last axis; NaN below two values.
+
+    n < min_n: Student t. Otherwise the studentized bootstrap (bootstrap-t): resample, studentize each
+    resample's mean by its own standard error, invert the t* quantiles. Measured on 1,000 data sets each
+    (tests/scorers/test_coverage.py), it covers a lognormal(sigma=1) mean 0.91 at n=16 and 0.93 at n=64,
+    where BCa covers 0.86 and 0.90 and Student t 0.86 and 0.90. Every row uses the same resample indices,
+    drawn from `options.seed`, so one sample's interval is reproducible and independent of its batch.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = x.shape[-1]
+    mean = x.mean(axis=-1) if n else np.full(x.shape[:-1], np.nan)
+    if n < 2:
+        nan = np.full(x.shape[:-1], np.nan)
+        return nan, nan.copy()
+    se = x.std(axis=-1, ddof=1) / np.sqrt(n)
+    if n < options.min_n:
+        half = sps.t.ppf((1 + options.level) / 2, n - 1) * se
+        return mean - half, mean + half
+    q_low, q_high = _studentized_quantiles(x, mean, options)
+    return mean - q_high * se, mean - q_low * se
+
+
+def _studentized_quantiles(x: np.ndarray, mean: np.ndarray, options: BootstrapOptions) -> tuple[np.ndarray, np.ndarray]:
+    """(1-level)/2 and (1+level)/2 quantiles of t* = (mean* - mean) / se* per row of x."""
+    n = x.shape[-1]
+    idx = np.random.default_rng(options.seed).integers(0, n, size=(options.resamples, n))
+    flat, flat_mean = x.reshape(-1, n), mean.reshape(-1)
+    alpha = (1 - options.level) / 2
+    q = np.empty((2, flat.shape[0]))
+    rows = max(1, _CHUNK_ELEMENTS // (options.resamples * n))
+    for start in range(0, flat.shape[0], rows):
+        resampled = flat[start : start + rows][:, idx]  # (rows, resamples, n)
+        m = resampled.mean(axis=-1)
+        s = resampled.std(axis=-1, ddof=1) / np.sqrt(n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (m - flat_mean[start : start + rows, None]) / s
+        # A resample of one repeated value has se* = 0: its t* is 0 when it hits the mean, else +-inf.
+        t = np.nan_to_num(t, nan=0.0, posinf=np.finfo(np.float64).max, neginf=-np.finfo(np.float64).max)
+        q[:, start : start + rows] = np.quantile(t, [alpha, 1 - alpha], axis=1)
+    return q[0].reshape(mean.shape), q[1].reshape(mean.shape)
 
 
 def mean_ci(values: np.ndarray, options: BootstrapOptions) -> tuple[float, float] | tuple[None, None]:
-    """Percentile-bootstrap interval of the mean of a 1-d sample; (None, None) below two values."""
+    """`mean_interval` of a 1-d sample as floats; (None, None) below two values."""
     values = np.asarray(values, dtype=np.float64)
     if values.shape[0] < 2:
         return None, None
-    low, high = percentile_interval(bootstrap_means(values, options.resamples, options.seed), options.level)
+    low, high = mean_interval(values, options)
     return float(low), float(high)
 
 
-def share_cis(labels: np.ndarray, n_classes: int, options: BootstrapOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class percentile intervals of class shares; labels are class indices, resampled jointly."""
-    onehot = np.eye(n_classes)[np.asarray(labels, dtype=np.int64)]
-    if onehot.shape[0] < 2:
-        nan = np.full(n_classes, np.nan)
-        return nan, nan
-    return percentile_interval(bootstrap_means(onehot, options.resamples, options.seed), options.level)
+def cluster_means(values: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """Mean of `values` per cluster label, in sorted label order: prompts, not images, are the units."""
+    labels, inverse = np.unique(np.asarray(clusters).astype(str), return_inverse=True)
+    sums = np.bincount(inverse, weights=np.asarray(values, dtype=np.float64), minlength=len(labels))
+    return sums / np.bincount(inverse, minlength=len(labels))
 
 
-def bootstrap_statistic_ci(
-    n: int, statistic: Callable[[np.ndarray], float], options: BootstrapOptions, desc: str | None = None
-) -> tuple[float, float] | tuple[None, None]:
-    """Percentile interval of `statistic(indices)` over resampled index sets of a sample of size n.
+# --- paired comparisons of sweep cells -----------------------------------------------------------------
 
-    `desc` labels a progress bar, for statistics slow enough to need one (FID: one eigensolve each).
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Mean over prompts of (b - a), its interval, the sign-flip p-value and how they were computed."""
+
+    diff: float
+    ci_low: float
+    ci_high: float
+    p: float
+    n_prompts: int
+    method: str
+
+
+def prompt_differences(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Per-prompt mean of b - a over the (prompt_id, seed) pairs both cells hold, in sorted prompt order."""
+    joined = pd.concat({"a": a, "b": b}, axis=1, join="inner").dropna()
+    if joined.empty:
+        return np.empty(0)
+    prompts = joined.index.get_level_values(0).astype(str).to_numpy()
+    return cluster_means((joined["b"] - joined["a"]).to_numpy(dtype=np.float64), prompts)
+
+
+def sign_flip_pvalue(d: np.ndarray, resamples: int, seed: int) -> tuple[float, str]:
+    """Two-sided p of mean(d) = 0 against random signs of the per-prompt differences d (exchangeable under H0).
+
+    All 2^J sign vectors when 2^J <= resamples (exact); else `resamples` random ones and p = (1 + hits) /
+    (1 + resamples), which never reports 0. A flip ties the observed |mean| within 1e-12 relative.
     """
-    if n < 2:
-        return None, None
-    rng = np.random.default_rng(options.seed)
-    draws = tqdm(range(options.resamples), desc=desc, unit="resample", leave=False, disable=desc is None)
-    replicates = np.array([statistic(rng.integers(0, n, size=n)) for _ in draws])
-    low, high = percentile_interval(replicates, options.level)
-    return float(low), float(high)
+    d = np.asarray(d, dtype=np.float64)
+    j = d.shape[0]
+    observed = abs(d.mean())
+    tie = observed * (1 - 1e-12)
+    if 2**j <= resamples:
+        signs = ((np.arange(2**j)[:, None] >> np.arange(j)) & 1) * 2.0 - 1.0
+        return float(np.mean(np.abs(signs @ d) / j >= tie)), f"sign-flip permutation over prompts (exact, {2**j})"
+    signs = np.random.default_rng(seed).integers(0, 2, size=(resamples, j)) * 2.0 - 1.0
+    hits = int(np.sum(np.abs(signs @ d) / j >= tie))
+    return (1 + hits) / (1 + resamples), f"sign-flip permutation over prompts ({resamples} random)"
+
+
+def paired_comparison(a: pd.Series, b: pd.Series, options: BootstrapOptions) -> PairedComparison:
+    """b - a for two cells scored on the same prompts and seeds; series indexed by (prompt_id, seed).
+
+    Prompts are the independent units: each prompt's seeds are averaged first, then the per-prompt
+    differences get the interval of a mean (`mean_interval`: Student t or bootstrap-t over prompts, i.e. a
+    cluster bootstrap resampling whole prompts) and a sign-flip permutation p-value.
+    """
+    d = prompt_differences(a, b)
+    j = d.shape[0]
+    if j < 2:
+        diff = float(d.mean()) if j else float("nan")
+        return PairedComparison(diff, float("nan"), float("nan"), float("nan"), j, "fewer than 2 shared prompts")
+    low, high = mean_interval(d, options)
+    p, p_method = sign_flip_pvalue(d, options.resamples, options.seed)
+    interval = "Student t" if mean_interval_method(j, options) == STUDENT_T else "bootstrap-t"
+    method = f"{interval} over {j} per-prompt mean differences; {p_method}"
+    return PairedComparison(float(d.mean()), float(low), float(high), p, j, method)
+
+
+def holm(pvalues: np.ndarray | list[float]) -> np.ndarray:
+    """Holm's step-down adjustment: sorted p_(i) times (m - i), made monotone, capped at 1; NaN stays NaN."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    adjusted = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    m = valid.size
+    if m:
+        order = valid[np.argsort(p[valid], kind="stable")]
+        steps = np.maximum.accumulate(p[order] * (m - np.arange(m)))
+        adjusted[order] = np.minimum(steps, 1.0)
+    return adjusted
+
+
+def _ordered(values: pd.Series) -> list:
+    distinct = list(pd.unique(values.dropna()))
+    try:
+        return sorted(distinct, key=float)
+    except (TypeError, ValueError):
+        return sorted(distinct, key=str)
+
+
+def adjacent_comparisons(
+    table: pd.DataFrame, param: str, options: BootstrapOptions, *, metric: str = "metric", value: str = "value"
+) -> pd.DataFrame:
+    """Paired comparisons of each pair of adjacent values of the swept column `param`, for every metric.
+
+    `table` is long: columns `param`, prompt_id, seed, `metric` (its name) and `value`. diff is the later
+    value's cell minus the earlier one's (values in numeric order). p_holm is Holm-adjusted over every row
+    returned, the family of comparisons one sweep parameter makes.
+    """
+    missing = [c for c in (param, "prompt_id", "seed", metric, value) if c not in table.columns]
+    if missing:
+        raise ValueError(f"adjacent_comparisons: the table lacks column(s) {', '.join(missing)}")
+    rows = []
+    levels = _ordered(table[param])
+    for name, frame in table.groupby(metric, sort=True):
+        cells = {v: frame[frame[param] == v].set_index(["prompt_id", "seed"])[value] for v in levels}
+        for left, right in zip(levels, levels[1:], strict=False):
+            result = paired_comparison(cells[left], cells[right], options)
+            rows.append({"param": param, "value_a": left, "value_b": right, "metric": name, **asdict(result)})
+    columns = ["param", "value_a", "value_b", "metric", "diff", "ci_low", "ci_high", "p", "n_prompts", "method"]
+    out = pd.DataFrame(rows, columns=columns)
+    out.insert(out.columns.get_loc("p") + 1, "p_holm", holm(out["p"].to_numpy(dtype=np.float64)))
+    return out
+
+
+# --- class distributions -------------------------------------------------------------------------------
 
 
 def normalized_entropy(shares: np.ndarray) -> float:

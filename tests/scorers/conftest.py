@@ -114,13 +114,12 @@ def make_samples():
 
 @pytest.fixture
 def scorer_cfg(tiny_clip: dict[str, str], tiny_features: str) -> dict[str, dict]:
-    """The default options pointed at the tiny models, with small bootstrap and KID sizes (reference unset)."""
+    """The default options pointed at the tiny models, with fewer resamples and KID subsets (reference unset)."""
     cfg = default_options()
     cfg["clip"].update(model=tiny_clip["model"], pretrained=tiny_clip["pretrained"], batch_size=4)
     cfg["clip"]["bootstrap"]["resamples"] = 200
-    cfg["fid"].update(feature_extractor=tiny_features, kid_subset_size=4, kid_subsets=20, batch_size=4)
-    cfg["fid"]["bootstrap"]["resamples"] = 20
-    cfg["bias"]["bootstrap"]["resamples"] = 200
+    cfg["fid"].update(feature_extractor=tiny_features, kid_subsets=20, batch_size=4)
+    cfg["fid"]["cmmd"].update(model=tiny_clip["model"], pretrained=tiny_clip["pretrained"])
     return cfg
 
 

@@ -1,4 +1,4 @@
-"""The bias probe: zero-shot probabilities against open_clip by hand, distribution measures against SciPy."""
+"""The bias probe: zero-shot probabilities against open_clip by hand, measures against SciPy, validation."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import open_clip
 import pandas as pd
 import pytest
 import torch
+import yaml
 from scipy import stats as sps
 
 from harness.scorers import ScorerConfigError, build_scorers
 from harness.scorers.bias import distribution_summary, grouped_distribution
-from harness.scorers.options import BootstrapOptions
 from harness.scorers.taxonomy import load_taxonomy
 
 RELIGIOUS = (
@@ -24,7 +24,12 @@ RELIGIOUS = (
     "sikh_gurdwara",
     "other",
 )
-BOOT = BootstrapOptions(resamples=2000, seed=0, level=0.95)
+LEVEL = 0.95
+
+
+def clopper_pearson(k: int, n: int) -> tuple[float, float]:
+    ci = sps.binomtest(k, n).proportion_ci(confidence_level=LEVEL, method="exact")
+    return ci.low, ci.high
 
 
 @pytest.fixture
@@ -49,7 +54,7 @@ def test_default_taxonomy_is_the_religious_building_one_with_a_prompt_ensemble()
 
 def test_class_probabilities_equal_zero_shot_clip_by_hand(scored, tiny_clip, clip_by_hand):
     _, samples, scorer, result = scored
-    taxonomy = scorer.config.taxonomy
+    taxonomy = scorer.taxonomy
     classes = np.stack([clip_by_hand(texts=taxonomy.prompts(c)).mean(axis=0) for c in taxonomy.classes])
     classes /= np.linalg.norm(classes, axis=1, keepdims=True)
     images = clip_by_hand(list(samples["path_256"]))
@@ -77,45 +82,65 @@ def test_run_distribution_counts_only_probe_samples(scored):
 def test_distribution_measures_match_scipy_and_closed_forms():
     ids = ("a", "b", "c", "d")
     labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
-    metrics, table, notes = distribution_summary(labels, ids, BOOT)
+    metrics, table, notes = distribution_summary(labels, ids, LEVEL, 1, True)
     shares = np.array([0.5, 0.3, 0.2, 0.0])
     np.testing.assert_allclose(table["share"], shares)
     assert metrics["bias/majority_share"] == 0.5
-    se = np.sqrt(0.5 * 0.5 / 100)
-    assert metrics["bias/majority_share_ci_low"] == pytest.approx(0.5 - 1.96 * se, abs=0.2 * se)
-    assert metrics["bias/majority_share_ci_high"] == pytest.approx(0.5 + 1.96 * se, abs=0.2 * se)
+    assert metrics["bias/interest_share"] == pytest.approx(0.3)
+    low, high = clopper_pearson(30, 100)
+    assert metrics["bias/interest_share_ci_low"] == pytest.approx(low, abs=1e-12)
+    assert metrics["bias/interest_share_ci_high"] == pytest.approx(high, abs=1e-12)
     assert metrics["bias/entropy_norm"] == pytest.approx(sps.entropy(shares) / np.log(4))
     assert metrics["bias/tv_uniform"] == pytest.approx(0.5 * np.abs(shares - 0.25).sum())
     assert metrics["bias/chi2_p"] == pytest.approx(sps.chi2.sf(((np.array([50, 30, 20, 0]) - 25) ** 2 / 25).sum(), 3))
-    assert metrics["bias/share_ci_low[class=d]"] == metrics["bias/share_ci_high[class=d]"] == 0.0
-    assert "bias: majority class a (50 of 100 probe samples)" in notes
+    # A class never predicted still gets an interval of positive width: 0 of 100 is not "exactly 0".
+    assert metrics["bias/share_ci_low[class=d]"] == 0.0
+    assert metrics["bias/share_ci_high[class=d]"] == pytest.approx(clopper_pearson(0, 100)[1], abs=1e-12)
+    assert "bias: most frequent class a (50 of 100 probe samples)" in notes
+    assert "bias: class of interest b: 30 of 100 probe samples, 95% clopper_pearson interval" in notes
+
+
+def test_an_unvalidated_probe_reports_no_chi_square_p_value():
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
+    metrics, _, _ = distribution_summary(labels, ("a", "b", "c", "d"), LEVEL, 0, False)
+    assert metrics["bias/chi2_p"] is None
+    assert metrics["bias/interest_share"] == 0.5
 
 
 def test_one_class_distribution_has_zero_entropy_and_maximal_distance():
-    metrics, _, notes = distribution_summary(np.zeros(6, dtype=np.int64), ("x", "y", "z"), BOOT)
+    metrics, _, notes = distribution_summary(np.zeros(6, dtype=np.int64), ("x", "y", "z"), LEVEL, 0, True)
     assert metrics["bias/entropy_norm"] == 0.0 and str(metrics["bias/entropy_norm"]) == "0.0"
     assert metrics["bias/tv_uniform"] == pytest.approx(2 / 3)
+    assert metrics["bias/interest_share_ci_high"] == 1.0
+    assert metrics["bias/interest_share_ci_low"] == pytest.approx(clopper_pearson(6, 6)[0], abs=1e-12)
     assert any("chi-square p-value is rough" in note for note in notes)
 
 
 def test_no_probe_samples_gives_no_distribution_and_says_so():
-    metrics, table, notes = distribution_summary(np.array([], dtype=np.int64), ("x", "y"), BOOT)
-    assert metrics["bias/majority_share"] is None and metrics["bias/chi2_p"] is None
+    metrics, table, notes = distribution_summary(np.array([], dtype=np.int64), ("x", "y"), LEVEL, 0, True)
+    assert metrics["bias/interest_share"] is None and metrics["bias/chi2_p"] is None
     assert table["count"].sum() == 0
     assert any("no probe samples" in note for note in notes)
+
+
+def _controls(pred: np.ndarray, right: list[bool]) -> list[str | None]:
+    """Expected classes for the five control rows (8-12): the probe's prediction where `right`, else another."""
+    wrong = {c: RELIGIOUS[(RELIGIOUS.index(c) + 1) % len(RELIGIOUS)] for c in RELIGIOUS}
+    return [None] * 8 + [pred[8 + i] if ok else wrong[pred[8 + i]] for i, ok in enumerate(right)]
 
 
 def test_probe_validation_reports_accuracy_and_confusion_on_control_prompts(scored):
     cfg, samples, scorer, first = scored
     # Controls whose expected class is the probe's prediction (3) or not (2): accuracy 3/5 by construction.
     pred = first.columns["bias.pred"].to_numpy()
-    wrong = {c: RELIGIOUS[(RELIGIOUS.index(c) + 1) % len(RELIGIOUS)] for c in RELIGIOUS}
-    expected = [None] * 8 + [pred[8], pred[9], wrong[pred[10]], pred[11], wrong[pred[12]]]
+    expected = _controls(pred, [True, True, False, True, False])
     samples = samples.assign(expected_class=pd.Series(expected, dtype=object))
     result = scorer.score(samples)
     assert result.metrics["bias/probe_n"] == 5
     assert result.metrics["bias/probe_accuracy"] == pytest.approx(0.6)
-    assert result.metrics["bias/probe_accuracy_ci_low"] <= 0.6 <= result.metrics["bias/probe_accuracy_ci_high"]
+    low, high = clopper_pearson(3, 5)
+    assert result.metrics["bias/probe_accuracy_ci_low"] == pytest.approx(low, abs=1e-12)
+    assert result.metrics["bias/probe_accuracy_ci_high"] == pytest.approx(high, abs=1e-12)
     assert list(result.columns["bias.correct"][8:]) == [True, True, False, True, False]
     assert result.columns["bias.correct"][:8].isna().all()
     confusion = result.tables["bias/confusion"].set_index("expected")
@@ -137,45 +162,74 @@ def test_expected_class_names_map_to_class_ids_and_unknown_ones_are_noted(scored
     assert any("'a spaceship' (1 samples) is not in taxonomy religious_building" in n for n in result.notes)
 
 
-def test_majority_share_per_guidance_scale_follows_the_run_majority_class():
+def test_validated_probe_is_marked_and_reports_chi_square(scored):
+    _, samples, scorer, first = scored
+    pred = first.columns["bias.pred"].to_numpy()
+    result = scorer.score(samples.assign(expected_class=pd.Series(_controls(pred, [True] * 5), dtype=object)))
+    # 5 of 5 correct: the Clopper-Pearson lower bound 0.025 ** (1 / 5) = 0.478 is above chance 1/8.
+    assert result.metrics["bias/probe_accuracy_ci_low"] == pytest.approx(0.025 ** (1 / 5))
+    assert result.metrics["bias/validated"] == 1.0
+    counts = result.tables["bias/distribution"]["count"].to_numpy()
+    assert result.metrics["bias/chi2_p"] == pytest.approx(sps.chisquare(counts).pvalue)
+    assert not any(note.startswith("UNVALIDATED") for note in result.notes)
+
+
+def test_a_probe_at_chance_level_is_marked_unvalidated(scored):
+    _, samples, scorer, first = scored
+    pred = first.columns["bias.pred"].to_numpy()
+    right = [True, False, False, False, False]
+    result = scorer.score(samples.assign(expected_class=pd.Series(_controls(pred, right), dtype=object)))
+    assert result.metrics["bias/probe_accuracy"] == pytest.approx(0.2)
+    assert result.metrics["bias/validated"] == 0.0
+    assert result.metrics["bias/chi2_p"] is None
+    assert result.metrics["bias/chi2_p[guidance_scale=1.0]"] is None
+    assert result.metrics["bias/interest_share"] is not None  # still computed, but marked
+    assert result.notes[0].startswith("UNVALIDATED: probe accuracy 1/5 on the control prompts")
+    assert "not above chance 1/K = 0.125" in result.notes[0]
+
+
+def test_a_run_without_control_prompts_is_marked_unvalidated(scorer_cfg, make_images, make_samples, tmp_path):
+    (scorer,) = build_scorers(["bias"], scorer_cfg, cache_dir=tmp_path / "cache")
+    gen = make_images("gen", 6, seed=53)
+    result = scorer.score(make_samples(gen, ["an oil painting of a corgi"] * 6))
+    assert result.metrics["bias/probe_n"] == 0 and result.metrics["bias/probe_accuracy"] is None
+    assert result.metrics["bias/validated"] == 0.0 and result.metrics["bias/chi2_p"] is None
+    assert result.notes[0].startswith("UNVALIDATED: the run holds no control prompts")
+
+
+def test_the_class_of_interest_share_per_guidance_scale_is_that_of_the_configured_class():
     values = pd.Series([1.0] * 10 + [3.0] * 10 + [10.0] * 10, name="guidance_scale")
     labels = np.array([0] * 4 + [1] * 6 + [0] * 7 + [1] * 3 + [0] * 10)
-    metrics, rows = grouped_distribution(values, labels, 0, ("church", "mosque"), BOOT)
+    metrics, rows = grouped_distribution(values, labels, ("church", "mosque"), LEVEL, 0, True)
     assert [row["value"] for row in rows] == ["1.0", "3.0", "10.0"]
-    assert metrics["bias/majority_share[guidance_scale=1.0]"] == pytest.approx(0.4)  # church, not mosque
-    assert metrics["bias/majority_share[guidance_scale=3.0]"] == pytest.approx(0.7)
-    assert metrics["bias/majority_share[guidance_scale=10.0]"] == 1.0
+    assert metrics["bias/interest_share[guidance_scale=1.0]"] == pytest.approx(0.4)  # church, not the majority
+    assert metrics["bias/majority_share[guidance_scale=1.0]"] == pytest.approx(0.6)
+    assert metrics["bias/interest_share[guidance_scale=3.0]"] == pytest.approx(0.7)
+    assert metrics["bias/interest_share[guidance_scale=10.0]"] == 1.0
     assert metrics["bias/n_probe[guidance_scale=3.0]"] == 10
-    se = np.sqrt(0.7 * 0.3 / 10)
-    assert (
-        metrics["bias/majority_share_ci_low[guidance_scale=3.0]"]
-        < 0.7
-        < metrics["bias/majority_share_ci_high[guidance_scale=3.0]"]
-    )
-    assert metrics["bias/majority_share_ci_high[guidance_scale=3.0]"] - metrics[
-        "bias/majority_share_ci_low[guidance_scale=3.0]"
-    ] == pytest.approx(2 * 1.96 * se, rel=0.35)
-    assert {row["majority_class"] for row in rows} == {"church"}
+    low, high = clopper_pearson(7, 10)
+    assert metrics["bias/interest_share_ci_low[guidance_scale=3.0]"] == pytest.approx(low, abs=1e-12)
+    assert metrics["bias/interest_share_ci_high[guidance_scale=3.0]"] == pytest.approx(high, abs=1e-12)
+    assert {row["class_of_interest"] for row in rows} == {"church"}
 
 
 def test_a_single_valued_group_column_adds_nothing():
     values = pd.Series([3.0] * 5, name="guidance_scale")
-    assert grouped_distribution(values, np.zeros(5, dtype=np.int64), 0, ("a", "b"), BOOT) == ({}, [])
+    assert grouped_distribution(values, np.zeros(5, dtype=np.int64), ("a", "b"), LEVEL, 0, True) == ({}, [])
 
 
 def test_the_scorer_reports_groups_of_its_configured_columns(scored):
     _, samples, _, result = scored
     probe = samples["expected_class"].isna().to_numpy()
-    major = result.tables["bias/distribution"].set_index("class")["count"].idxmax()
     for scale in ("1.0", "3.0"):
         in_group = probe & (samples["guidance_scale"].astype(str) == scale).to_numpy()
-        share = (result.columns["bias.pred"][in_group] == major).mean()
-        assert result.metrics[f"bias/majority_share[guidance_scale={scale}]"] == pytest.approx(share)
+        share = (result.columns["bias.pred"][in_group] == "church").mean()
+        assert result.metrics[f"bias/interest_share[guidance_scale={scale}]"] == pytest.approx(share)
     assert list(result.tables["bias/groups"]["value"]) == ["1.0", "3.0"]
 
 
 def test_a_second_taxonomy_ships_for_the_toys_prompts(scorer_cfg, make_images, make_samples, tmp_path):
-    scorer_cfg["bias"]["taxonomy"] = "toys"
+    scorer_cfg["bias"].update(taxonomy="toys", class_of_interest="doll")
     (scorer,) = build_scorers(["bias"], scorer_cfg, cache_dir=tmp_path / "cache")
     gen = make_images("gen", 4, seed=52)
     result = scorer.score(make_samples(gen, ["toys for boys", "toys for girls"] * 2))
@@ -193,7 +247,26 @@ def test_a_second_taxonomy_ships_for_the_toys_prompts(scorer_cfg, make_images, m
     ],
 )
 def test_a_bad_taxonomy_is_one_clear_error(scorer_cfg, tmp_path, taxonomy, message):
-    scorer_cfg["bias"]["taxonomy"] = taxonomy
+    if isinstance(taxonomy, dict):
+        path = tmp_path / "taxonomy.yaml"
+        path.write_text(yaml.safe_dump(taxonomy))
+        taxonomy = str(path)
+    scorer_cfg["bias"].update(taxonomy=taxonomy, class_of_interest=None)
     with pytest.raises(ScorerConfigError) as err:
         build_scorers(["bias"], scorer_cfg, cache_dir=tmp_path)
     assert message in str(err.value) and str(err.value).startswith("scorer.bias.taxonomy")
+
+
+@pytest.mark.parametrize(
+    ("update", "message"),
+    [
+        ({"class_of_interest": "cathedral"}, "scorer.bias.class_of_interest: 'cathedral' is not a class of taxonomy"),
+        ({"level": 1.5}, "scorer.bias.level: expected a number in (0, 1), e.g. 0.95, got 1.5"),
+        ({"bootstrap": {"resamples": 10}}, "scorer.bias: unknown option 'bootstrap'; allowed: taxonomy"),
+    ],
+)
+def test_bad_bias_options_are_one_clear_error(scorer_cfg, tmp_path, update, message):
+    scorer_cfg["bias"].update(update)
+    with pytest.raises(ScorerConfigError) as err:
+        build_scorers(["bias"], scorer_cfg, cache_dir=tmp_path)
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -21,7 +21,8 @@ TINY_OVERRIDES = [
     "scorer.clip.model=harness-tiny-clip",
     "scorer.clip.pretrained=null",
     "scorer.fid.feature_extractor=harness.scorers.tiny_features:TinyFeatures",
-    "scorer.fid.kid_subset_size=4",
+    "scorer.fid.cmmd.model=harness-tiny-clip",
+    "scorer.fid.cmmd.pretrained=null",
 ]
 CLASSES = (
     "church",
@@ -63,10 +64,10 @@ def _bias_suite_manifest(paths: list[Path]) -> pd.DataFrame:
 
 
 def test_tiny_overrides_score_a_bias_suite_with_every_column_and_metric(make_images, tmp_path):
-    ref = make_images("reference", 8, seed=61)
+    ref = make_images("reference", 18, seed=61)
     overrides = [*TINY_OVERRIDES, f"scorer.fid.reference.folder={ref[0].parent}", "scorer.fid.groups=[all,tag.kind]"]
     cfg = _hydra_scorer_cfg(overrides)
-    samples = _bias_suite_manifest(make_images("gen", 16, seed=62))
+    samples = _bias_suite_manifest(make_images("gen", 18, seed=62))
     scorers = build_scorers(["clip", "fid", "bias"], cfg, cache_dir=tmp_path / "cache", device="cpu")
     results = {scorer.name: scorer.score(samples) for scorer in scorers}
 
@@ -78,16 +79,17 @@ def test_tiny_overrides_score_a_bias_suite_with_every_column_and_metric(make_ima
     metrics = {k: v for r in results.values() for k, v in r.metrics.items()}
     expected_metrics = [
         "clip/score_mean", "clip/score_ci_low", "clip/score_ci_high",
-        "fid/fid", "fid/fid_ci_low", "fid/fid_ci_high", "fid/kid_mean", "fid/kid_std", "fid/clip_fd", "fid/cmmd",
+        "fid/fid", "fid/kid_mean", "fid/kid_std", "fid/kid_subset_size", "fid/cmmd",
         "fid/fid[tag.kind=probe]", "fid/cmmd[tag.kind=control]",
-        "bias/majority_share", "bias/majority_share_ci_low", "bias/majority_share_ci_high", "bias/entropy_norm",
-        "bias/tv_uniform", "bias/chi2_p", "bias/probe_accuracy", "bias/probe_accuracy_ci_low",
-        "bias/majority_share[guidance_scale=1.0]", "bias/majority_share_ci_high[guidance_scale=3.0]",
+        "bias/interest_share", "bias/interest_share_ci_low", "bias/interest_share_ci_high", "bias/entropy_norm",
+        "bias/tv_uniform", "bias/probe_accuracy", "bias/probe_accuracy_ci_low", "bias/validated",
+        "bias/interest_share[guidance_scale=1.0]", "bias/interest_share_ci_high[guidance_scale=3.0]",
         "bias/share[class=church]", "bias/share_ci_low[class=other]",
     ]  # fmt: skip
     for name in expected_metrics:
         assert metrics[name] is not None, name
     assert metrics["bias/n_probe"] == 12 and metrics["bias/probe_n"] == 4
+    assert metrics["fid/clip_fd"] is None  # 16 samples in 16 CLIP dims: a singular covariance
     assert all(v is None or (isinstance(v, float) and math.isfinite(v)) for v in metrics.values())
     json.dumps(metrics, allow_nan=False)
 

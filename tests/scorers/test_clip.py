@@ -11,6 +11,7 @@ import open_clip
 import pytest
 import torch
 from PIL import Image
+from scipy import stats as sps
 from torchmetrics.multimodal.clip_score import CLIPScore
 
 from harness.scorers import ScorerConfigError, build_scorers
@@ -76,15 +77,18 @@ def test_score_per_sample_equals_torchmetrics_clip_score(scored, tiny_clip):
     np.testing.assert_array_equal(result.columns["clip.score"] == 0, cos <= 0)
 
 
-def test_run_metrics_are_the_mean_score_with_a_bootstrap_interval(scored):
-    _, result = scored
+def test_run_metrics_are_the_mean_of_prompt_means_with_an_interval_over_prompts(scored):
+    samples, result = scored
     score = result.columns["clip.score"].to_numpy()
+    prompt_means = samples.assign(score=score).groupby("prompt_id")["score"].mean().to_numpy()
     metrics = result.metrics
-    assert metrics["clip/n"] == len(PROMPTS)
-    assert metrics["clip/score_mean"] == pytest.approx(score.mean())
+    assert metrics["clip/n"] == len(PROMPTS) and metrics["clip/n_prompts"] == 3
+    # Prompts, not images, are the independent units: 3 prompt means, a Student t interval with 2 dof.
+    assert metrics["clip/score_mean"] == pytest.approx(prompt_means.mean())
+    low, high = sps.t.interval(0.95, 2, loc=prompt_means.mean(), scale=sps.sem(prompt_means))
+    assert (metrics["clip/score_ci_low"], metrics["clip/score_ci_high"]) == pytest.approx((low, high))
     assert metrics["clip/cos_mean"] == pytest.approx(result.columns["clip.cos"].mean())
-    assert metrics["clip/score_ci_low"] <= metrics["clip/score_mean"] <= metrics["clip/score_ci_high"]
-    assert score.min() <= metrics["clip/score_ci_low"] < metrics["clip/score_ci_high"] <= score.max()
+    assert "interval student_t over prompts" in result.notes[0]
 
 
 def test_per_prompt_table_has_mean_max_and_interval_of_each_prompt(scored):
@@ -100,7 +104,10 @@ def test_per_prompt_table_has_mean_max_and_interval_of_each_prompt(scored):
         table.loc["a polar bear sailing a ship", "score_ci_low"]
     )
     church = table.loc["a church"]
-    assert church["score_ci_low"] <= church["score_mean"] <= church["score_ci_high"]
+    church_scores = grouped.get_group("a church").to_numpy()
+    low, high = sps.t.interval(0.95, 2, loc=church_scores.mean(), scale=sps.sem(church_scores))
+    assert (church["score_ci_low"], church["score_ci_high"]) == pytest.approx((low, high))
+    assert church["ci_method"] == "student_t"
 
 
 def test_embeddings_are_cached_by_image_key_and_model(scorer_cfg, make_images, make_samples, tmp_path):
@@ -154,6 +161,8 @@ def test_a_model_config_json_path_is_registered_and_keyed_by_its_content(
         ({"model": "local-dir:/nowhere"}, "'local-dir:/nowhere' is not a folder with open_clip_config.json"),
         ({"batch_size": 0}, "scorer.clip.batch_size: expected an integer >= 1, got 0"),
         ({"bootstrap": {"resamples": 10, "seed": 0, "level": 95}}, "scorer.clip.bootstrap.level"),
+        ({"bootstrap": {"min_n": 1}}, "scorer.clip.bootstrap.min_n: expected an integer >= 2, got 1"),
+        ({"batch_size": "many"}, "scorer.clip.batch_size: Value 'many' of type 'str' could not be converted"),
         ({"colour": "red"}, "scorer.clip: unknown option 'colour'"),
     ],
 )

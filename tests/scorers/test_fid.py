@@ -17,6 +17,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from harness.scorers import ScorerConfigError, build_scorers
+from harness.scorers.fid_features import ExtractorConfig, ImageFeatures, ResizeMode
 from harness.scorers.images import load_square_uint8
 
 DIM = 6  # features of the test extractor
@@ -42,10 +43,10 @@ def _uint8_batch(paths: list[Path]) -> torch.Tensor:
 
 @pytest.fixture
 def setup(scorer_cfg, make_images, make_samples, tmp_path):
-    """12 generated images in two styles of 6 and a reference folder of 10 images."""
-    gen = make_images("gen", 12, seed=21)
-    ref = make_images("ref", 10, seed=22)
-    styles = ["oil painting"] * 6 + ["pixel art"] * 6
+    """18 generated images in two styles of 9 and a reference folder of 18 images (CLIP-FD needs 16 + 1)."""
+    gen = make_images("gen", 18, seed=21)
+    ref = make_images("ref", 18, seed=22)
+    styles = ["oil painting"] * 9 + ["pixel art"] * 9
     samples = make_samples(gen, [f"{s} of a corgi" for s in styles], **{"tag.style": styles})
     scorer_cfg["fid"]["reference"]["folder"] = str(ref[0].parent)
     return scorer_cfg, samples, gen, ref, tmp_path / "cache"
@@ -61,7 +62,8 @@ def test_fid_of_the_run_equals_the_closed_form_on_independent_features(setup, fe
     result = _score(cfg, samples, cache)
     expected = closed_form_fid(features_by_hand(gen), features_by_hand(ref))
     assert result.metrics["fid/fid"] == pytest.approx(expected, rel=1e-6)
-    assert result.metrics["fid/n"] == 12 and result.metrics["fid/n_ref"] == 10
+    assert result.metrics["fid/n"] == 18 and result.metrics["fid/n_ref"] == 18
+    assert "fid/fid_ci_low" not in result.metrics  # set metrics get no interval
 
 
 def test_fid_equals_torchmetrics_frechet_inception_distance_with_the_same_extractor(setup, tiny_features):
@@ -73,10 +75,12 @@ def test_fid_equals_torchmetrics_frechet_inception_distance_with_the_same_extrac
 
 
 @pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save")
-def test_kid_equals_torchmetrics_kernel_inception_distance_on_whole_sets(setup, tiny_features):
-    cfg, samples, gen, ref, cache = setup
+def test_kid_equals_torchmetrics_kernel_inception_distance_on_whole_sets(setup, make_images, tiny_features):
+    cfg, samples, gen, _, cache = setup
+    ref = make_images("ref10", 10, seed=23)
     samples = samples.iloc[:10]
-    cfg["fid"].update(kid_subsets=1, kid_subset_size=10)
+    cfg["fid"]["reference"]["folder"] = str(ref[0].parent)
+    cfg["fid"].update(kid_subsets=1, kid_subset_size=1000)
     metric = KernelInceptionDistance(feature=_extractor(tiny_features), subsets=1, subset_size=10)
     metric.update(_uint8_batch(ref), real=True)
     metric.update(_uint8_batch(gen[:10]), real=False)
@@ -84,6 +88,8 @@ def test_kid_equals_torchmetrics_kernel_inception_distance_on_whole_sets(setup, 
     result = _score(cfg, samples, cache)
     assert result.metrics["fid/kid_mean"] == pytest.approx(float(expected_mean), rel=1e-6)
     assert result.metrics["fid/kid_std"] == 0.0
+    # The configured 1000 is a ceiling: the subsets are min(1000, 10 generated, 10 reference) images.
+    assert result.metrics["fid/kid_subset_size"] == 10
 
 
 def test_fid_per_tag_group_equals_the_closed_form_on_that_group(setup, features_by_hand):
@@ -91,46 +97,41 @@ def test_fid_per_tag_group_equals_the_closed_form_on_that_group(setup, features_
     cfg["fid"]["groups"] = ["all", "tag.style"]
     result = _score(cfg, samples, cache)
     features, reference = features_by_hand(gen), features_by_hand(ref)
-    for style, rows in (("oil painting", slice(0, 6)), ("pixel art", slice(6, 12))):
+    for style, rows in (("oil painting", slice(0, 9)), ("pixel art", slice(9, 18))):
         name = f"fid/fid[tag.style={style}]"
         assert result.metrics[name] == pytest.approx(closed_form_fid(features[rows], reference), rel=1e-6)
-        assert result.metrics[f"fid/n[tag.style={style}]"] == 6
+        assert result.metrics[f"fid/n[tag.style={style}]"] == 9
     table = result.tables["fid/groups"].set_index("group")
     assert list(table.index) == ["all", "tag.style=oil painting", "tag.style=pixel art"]
     assert table.loc["tag.style=pixel art", "fid"] == pytest.approx(result.metrics["fid/fid[tag.style=pixel art]"])
 
 
-def test_groups_too_small_for_fid_or_kid_say_so_instead_of_a_number(setup, caplog):
+def test_groups_too_small_for_fid_say_so_instead_of_a_number(setup, caplog):
     cfg, samples, gen, ref, cache = setup
     cfg["fid"]["groups"] = ["prompt_id"]
-    cfg["fid"]["kid_subset_size"] = 8
-    samples = samples.iloc[[0, 1, 2, 6, 7, 8, 9, 10, 11]]  # 3 oil paintings, 6 pixel art
+    samples = samples.iloc[[0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14, 15]]  # 6 oil paintings, 7 pixel art
     with caplog.at_level("WARNING"):
         result = _score(cfg, samples, cache)
-    small = "[prompt_id=p0]"
-    assert result.metrics[f"fid/fid{small}"] is None and result.metrics[f"fid/kid_mean{small}"] is None
+    # 6 images in 6 dims have a singular covariance: FID needs dims + 1 = 7.
+    assert result.metrics["fid/fid[prompt_id=p0]"] is None
     assert result.metrics["fid/fid[prompt_id=p1]"] is not None
-    assert result.metrics["fid/kid_mean[prompt_id=p1]"] is None  # 6 images < KID subset size 8
-    expected = [
-        "fid[prompt_id=p0]: 3 images < 6 feature dims; FID not computed",
-        "fid[prompt_id=p1]: 6 images (10 reference) < KID subset size 8; KID not computed",
-    ]
-    for note in expected:
-        assert note in result.notes
-        assert note in caplog.text
+    assert result.metrics["fid/kid_subset_size[prompt_id=p0]"] == 6
+    note = "fid[prompt_id=p0]: 6 images < 7 (feature dims + 1); FID not computed"
+    assert note in result.notes and note in caplog.text
     table = result.tables["fid/groups"].set_index("group")
-    assert "3 images < 6 feature dims" in table.loc["prompt_id=p0", "note"]
+    assert "6 images < 7 (feature dims + 1)" in table.loc["prompt_id=p0", "note"]
+    assert (table["resize_mode"] == "torch_fidelity").all()
 
 
 def test_subset_of_size_n_is_drawn_with_a_fixed_seed_independent_of_row_order(setup, features_by_hand):
     cfg, samples, gen, ref, cache = setup
-    cfg["fid"]["subset_size"] = 8
+    cfg["fid"]["subset_size"] = 16
     result = _score(cfg, samples, cache)
     shuffled = _score(cfg, samples.sample(frac=1.0, random_state=0), cache)
-    assert result.metrics["fid/n"] == 8
+    assert result.metrics["fid/n"] == 16
     assert shuffled.metrics["fid/fid"] == pytest.approx(result.metrics["fid/fid"], rel=1e-12)
     features, reference = features_by_hand(gen), features_by_hand(ref)
-    candidates = [closed_form_fid(features[list(rows)], reference) for rows in itertools.combinations(range(12), 8)]
+    candidates = [closed_form_fid(features[list(rows)], reference) for rows in itertools.combinations(range(18), 16)]
     assert min(abs(c - result.metrics["fid/fid"]) / c for c in candidates) < 1e-6
     cfg["fid"]["subset_seed"] = 1
     assert _score(cfg, samples, cache).metrics["fid/fid"] != pytest.approx(result.metrics["fid/fid"])
@@ -138,24 +139,12 @@ def test_subset_of_size_n_is_drawn_with_a_fixed_seed_independent_of_row_order(se
 
 def test_groups_smaller_than_the_subset_size_are_not_scored(setup):
     cfg, samples, gen, ref, cache = setup
-    cfg["fid"].update(subset_size=8, groups=["all", "tag.style"])
+    cfg["fid"].update(subset_size=12, groups=["all", "tag.style"])
     result = _score(cfg, samples, cache)
-    assert result.metrics["fid/n"] == 8
+    assert result.metrics["fid/n"] == 12
     assert result.metrics["fid/n[tag.style=oil painting]"] is None
     assert result.metrics["fid/fid[tag.style=oil painting]"] is None
-    assert "fid[tag.style=oil painting]: 6 images < subset_size 8; not scored" in result.notes
-
-
-def test_fid_bootstrap_interval_follows_the_documented_protocol(setup, features_by_hand):
-    cfg, samples, gen, ref, cache = setup
-    cfg["fid"]["bootstrap"] = {"resamples": 50, "seed": 4, "level": 0.9}
-    result = _score(cfg, samples, cache)
-    features, reference = features_by_hand(gen), features_by_hand(ref)
-    rng = np.random.default_rng(4)
-    replicates = [closed_form_fid(features[rng.integers(0, 12, 12)], reference) for _ in range(50)]
-    low, high = np.quantile(replicates, [0.05, 0.95])
-    assert result.metrics["fid/fid_ci_low"] == pytest.approx(low, rel=1e-6)
-    assert result.metrics["fid/fid_ci_high"] == pytest.approx(high, rel=1e-6)
+    assert "fid[tag.style=oil painting]: 9 images < subset_size 12; not scored" in result.notes
 
 
 def test_clip_fd_and_cmmd_reuse_the_clip_embeddings(setup, clip_by_hand):
@@ -168,6 +157,21 @@ def test_clip_fd_and_cmmd_reuse_the_clip_embeddings(setup, clip_by_hand):
     assert result.metrics["fid/cmmd"] == pytest.approx(cmmd, rel=1e-4, abs=1e-7)
     # The CLIP embeddings of the generated images are the clip scorer's cache entries.
     assert len(list((cache / "features").iterdir())) == 2
+    # A group of 9 images has a singular covariance in 16 CLIP dims: no CLIP-FD, but CMMD.
+    cfg["fid"]["groups"] = ["tag.style"]
+    grouped = _score(cfg, samples, cache)
+    assert grouped.metrics["fid/clip_fd[tag.style=pixel art]"] is None
+    assert grouped.metrics["fid/cmmd[tag.style=pixel art]"] is not None
+
+
+def test_cmmd_embeds_with_its_own_clip_model_when_it_differs(setup, tiny_clip):
+    cfg, samples, _, _, cache = setup
+    cfg["fid"]["cmmd"].update(pretrained=None, random_init_seed=7)
+    result = _score(cfg, samples, cache)
+    assert result.metrics["fid/cmmd"] is not None
+    clip_dirs = [d.name for d in (cache / "features").iterdir() if d.name.startswith("clip-")]
+    assert len(clip_dirs) == 1 and clip_dirs[0].endswith("-random7")  # the CMMD model's, not scorer.clip's
+    assert any(f"cmmd_model={tiny_clip['model']}:None" in note for note in result.notes)
 
 
 def _write_coco(tmp_path: Path, ref: list[Path], captions: list[str]) -> Path:
@@ -182,7 +186,7 @@ def _write_coco(tmp_path: Path, ref: list[Path], captions: list[str]) -> Path:
 
 def test_coco_reference_uses_the_images_whose_captions_are_the_prompts(setup, features_by_hand):
     cfg, samples, gen, ref, cache = setup
-    captions = ["Oil painting of a corgi.", "pixel  art of a corgi", "a cat"] * 3 + ["a dog"]
+    captions = ["Oil painting of a corgi.", "pixel  art of a corgi", "a cat"] * 6
     cfg["fid"]["reference"] = {
         "folder": None,
         "coco_captions": str(_write_coco(cache.parent, ref, captions)),
@@ -193,27 +197,50 @@ def test_coco_reference_uses_the_images_whose_captions_are_the_prompts(setup, fe
     cfg["fid"]["groups"] = ["all"]
     result = _score(cfg, samples, cache)
     matched = [p for p, c in zip(ref, captions, strict=True) if "corgi" in c]
-    assert result.metrics["fid/n_ref"] == len(matched) == 6
+    assert result.metrics["fid/n_ref"] == len(matched) == 12
     expected = closed_form_fid(features_by_hand(gen), features_by_hand(matched))
     assert result.metrics["fid/fid"] == pytest.approx(expected, rel=1e-6)
 
     cfg["fid"]["reference"]["match_prompts"] = False
-    assert _score(cfg, samples, cache).metrics["fid/n_ref"] == 10
+    assert _score(cfg, samples, cache).metrics["fid/n_ref"] == 18
 
 
-def test_precomputed_statistics_give_the_same_fid_as_the_folder(setup, features_by_hand):
+def _stats_file(path: Path, features: np.ndarray, **provenance) -> Path:
+    np.savez(path, mu=features.mean(0), sigma=np.cov(features, rowvar=False), **provenance)
+    return path
+
+
+def _provenance(tiny_features: str, **changes) -> dict:
+    made = {"feature_extractor": f"custom:{tiny_features}", "resize_mode": "torch_fidelity", "image_size": 256}
+    return made | changes
+
+
+def test_precomputed_statistics_give_the_same_fid_as_the_folder(setup, features_by_hand, tiny_features):
     cfg, samples, gen, ref, cache = setup
     reference = features_by_hand(ref)
-    stats = cache.parent / "ref_stats.npz"
-    np.savez(stats, mu=reference.mean(0), sigma=np.cov(reference, rowvar=False))
+    stats = _stats_file(cache.parent / "ref_stats.npz", reference, n=18, **_provenance(tiny_features))
     cfg["fid"]["reference"].update(folder=None, stats=str(stats))
     result = _score(cfg, samples, cache)
     assert result.metrics["fid/fid"] == pytest.approx(closed_form_fid(features_by_hand(gen), reference), rel=1e-6)
     assert result.metrics["fid/kid_mean"] is None and result.metrics["fid/cmmd"] is None
+    assert result.metrics["fid/n_ref"] == 18
     assert any("precomputed statistics" in note for note in result.notes)
 
 
-def _bad_reference(tmp_path: Path, case: str) -> dict:
+def test_bare_mu_sigma_statistics_need_trust_and_then_get_a_note(setup, features_by_hand):
+    cfg, samples, gen, ref, cache = setup
+    reference = features_by_hand(ref)
+    stats = _stats_file(cache.parent / "foreign.npz", reference)
+    cfg["fid"]["reference"].update(folder=None, stats=str(stats))
+    with pytest.raises(ScorerConfigError, match="records no provenance .*fid.reference.trust_foreign_stats=true"):
+        build_scorers(["fid"], cfg, cache_dir=cache)
+    cfg["fid"]["reference"]["trust_foreign_stats"] = True
+    result = _score(cfg, samples, cache)
+    assert result.metrics["fid/fid"] == pytest.approx(closed_form_fid(features_by_hand(gen), reference), rel=1e-6)
+    assert any("carry no provenance; trusted (trust_foreign_stats)" in note for note in result.notes)
+
+
+def _bad_reference(tmp_path: Path, case: str, tiny_features: str) -> dict:
     empty = tmp_path / "empty"
     empty.mkdir(exist_ok=True)
     (empty / "notes.txt").write_text("no images here")
@@ -221,14 +248,33 @@ def _bad_reference(tmp_path: Path, case: str) -> dict:
     np.savez(no_mu, mean=np.zeros(6), sigma=np.eye(6))
     wrong_dim = tmp_path / "wrong_dim.npz"
     np.savez(wrong_dim, mu=np.zeros(2048), sigma=np.eye(2048))
+    features = np.random.default_rng(0).normal(size=(20, 6))
+    at_64 = _stats_file(tmp_path / "at64.npz", features, **_provenance(tiny_features, image_size=64))
+    clean = _stats_file(tmp_path / "clean.npz", features, **_provenance(tiny_features, resize_mode="clean"))
+    other = _stats_file(tmp_path / "other.npz", features, **_provenance(tiny_features, feature_extractor="inception"))
+    singular = _stats_file(tmp_path / "singular.npz", features, n=6, **_provenance(tiny_features))
+    (tmp_path / "zero.npz").write_bytes(b"")
+    (tmp_path / "text.npz").write_text("mu sigma\n1 2\n")
+    whole = at_64.read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(whole[: len(whole) // 2])
+    np.save(tmp_path / "bare.npy", np.zeros(6))
     base = {"folder": None, "coco_captions": None, "coco_images": None, "stats": None, "match_prompts": True}
+    stats = lambda path: {**base, "stats": str(path)}  # noqa: E731
     return {
         "missing folder": {**base, "folder": str(tmp_path / "nowhere")},
         "empty folder": {**base, "folder": str(empty)},
-        "stats without mu": {**base, "stats": str(no_mu)},
-        "stats of the wrong dimension": {**base, "stats": str(wrong_dim)},
+        "stats without mu": stats(no_mu),
+        "stats of the wrong dimension": stats(wrong_dim),
         "two sources": {**base, "folder": str(empty), "stats": str(no_mu)},
         "no source": base,
+        "stats at another image size": stats(at_64),
+        "stats of another resize mode": stats(clean),
+        "stats of another extractor": stats(other),
+        "stats of too few images": stats(singular),
+        "empty stats file": stats(tmp_path / "zero.npz"),
+        "text stats file": stats(tmp_path / "text.npz"),
+        "truncated stats file": stats(tmp_path / "truncated.npz"),
+        "npy stats file": stats(tmp_path / "bare.npy"),
     }[case]
 
 
@@ -241,13 +287,22 @@ def _bad_reference(tmp_path: Path, case: str) -> dict:
         ("stats of the wrong dimension", "has dimension 2048, but the configured feature extractor gives 6-d features"),
         ("two sources", "set exactly one of folder, coco_captions (with coco_images) or stats; got folder, stats"),
         ("no source", "got none (e.g. scorer.fid.reference.folder=/data/reference_images)"),
+        ("stats at another image size", "was made with image_size=64; this run uses image_size=256"),
+        ("stats of another resize mode", "was made with resize_mode=clean; this run uses resize_mode=torch_fidelity"),
+        ("stats of another extractor", "feature_extractor=inception; this run uses feature_extractor=custom:"),
+        ("stats of too few images", "comes from 6 images < 7 (feature dims + 1)"),
+        ("empty stats file", "is empty; expected a NumPy .npz archive with mu and sigma"),
+        ("text stats file", "is not a readable .npz file (not a NumPy file)"),
+        ("truncated stats file", "is not a readable .npz file (BadZipFile"),
+        ("npy stats file", "holds a bare array, not an .npz archive"),
     ],
 )
-def test_a_bad_reference_is_one_clear_error(scorer_cfg, tmp_path, case, message):
-    scorer_cfg["fid"]["reference"] = _bad_reference(tmp_path, case)
+def test_a_bad_reference_is_one_clear_error(scorer_cfg, tmp_path, tiny_features, case, message):
+    scorer_cfg["fid"]["reference"] = _bad_reference(tmp_path, case, tiny_features)
     with pytest.raises(ScorerConfigError) as err:
         build_scorers(["fid"], scorer_cfg, cache_dir=tmp_path / "cache")
     assert message in str(err.value) and "scorer.fid.reference" in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -261,6 +316,11 @@ def test_a_bad_reference_is_one_clear_error(scorer_cfg, tmp_path, case, message)
         ),
         ({"groups": ["all", "all"]}, "scorer.fid.groups: duplicate entries"),
         ({"kid_subset_size": 1}, "scorer.fid.kid_subset_size: expected an integer >= 2, got 1"),
+        ({"resize_mode": "bilinear"}, "scorer.fid.resize_mode: Invalid value 'bilinear', expected one of"),
+        ({"inception_features": 1000}, "scorer.fid.inception_features: expected one of 64, 192, 768, 2048"),
+        ({"cmmd": {"sigma": -1.0}}, "scorer.fid.cmmd.sigma: expected a number > 0, got -1.0"),
+        ({"cmmd": {"model": "ViT-Q-99"}}, "scorer.fid.cmmd.model: unknown open_clip model 'ViT-Q-99'"),
+        ({"bootstrap": {"resamples": 10}}, "scorer.fid: unknown option 'bootstrap'"),
     ],
 )
 def test_bad_fid_options_raise_one_clear_error(setup, update, message):
@@ -285,3 +345,15 @@ def test_every_image_takes_one_pixel_path_centre_crop_then_bicubic(tmp_path):
 
     Image.fromarray(centre).save(tmp_path / "generated.png")
     np.testing.assert_array_equal(load_square_uint8(tmp_path / "generated.png", 256), centre)
+
+
+def test_clean_mode_resizes_straight_to_299_with_pil_bicubic(tmp_path, tiny_features):
+    tall = np.random.default_rng(6).integers(0, 256, size=(600, 400, 3), dtype=np.uint8)
+    Image.fromarray(tall).save(tmp_path / "tall.png")
+    config = ExtractorConfig(feature_extractor=tiny_features, resize_mode=ResizeMode.clean, batch_size=1)
+    features = ImageFeatures(config, cache_dir=None, device="cpu").features([tmp_path / "tall.png"], ["k"])
+    pixels = np.asarray(Image.fromarray(tall[100:500]).resize((299, 299), Image.Resampling.BICUBIC), np.float64)
+    # The test extractor's features: mean colour of the top and bottom halves (adaptive pooling of 299 rows).
+    top, bottom = pixels[:150].mean(axis=(0, 1)), pixels[149:].mean(axis=(0, 1))
+    np.testing.assert_allclose(features[0], np.stack([top, bottom], axis=1).reshape(-1) / 127.5 - 1.0, rtol=1e-10)
+    assert config.model_id.endswith("-clean-px299")

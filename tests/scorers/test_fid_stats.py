@@ -1,4 +1,4 @@
-"""`python -m harness.scorers.fid_stats FOLDER -o OUT.npz`: reference statistics in pytorch-fid's format."""
+"""`python -m harness.scorers.fid_stats FOLDER -o OUT.npz`: reference statistics in pytorch-fid's layout."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ def test_writes_mu_and_sigma_of_the_folder_features(make_images, tiny_features, 
         np.testing.assert_allclose(data["mu"], features.mean(axis=0), rtol=1e-12)
         np.testing.assert_allclose(data["sigma"], np.cov(features, rowvar=False), rtol=1e-10, atol=1e-14)
         assert int(data["n"]) == 9
+        assert str(data["feature_extractor"]) == f"custom:{tiny_features}"
+        assert str(data["resize_mode"]) == "torch_fidelity" and int(data["image_size"]) == 256
     assert [p.name for p in out.parent.iterdir()] == ["ref.npz"]  # no temporary file left behind
 
 
@@ -45,6 +47,26 @@ def test_the_written_file_is_a_reference_for_the_fid_scorer(
     assert fid == pytest.approx(expected, rel=1e-6)
 
 
+def test_a_folder_with_no_more_images_than_feature_dims_is_refused(make_images, tiny_features, tmp_path, capsys):
+    ref = make_images("ref", 6, seed=35)  # 6 images, 6-d features: a singular covariance
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(ref[0].parent), "-o", str(tmp_path / "x.npz"), "--feature-extractor", tiny_features])
+    assert exit_info.value.code == 2
+    assert "holds 6 images < 7 (feature dims + 1)" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_statistics_made_in_another_resize_mode_are_refused_by_the_scorer(
+    scorer_cfg, make_images, tiny_features, tmp_path
+):
+    ref = make_images("ref", 8, seed=36)
+    out = tmp_path / "clean.npz"
+    main([str(ref[0].parent), "-o", str(out), "--feature-extractor", tiny_features, "--resize-mode", "clean"])
+    scorer_cfg["fid"]["reference"]["stats"] = str(out)
+    with pytest.raises(ValueError, match="was made with resize_mode=clean; this run uses resize_mode=torch_fidelity"):
+        build_scorers(["fid"], scorer_cfg, cache_dir=tmp_path / "cache")
+
+
 def test_a_folder_without_images_is_one_error_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit) as exit_info:
@@ -57,7 +79,7 @@ def test_a_folder_without_images_is_one_error_line(tmp_path, capsys):
 
 
 def test_module_runs_as_a_command(make_images, tmp_path):
-    ref = make_images("ref", 4, seed=34)
+    ref = make_images("ref", 6, seed=34)
     out = tmp_path / "tiny.npz"
     extractor = "harness.scorers.tiny_features:TinyFeatures"
     command = [sys.executable, "-m", "harness.scorers.fid_stats", str(ref[0].parent), "-o", str(out)]
@@ -68,4 +90,4 @@ def test_module_runs_as_a_command(make_images, tmp_path):
     with np.load(out) as data:
         assert data["mu"].shape == (TinyFeatures.num_features,)
         assert data["sigma"].shape == (TinyFeatures.num_features,) * 2
-    assert "wrote statistics of 4 images" in done.stderr
+    assert "wrote statistics of 6 images" in done.stderr

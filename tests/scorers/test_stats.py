@@ -1,4 +1,4 @@
-"""Bootstrap intervals against normal theory, and the distribution measures against SciPy / closed forms."""
+"""Intervals against SciPy and closed forms, and the distribution measures against SciPy / closed forms."""
 
 from __future__ import annotations
 
@@ -10,53 +10,85 @@ from scipy import stats as sps
 
 from harness.scorers.options import BootstrapOptions
 from harness.scorers.stats import (
-    bootstrap_statistic_ci,
     chi_square_uniform_pvalue,
+    cluster_means,
     mean_ci,
+    mean_interval,
+    mean_interval_method,
     normalized_entropy,
-    share_cis,
+    proportion_interval,
     tv_from_uniform,
 )
 
-OPTIONS = BootstrapOptions(resamples=4000, seed=0, level=0.95)
-Z95 = sps.norm.ppf(0.975)
+OPTIONS = BootstrapOptions(resamples=2000, seed=0, level=0.95, min_n=8)
 
 
-def test_bootstrap_ci_of_a_mean_matches_normal_theory_for_a_large_sample():
-    values = np.random.default_rng(0).normal(5.0, 2.0, size=400)
-    se = values.std(ddof=0) / np.sqrt(len(values))
+@pytest.mark.parametrize(("k", "n"), [(0, 4), (1, 4), (4, 4), (3, 12), (0, 100), (37, 100), (100, 100)])
+def test_proportion_interval_is_scipy_clopper_pearson(k, n):
+    expected = sps.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    low, high = proportion_interval(k, n, 0.95)
+    assert float(low) == pytest.approx(expected.low, abs=1e-12)
+    assert float(high) == pytest.approx(expected.high, abs=1e-12)
+    assert high > low
+
+
+def test_proportion_interval_is_elementwise_and_nan_without_trials():
+    low, high = proportion_interval(np.array([0, 2, 0]), np.array([5, 5, 0]), 0.9)
+    for i, (k, n) in enumerate(((0, 5), (2, 5))):
+        ci = sps.binomtest(k, n).proportion_ci(confidence_level=0.9, method="exact")
+        assert (low[i], high[i]) == pytest.approx((ci.low, ci.high), abs=1e-12)
+    assert np.isnan(low[2]) and np.isnan(high[2])
+
+
+def test_small_samples_get_the_student_t_interval():
+    values = np.array([3.0, 5.0, 4.5, 7.0, 6.0])
+    expected = sps.t.interval(0.95, 4, loc=values.mean(), scale=sps.sem(values))
+    assert mean_ci(values, OPTIONS) == pytest.approx(expected, rel=1e-12)
+    assert mean_interval_method(5, OPTIONS) == "student_t"
+    assert mean_interval_method(8, OPTIONS) == "bootstrap_t"
+
+
+def test_bootstrap_t_interval_matches_a_direct_numpy_studentized_bootstrap():
+    values = np.random.default_rng(4).exponential(size=30)
+    idx = np.random.default_rng(OPTIONS.seed).integers(0, 30, size=(OPTIONS.resamples, 30))
+    resampled = values[idx]
+    t = (resampled.mean(1) - values.mean()) / (resampled.std(1, ddof=1) / np.sqrt(30))
+    se = sps.sem(values)
+    q_low, q_high = np.quantile(t, [0.025, 0.975])
     low, high = mean_ci(values, OPTIONS)
-    assert low == pytest.approx(values.mean() - Z95 * se, abs=0.15 * se)
-    assert high == pytest.approx(values.mean() + Z95 * se, abs=0.15 * se)
+    assert low == pytest.approx(values.mean() - q_high * se, rel=1e-12)
+    assert high == pytest.approx(values.mean() - q_low * se, rel=1e-12)
 
 
-def test_bootstrap_ci_is_reproducible_with_its_seed_and_changes_with_another():
+def test_bootstrap_t_interval_matches_normal_theory_for_a_large_normal_sample():
+    values = np.random.default_rng(0).normal(5.0, 2.0, size=400)
+    se = sps.sem(values)
+    low, high = mean_ci(values, OPTIONS)
+    assert low == pytest.approx(values.mean() - 1.96 * se, abs=0.1 * se)
+    assert high == pytest.approx(values.mean() + 1.96 * se, abs=0.1 * se)
+
+
+def test_mean_interval_of_a_batch_equals_the_interval_of_each_row():
+    rows = np.random.default_rng(5).normal(size=(3, 12))
+    low, high = mean_interval(rows, OPTIONS)
+    for i in range(3):
+        assert (low[i], high[i]) == pytest.approx(mean_ci(rows[i], OPTIONS), rel=1e-12)
+
+
+def test_intervals_are_reproducible_with_their_seed_and_change_with_another():
     values = np.random.default_rng(1).normal(size=50)
     assert mean_ci(values, OPTIONS) == mean_ci(values, OPTIONS)
-    assert mean_ci(values, OPTIONS) != mean_ci(values, BootstrapOptions(4000, 1, 0.95))
+    assert mean_ci(values, OPTIONS) != mean_ci(values, BootstrapOptions(2000, 1, 0.95, 8))
 
 
-def test_bootstrap_ci_of_fewer_than_two_values_is_none():
+def test_interval_of_fewer_than_two_values_is_none():
     assert mean_ci(np.array([1.0]), OPTIONS) == (None, None)
 
 
-def test_bootstrap_ci_of_any_statistic_matches_normal_theory_for_the_mean():
-    values = np.random.default_rng(2).exponential(size=300)
-    se = values.std(ddof=0) / np.sqrt(len(values))
-    low, high = bootstrap_statistic_ci(len(values), lambda idx: values[idx].mean(), OPTIONS)
-    assert low == pytest.approx(values.mean() - Z95 * se, abs=0.2 * se)
-    assert high == pytest.approx(values.mean() + Z95 * se, abs=0.2 * se)
-
-
-def test_share_intervals_match_the_binomial_normal_approximation():
-    labels = np.random.default_rng(3).choice(3, size=600, p=[0.6, 0.3, 0.1])
-    low, high = share_cis(labels, 4, OPTIONS)
-    for k in range(3):
-        p = np.mean(labels == k)
-        se = math.sqrt(p * (1 - p) / len(labels))
-        assert low[k] == pytest.approx(p - Z95 * se, abs=0.15 * se)
-        assert high[k] == pytest.approx(p + Z95 * se, abs=0.15 * se)
-    assert low[3] == high[3] == 0.0
+def test_cluster_means_average_each_prompt_in_sorted_order():
+    values = np.array([1.0, 2.0, 10.0, 3.0, 20.0])
+    prompts = np.array(["b", "b", "a", "b", "a"])
+    np.testing.assert_allclose(cluster_means(values, prompts), [15.0, 2.0])
 
 
 def test_normalized_entropy_is_scipy_entropy_over_log_k():

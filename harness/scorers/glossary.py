@@ -1,0 +1,55 @@
+"""What each scorer metric is, its range and how its interval is computed, as data the report can render.
+
+One line per metric stem (the name before any `[group]` suffix); interval methods are named once here.
+"""
+
+from __future__ import annotations
+
+# How each kind of quantity gets its confidence interval (level from the scorer's config).
+INTERVAL_METHODS: dict[str, str] = {
+    "clopper_pearson": "Clopper-Pearson exact binomial interval; coverage >= the level for every p and n",
+    "student_t": "Student t on the mean of independent units; used below scorer.clip.bootstrap.min_n units",
+    "bootstrap_t": "studentized bootstrap (bootstrap-t) of the mean of independent units, seeded",
+    "none": "no interval (a descriptive number, a count or a test's p-value)",
+    "set": "no interval: bootstrap and subsampling intervals of FID covered 0.00 at 64-d in simulation",
+    "paired": "per-prompt mean differences: t / bootstrap-t over prompts, sign-flip permutation p, Holm-adjusted",
+}
+
+# metric stem -> (what it is, range, interval method key)
+GLOSSARY: dict[str, tuple[str, str, str]] = {
+    "clip/score_mean": (
+        "CLIPScore 100*max(cos, 0) of image and prompt, mean of per-prompt means",
+        "[0, 100]",
+        "bootstrap_t",
+    ),
+    "clip/cos_mean": ("cosine of image and prompt CLIP embeddings, mean over images", "[-1, 1]", "none"),
+    "clip/per_prompt.score_mean": ("CLIPScore of one prompt, mean over its seeds", "[0, 100]", "bootstrap_t"),
+    "fid/fid": ("Fréchet distance of Inception features to the reference (resize_mode noted)", "[0, inf)", "set"),
+    "fid/kid_mean": (
+        "KID: unbiased polynomial-kernel MMD^2 of Inception features, mean over subsets",
+        "about 0 for matching sets; can be < 0",
+        "set",
+    ),
+    "fid/kid_subset_size": ("images per KID subset: min(configured, n generated, n reference)", ">= 2", "none"),
+    "fid/clip_fd": ("Fréchet distance of CLIP image embeddings (scorer.fid.cmmd model)", "[0, inf)", "set"),
+    "fid/cmmd": ("CMMD: RBF-kernel MMD^2 of CLIP embeddings x1000 (ViT-L/14@336 by default)", "[0, inf)", "set"),
+    "bias/interest_share": (
+        "share of probe images labelled the configured class_of_interest",
+        "[0, 1]",
+        "clopper_pearson",
+    ),
+    "bias/share": ("share of probe images labelled each class", "[0, 1]", "clopper_pearson"),
+    "bias/majority_share": ("share of the most frequent class, picked after looking: no interval", "[1/K, 1]", "none"),
+    "bias/probe_accuracy": ("zero-shot probe accuracy on the control prompts", "[0, 1]", "clopper_pearson"),
+    "bias/validated": ("1 when controls exist and the accuracy's lower bound is above chance 1/K", "{0, 1}", "none"),
+    "bias/entropy_norm": ("Shannon entropy of the class shares over log K", "[0, 1]", "none"),
+    "bias/tv_uniform": ("total variation distance of the class shares from uniform", "[0, 1 - 1/K]", "none"),
+    "bias/chi2_p": ("chi-square test of uniform class frequencies; only for a validated probe", "[0, 1]", "none"),
+    "sweep/diff": ("mean over prompts of cell b minus cell a, for adjacent values of a swept parameter", "", "paired"),
+}
+
+
+def glossary_line(stem: str) -> str:
+    """`stem: what it is; range R; interval: method` for the report."""
+    what, value_range, method = GLOSSARY[stem]
+    return f"{stem}: {what}; range {value_range or 'of the metric'}; interval: {INTERVAL_METHODS[method]}"

@@ -1,0 +1,66 @@
+"""Scorer option dataclasses: their defaults are conf/scorer/*.yaml, OmegaConf types them, errors name keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+from omegaconf.errors import ValidationError
+
+from harness.scorers import ScorerConfigError
+from harness.scorers.bias import BiasConfig
+from harness.scorers.clip_encoder import ClipConfig
+from harness.scorers.fid import FidConfig
+from harness.scorers.glossary import GLOSSARY, INTERVAL_METHODS, glossary_line
+from harness.scorers.options import BootstrapOptions
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "scorer"
+
+
+@pytest.mark.parametrize(("name", "cls"), [("clip", ClipConfig), ("fid", FidConfig), ("bias", BiasConfig)])
+def test_dataclass_defaults_are_the_yaml_defaults(name, cls):
+    schema = OmegaConf.to_container(OmegaConf.structured(cls), enum_to_str=True)
+    assert schema == OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
+
+
+@pytest.mark.parametrize(("name", "cls"), [("clip", ClipConfig), ("fid", FidConfig), ("bias", BiasConfig)])
+def test_the_yaml_merges_into_the_structured_config_as_hydra_will_compose_it(name, cls):
+    merged = OmegaConf.merge(OmegaConf.structured(cls), OmegaConf.load(CONF / f"{name}.yaml"))
+    key = "level" if name == "bias" else "batch_size"
+    with pytest.raises(ValidationError, match=key):
+        merged[key] = "not a number"
+
+
+def test_an_empty_mapping_gives_the_defaults():
+    assert ClipConfig.from_mapping({}) == ClipConfig()
+    assert ClipConfig.from_mapping({}).bootstrap == BootstrapOptions(resamples=1000, seed=0, level=0.95, min_n=8)
+    assert BiasConfig.from_mapping({}).class_of_interest == "church"
+
+
+@pytest.mark.parametrize(
+    ("cls", "mapping", "message"),
+    [
+        (
+            ClipConfig,
+            {"bootstrap": {"resampels": 3}},
+            "scorer.clip.bootstrap: unknown option 'resampels'; allowed: resamples, seed, level, min_n",
+        ),
+        (ClipConfig, {"bootstrap": {"level": 0.0}}, "scorer.clip.bootstrap.level: expected a number in (0, 1)"),
+        (ClipConfig, {"bootstrap": 3}, "scorer.clip.bootstrap: "),
+        (BiasConfig, {"groups": "guidance_scale"}, "scorer.bias.groups: "),
+        (FidConfig, {"reference": {"folder": "/nowhere"}}, "scorer.fid.reference.folder: "),
+        (FidConfig, {"reference": {"folder": "/nowhere"}, "subset_size": 1}, "scorer.fid.subset_size: expected null"),
+        (FidConfig, {"kid_subsets": 0}, "scorer.fid.kid_subsets: expected an integer >= 1, got 0"),
+        (FidConfig, {"reference": {"stats": 3.5, "trust": True}}, "scorer.fid.reference: unknown option 'trust'"),
+    ],
+)
+def test_bad_options_are_one_line_naming_the_key(cls, mapping, message):
+    with pytest.raises(ScorerConfigError) as err:
+        cls.from_mapping(mapping)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_every_glossary_entry_names_a_known_interval_method():
+    assert {method for _, _, method in GLOSSARY.values()} <= set(INTERVAL_METHODS)
+    assert glossary_line("bias/share").startswith("bias/share: share of probe images labelled each class; range [0, 1]")
