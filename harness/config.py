@@ -20,6 +20,7 @@ from harness.glide.guidance import GUIDANCE
 from harness.glide.models import ModelSpec
 from harness.glide.pipeline import DTYPES
 from harness.glide.samplers import LOOPS
+from harness.scorers import scorer_options_class
 from harness.tracking import register_schemas as register_tracker_schemas
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -153,11 +154,20 @@ class RunConfig:
     experiment: str | None = None
     note: str = ""  # what the study is for / what the seed observed (experiments set it)
     scorers: list[str] = field(default_factory=list)
-    scorer: dict[str, Any] = field(default_factory=dict)
+    scorer: Any = None  # typed by run_config_class(): one node per registered scorer
     logger: Any = None  # typed by the schema the chosen conf/logger/NAME.yaml names (harness.tracking)
+
+
+def run_config_class() -> type:
+    """RunConfig with its `scorer` node typed by the scorer registry (one field per registered scorer), so
+    `scorer.<name>.<key>` is checked at composition like any other key; plugins register before this."""
+    options = scorer_options_class()
+    return dataclasses.make_dataclass(
+        "RunConfig", [("scorer", options, field(default_factory=options))], bases=(RunConfig,)
+    )
 
 
 def register() -> None:
     """The schemas Hydra types the config with: the run's, and each tracker's for conf/logger/*.yaml."""
-    ConfigStore.instance().store(name="run_schema", node=RunConfig)
+    ConfigStore.instance().store(name="run_schema", node=run_config_class())
     register_tracker_schemas()

@@ -6,6 +6,7 @@ complete files behind (the sample store and every file here are written atomical
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -27,7 +28,8 @@ from harness.plugins import load_plugins
 from harness.preflight import describe
 from harness.rundir import write_manifest, write_results
 from harness.runner import manifest, missing_keys, sample_missing
-from harness.scoring import build_scorers, log_to_tracker, score_samples
+from harness.scorers import build_scorers, check_scorer_names
+from harness.scoring import log_to_tracker, score_samples
 from harness.store import SampleStore
 from harness.suites import Suite, load_suite
 from harness.tracking import flatten_config
@@ -68,7 +70,7 @@ def resolve_sampling(rc: RunConfig, device: torch.device) -> Sampling:
 
 
 def run_info(cfg: DictConfig, rc: RunConfig, suite: Suite, sampling: Sampling, overrides: list[str]) -> dict[str, Any]:
-    container = OmegaConf.to_container(cfg, resolve=True)
+    container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     container.pop("suite", None)  # the prompts are in the manifest
     return {
         "model_id": sampling.model_id,
@@ -81,6 +83,23 @@ def run_info(cfg: DictConfig, rc: RunConfig, suite: Suite, sampling: Sampling, o
         "dtype": sampling.dtype,
         "config": flatten_config(container),
     }
+
+
+def probe_scorers(rc: RunConfig) -> tuple[list[str], list[str]]:
+    """The scorers to build, and notes. The bias probe runs only on a suite that names its probe (a taxonomy
+    whose classes its control prompts name), whose taxonomy and class of interest it then takes."""
+    names = list(rc.scorers)
+    check_scorer_names(names)
+    if "bias" not in names:
+        return names, []
+    probe = rc.suite.probe
+    if probe is None:
+        names.remove("bias")
+        return names, [f"bias: not run: suite {rc.suite.name!r} names no probe (suite.probe.taxonomy)"]
+    rc.scorer.bias = dataclasses.replace(
+        rc.scorer.bias, taxonomy=probe.taxonomy, class_of_interest=probe.class_of_interest
+    )
+    return names, []
 
 
 class Job:
@@ -105,10 +124,9 @@ class Job:
         check_writable(self.store.root, "store.cache_dir")
         check_writable(run_dir, "output dir (hydra.run.dir / hydra.sweep.dir)")
         self.scorers = []
+        names, self.scorer_notes = probe_scorers(rc)
         if rc.runner.stage != "sample":
-            self.scorers = build_scorers(
-                list(rc.scorers), dict(rc.scorer), cache_dir=self.store.root, device=self.device
-            )
+            self.scorers = build_scorers(names, rc.scorer, cache_dir=self.store.root, device=self.device)
         if rc.runner.stage != "score" and missing_keys(shard(self.plan, *self.shard), self.store):
             resolve_official_checkpoints(rc.model)  # no weights: fail now, before any sampling
 
@@ -138,6 +156,7 @@ class Job:
         samples = self._manifest(self.plan)
         write_manifest(self.run_dir, samples)
         results, metrics, tables, notes = score_samples(samples, self.scorers)
+        notes = [*self.scorer_notes, *notes]
         info["scoring_s"] = time.perf_counter() - start
         summary = write_results(self.run_dir, results, metrics, tables, notes, info)
         tags = [f"suite:{self.suite.name}", f"model:{self.rc.model.name}"]

@@ -17,8 +17,9 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.config import RunConfig
+from harness.config import run_config_class
 from harness.errors import USAGE_ERRORS, ConfigError, error_line
+from harness.scorers import check_scorer_names
 
 # Flags after which Hydra does something other than run jobs (help, printing the config, shell completion).
 _OTHER_MODES = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
@@ -68,7 +69,7 @@ def _check_job(overrides: list[str], suites: Sequence[str]) -> str | None:
             return f"no suite given: add +suite=NAME, one of {', '.join(suites)}"
         if unknown := _unknown_keys(cfg):
             return unknown
-        OmegaConf.to_object(cfg)  # runs every node's value checks
+        check_scorer_names(OmegaConf.to_object(cfg).scorers)  # to_object runs every node's value checks
     except (HydraException, OmegaConfBaseException, *USAGE_ERRORS) as err:
         return describe(err)
     return None
@@ -113,7 +114,7 @@ def _without_details(err: OmegaConfBaseException) -> str:
 
 def _allowed_keys(full_key: str) -> str:
     """'; allowed: ...' for a dotted key below a typed node of RunConfig, else ''."""
-    node_type: type | None = RunConfig
+    node_type: type | None = run_config_class()
     for part in full_key.split(".")[:-1]:
         fields = {f.name: f for f in dataclasses.fields(node_type)} if dataclasses.is_dataclass(node_type) else {}
         if part not in fields:

@@ -17,15 +17,6 @@ from harness.tracking import open_tracker
 log = logging.getLogger(__name__)
 
 
-def build_scorers(names: list[str], options: dict, *, cache_dir: Path, device: str) -> list:
-    """The configured scorers (checked now, models loaded on first use); imported here, not at start-up."""
-    if not names:
-        return []
-    from harness.scorers import build_scorers as build
-
-    return build(names, options, cache_dir=cache_dir, device=device)
-
-
 def score_samples(
     samples: pd.DataFrame, scorers: list
 ) -> tuple[pd.DataFrame, dict[str, float | None], dict[str, pd.DataFrame], list[str]]:

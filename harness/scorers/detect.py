@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 DETECTOR_TYPES = ("owlv2", "owlvit")
 
 
-@dataclass(frozen=True)
+@dataclass
 class DetectConfig:
     """Options of the detect scorer.
 

@@ -84,7 +84,11 @@ class FidConfig:
         require(self.subset_seed >= 0, f"{where}.subset_seed", "an integer >= 0", self.subset_seed)
         require(self.kid_subsets >= 1, f"{where}.kid_subsets", "an integer >= 1", self.kid_subsets)
         require(self.kid_subset_size >= 2, f"{where}.kid_subset_size", "an integer >= 2", self.kid_subset_size)
-        # Checks that read files or import code come after the plain value checks.
+
+    def check_sources(self) -> None:
+        """The checks that read files or import code: run when the scorer is built, not whenever a config is
+        typed (every run's config holds these options, most runs never use them)."""
+        where = self.WHERE
         self.extractor.check(where)
         self.cmmd.check(f"{where}.cmmd")
         self.reference.check(f"{where}.reference")
@@ -184,6 +188,7 @@ class FidScorer:
     name = "fid"
 
     def __init__(self, config: FidConfig, encoder: ClipEncoder, *, cache_dir: Path | None, device: str) -> None:
+        config.check_sources()
         self.config = config
         cmmd_config = config.cmmd_clip_config()
         # One embedding per image and model: the shared CLIP serves CMMD when it is the same model.

@@ -36,7 +36,7 @@ def _split_hub_file(source: str) -> tuple[str, str]:
     return f"{org}/{repo}", filename
 
 
-@dataclass(frozen=True)
+@dataclass
 class PreferenceConfig:
     """Options of the preference scorer.
 

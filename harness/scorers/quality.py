@@ -27,7 +27,7 @@ MEASURES = ("sharpness", "noise")
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
 
 
-@dataclass(frozen=True)
+@dataclass
 class QualityConfig:
     """Options of the quality scorer: which stages to measure and the bootstrap of the run means."""
 
