@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 SWEEP_SUMMARY = "sweep_summary.parquet"
 SWEEP_TABLE = "sweep_summary"
+PAIRED_COMPARISONS = "paired_comparisons.parquet"
+COMPARISONS_TABLE = "paired_comparisons"
 SWEEP_JOB_TYPE = "sweep-summary"
 # Columns of sweep_summary.parquet that describe a job rather than a swept override or a metric.
 SWEEP_JOB_COLUMNS = ("job", "run_dir")
@@ -108,10 +110,12 @@ def log_sweep_summary(
     summary: pd.DataFrame,
     group: str,
     images: Mapping[str, Path] | None = None,
+    comparisons: pd.DataFrame | None = None,
 ) -> None:
-    """One run of job_type "sweep-summary" in `group`: the table "sweep_summary" (one row per job), a line
-    chart of each metric against each swept parameter (see sweep_charts) and the report's plot PNGs as W&B
-    images under their names, through the configured tracker (W&B files go under `<sweep_dir>/wandb/`).
+    """One run of job_type "sweep-summary" in `group`: the table "sweep_summary" (one row per job), the table
+    "paired_comparisons", a line chart of each metric against each swept parameter (see sweep_charts) and the
+    report's plot PNGs as images under their names, through the configured tracker (W&B files go under
+    `<sweep_dir>/wandb/`).
     """
     tracker = open_tracker(
         cfg,
@@ -124,18 +128,28 @@ def log_sweep_summary(
     )
     with tracker:
         if tracker.active:
-            tracker.log_tables({SWEEP_TABLE: summary}, images=images, charts=sweep_charts(summary))
+            tables = {SWEEP_TABLE: summary}
+            if comparisons is not None:
+                tables[COMPARISONS_TABLE] = comparisons
+            tracker.log_tables(tables, images=images, charts=sweep_charts(summary))
 
 
 def summarise_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str | None) -> pd.DataFrame:
-    """Write sweep_summary.parquet and the report, and log the summary to W&B (each step failing softly)."""
-    from harness.report import build_report, render_plots
+    """Write sweep_summary.parquet, paired_comparisons.parquet and the report, and log the summary to the
+    tracker (each step failing softly: the job dirs on disk are the results)."""
+    from harness.report import build_report, load_study, render_plots, study_comparisons
 
     summary = sweep_summary(sweep_dir)
     if summary.empty:
         log.warning("no finished jobs in %s: no sweep summary", sweep_dir)
         return summary
     write_parquet(sweep_dir / SWEEP_SUMMARY, summary)
+    comparisons = None
+    try:
+        comparisons = study_comparisons(load_study([sweep_dir]))
+        write_parquet(sweep_dir / PAIRED_COMPARISONS, comparisons)
+    except Exception as err:
+        log.warning("the paired comparisons failed (%s: %s)", type(err).__name__, err)
     images: dict[str, Path] = {}
     try:
         report = build_report([sweep_dir])
@@ -146,7 +160,9 @@ def summarise_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str | None) 
                     type(err).__name__, err, sweep_dir)  # fmt: skip
     if logger_cfg is not None:
         try:
-            log_sweep_summary(logger_cfg, sweep_dir=sweep_dir, summary=summary, group=group, images=images)
+            log_sweep_summary(
+                logger_cfg, sweep_dir=sweep_dir, summary=summary, group=group, images=images, comparisons=comparisons
+            )
         except Exception as err:  # the tracker mirrors what is on disk; its failure costs nothing
             log.warning("logging the sweep summary failed (%s: %s)", type(err).__name__, err)
     return summary

@@ -42,11 +42,9 @@ SUITES = sorted(p.stem for p in (CONF / "suite").glob("*.yaml"))
 TINY_SCORERS = [
     "scorers=[clip,bias,fid]",
     "scorer.clip.bootstrap.resamples=50",
-    "scorer.bias.bootstrap.resamples=50",
     "scorer.fid.feature_extractor=harness.scorers.tiny_features:TinyFeatures",
     "scorer.fid.kid_subset_size=4",
     "scorer.fid.kid_subsets=10",
-    "scorer.fid.bootstrap.resamples=10",
 ]
 N_REFERENCE = 8
 

@@ -4,7 +4,7 @@ Reads only what harness.rundir reads from run dirs; W&B is optional. Parts: load
 plots (metrics over swept parameters), views (each scorer's own section), html (the page), build, wandb_report.
 """
 
-from harness.report.build import build_report, render_plots, write_report
+from harness.report.build import build_report, render_plots, study_comparisons, write_report
 from harness.report.load import Run, Study, SweptParameter, discover_run_dirs, load_study
 from harness.report.options import ReportInputError, ReportOptions
 from harness.report.wandb_report import WandbReportError, create_wandb_report
@@ -21,5 +21,6 @@ __all__ = [
     "discover_run_dirs",
     "load_study",
     "render_plots",
+    "study_comparisons",
     "write_report",
 ]

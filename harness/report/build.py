@@ -11,8 +11,11 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+
+from harness.comparisons import paired_comparisons
 from harness.report.cells import Links, SampleCells, ThumbnailStore
-from harness.report.html import grid_view, header_view, metrics_view, render_page, runs_view
+from harness.report.html import comparisons_view, grid_view, header_view, metrics_view, render_page, runs_view
 from harness.report.load import PathArg, Study, as_paths, load_study
 from harness.report.options import ReportOptions
 from harness.report.plots import PlotFile, metric_plots
@@ -63,6 +66,7 @@ def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Se
             }
             for view, plots in drawn
         ],
+        "comparisons": comparisons_view(study_comparisons(study)),
         "runs": runs_view(study),
         "thumb_size": options.thumb_size,
     }
@@ -70,6 +74,12 @@ def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Se
     n_plots = len(curves) + sum(len(plots) for _, plots in drawn)
     log.info("wrote %s (%d runs, %d samples, %d plots)", out, len(study.runs), len(study.samples), n_plots)
     return out
+
+
+def study_comparisons(study: Study) -> pd.DataFrame:
+    """Paired comparisons of the study's cells: each per-sample score, adjacent values of each parameter."""
+    params = [(p.name, p.column) for p in study.plot_parameters]
+    return paired_comparisons(study.samples, params, study.score_columns)
 
 
 def write_plots(study: Study, folder: Path, options: ReportOptions) -> list[PlotFile]:

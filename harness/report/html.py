@@ -14,6 +14,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from harness.comparisons import HOLM_NOTE
 from harness.numbers import finite_or_none
 from harness.report.cells import Links, SampleCells
 from harness.report.load import REPLICATE_COLUMN, UNSET, Study, SweptParameter
@@ -161,6 +162,26 @@ def runs_view(study: Study) -> dict:
         rows.append({"cells": cells, "overrides": " ".join(run.override_list)})
     header = ["run", *(p.name for p in params), "model", "random weights", "samples", *metrics]
     return {"header": header, "rows": rows}
+
+
+def comparisons_view(comparisons: pd.DataFrame) -> dict:
+    """The paired-comparison table: one row per (parameter, held values, adjacent pair, metric)."""
+    rows = []
+    for row in comparisons.itertuples(index=False):
+        rows.append(
+            {
+                "param": row.param,
+                "held": row.held,
+                "pair": f"{format_value(row.value_a)} → {format_value(row.value_b)}",
+                "metric": row.metric,
+                "cells": [
+                    _table_cell(v) for v in (row.diff, row.ci_low, row.ci_high, row.p, row.p_holm, row.n_prompts)
+                ],
+                "method": row.method,
+            }
+        )
+    note = HOLM_NOTE.format(n=len(comparisons)) if len(comparisons) else ""
+    return {"rows": rows, "note": note}
 
 
 def _table_cell(value: object) -> dict:

@@ -79,7 +79,7 @@ def check_scorer_names(names: Sequence[str]) -> None:
     """One line for an unknown or repeated name in `scorers`."""
     unknown = [name for name in names if name not in SCORERS]
     if unknown:
-        raise ScorerConfigError(f"scorers: unknown scorer {unknown[0]!r}; available: {', '.join(SCORERS)}")
+        raise ScorerConfigError(f"scorers: unknown scorer {unknown[0]!r}; available: {', '.join(sorted(SCORERS))}")
     if len(set(names)) != len(names):
         raise ScorerConfigError(f"scorers: {list(names)} names a scorer twice")
 
