@@ -472,8 +472,9 @@ def test_header_states_model_random_weights_and_each_runs_config(sweep_report):
 def test_navigation_links_the_page_sections_and_each_scorer_view(sweep_report):
     _, dom = sweep_report
     (nav,) = dom.find_all("nav")
-    assert [a.attrs["href"] for a in nav.find_all("a")] == ["#grids", "#metrics", "#bias", "#runs", "#configs"]
-    assert [s.attrs["id"] for s in dom.find_all("section")] == ["grids", "metrics", "bias", "runs", "configs"]
+    sections = ["grids", "metrics", "comparisons", "bias", "runs", "configs"]
+    assert [a.attrs["href"] for a in nav.find_all("a")] == [f"#{name}" for name in sections]
+    assert [s.attrs["id"] for s in dom.find_all("section")] == sections
 
 
 def test_a_scorer_added_to_the_views_registry_gets_its_metrics_section(tmp_path, monkeypatch):
@@ -715,3 +716,23 @@ def test_sweep_report_renders_in_headless_chromium_with_every_image_loaded(sweep
     with Image.open(shot) as image:
         assert image.size == (1400, 3000)
         assert np.asarray(image.convert("L")).std() > 5  # not a blank page
+
+
+def test_a_plot_shades_the_band_it_names_and_names_none_it_does_not_draw():
+    from matplotlib.collections import PolyCollection
+
+    from harness.report.load import SweptParameter
+    from harness.report.plots import draw_series
+    from harness.report.series import Series
+
+    param = SweptParameter("sampler.guidance_scale", "param:sampler.guidance_scale", (1, 3, 5), between_runs=True)
+    with_ci = Series("all", (1, 3, 5), (0.2, 0.3, 0.4), (0.1, 0.2, 0.3), (0.3, 0.4, 0.5))
+    without = Series("all", (1, 3, 5), (20.0, 30.0, 40.0), (None, None, None), (None, None, None))
+    banded = draw_series([with_ci], metric="clip/score_mean", param=param, ci_level=0.95).axes[0]
+    (band,) = [c for c in banded.collections if isinstance(c, PolyCollection)]
+    assert band.get_paths()[0].vertices[:, 1].min() == pytest.approx(0.1)
+    assert band.get_paths()[0].vertices[:, 1].max() == pytest.approx(0.5)
+    assert "bands: 95% CI" in banded.get_title()
+    plain = draw_series([without], metric="fid/fid", param=param, ci_level=0.95).axes[0]
+    assert not [c for c in plain.collections if isinstance(c, PolyCollection)]
+    assert "no interval" in plain.get_title() and "bands" not in plain.get_title()

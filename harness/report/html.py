@@ -18,10 +18,11 @@ from harness.comparisons import HOLM_NOTE
 from harness.numbers import finite_or_none
 from harness.report.cells import Links, SampleCells
 from harness.report.load import REPLICATE_COLUMN, UNSET, Study, SweptParameter
-from harness.report.metric_names import is_count, scorer_of
+from harness.report.metric_names import is_ci_bound, is_count, scorer_of, split_metric
 from harness.report.plots import PlotFile
 from harness.report.series import metric_ci
 from harness.report.values import format_value
+from harness.scorers.glossary import GLOSSARY, glossary_line
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 PAGE_TEMPLATE = "report.html.j2"
@@ -119,9 +120,16 @@ def metrics_view(study: Study, plots: Sequence[PlotFile], link: Links, expected_
                 "plots": [{"src": link(p.path), "metric": p.metric, "param": p.parameter} for p in group_plots],
                 "values": [] if group_plots else _value_rows(study, present),
                 "notes": sorted({n for run in study.runs for n in run.notes if _is_note_of(n, group)}),
+                "glossary": _glossary(computed),
             }
         )
     return sections
+
+
+def _glossary(metrics: Sequence[str]) -> list[str]:
+    """One line per metric stem shown: what it is, its range and its interval method."""
+    stems = dict.fromkeys(split_metric(m)[0] for m in metrics if not is_ci_bound(m))
+    return [glossary_line(stem) for stem in stems if stem in GLOSSARY]
 
 
 def _is_note_of(note: str, scorer: str) -> bool:

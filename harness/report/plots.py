@@ -56,6 +56,7 @@ def draw_series(
     ax = fig.add_subplot()
     numeric = is_numeric(param.values)
     position = {v: i for i, v in enumerate(param.values)}
+    banded = False
     for line in series:
         x = [float(v) if numeric else position[v] for v in line.x]
         (drawn,) = ax.plot(x, line.y, marker="o", label=line.label)
@@ -63,11 +64,13 @@ def draw_series(
         if band:
             bx, lo, hi = zip(*band, strict=True)
             ax.fill_between(bx, lo, hi, color=drawn.get_color(), alpha=0.2, linewidth=0)
+            banded = True
     if not numeric:
         ax.set_xticks(range(len(param.values)), [format_value(v) for v in param.values])
     ax.set_xlabel(param.name)
     ax.set_ylabel(metric)
-    title = f"{metric} vs {param.name} (bands: {ci_level:.0%} CI)"
+    # The title promises a band only where one is drawn: set metrics (FID, KID) carry no interval.
+    title = f"{metric} vs {param.name} ({f'bands: {ci_level:.0%} CI' if banded else 'no interval'})"
     ax.set_title(f"{title}\nat {held}" if held else title, fontsize=9)
     if len(series) > 1:
         ax.legend(fontsize=7)

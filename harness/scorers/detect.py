@@ -29,7 +29,7 @@ from harness.scorers.fields import (
 from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions, ScorerConfigError
 from harness.scorers.result import ScoreResult, require_columns
-from harness.scorers.stats import mean_ci
+from harness.scorers.stats import prompt_mean
 from harness.scorers.weights import WeightFile, pretrained
 
 log = logging.getLogger(__name__)
@@ -278,19 +278,23 @@ class DetectScorer:
             "detect/n_with_phrases": float(sum(bool(p) for p in phrases)),
         }
         notes: list[str] = []
-        all_present = columns["detect.all_present"].dropna().to_numpy(dtype=np.float64)
-        metrics.update(_mean_metrics("detect/all_present_rate", all_present, boot))
-        if not len(all_present):
+        units = samples["prompt_id" if "prompt_id" in samples.columns else "prompt"].to_numpy()
+
+        def values_of(column: str) -> np.ndarray:
+            return columns[column].to_numpy(dtype=np.float64, na_value=np.nan)
+
+        metrics.update(_mean_metrics("detect/all_present_rate", values_of("detect.all_present"), units, boot))
+        if not columns["detect.all_present"].notna().any():
             notes.append("detect: no sample lists objects; no presence rate")
         for column in columns.columns:
             kind, _, name = column.removeprefix("detect.").partition(".")
-            values = columns[column].dropna().to_numpy(dtype=np.float64)
+            values = values_of(column)
             if kind == "present":
-                metrics.update(_mean_metrics(f"detect/present_rate[object={name}]", values, boot))
+                metrics.update(_mean_metrics(f"detect/present_rate[object={name}]", values, units, boot))
             elif kind == "score":
-                metrics[f"detect/score_mean[object={name}]"] = float(values.mean())
+                metrics[f"detect/score_mean[object={name}]"] = float(np.nanmean(values))
             elif kind == "coverage":
-                metrics.update(_mean_metrics(f"detect/coverage_mean[phrase={name}]", values, boot))
+                metrics.update(_mean_metrics(f"detect/coverage_mean[phrase={name}]", values, units, boot))
         if not any(phrases):
             notes.append("detect: no sample lists phrases; no coverage")
         tables = {
@@ -300,13 +304,14 @@ class DetectScorer:
         return metrics, tables, notes
 
 
-def _mean_metrics(name: str, values: np.ndarray, boot: BootstrapOptions) -> dict[str, float | None]:
-    """`name`, `name_ci_low`, `name_ci_high`; the suffix goes before a `[subset]` part of the name."""
+def _mean_metrics(name: str, values: np.ndarray, units: np.ndarray, boot: BootstrapOptions) -> dict[str, float | None]:
+    """`name`, `name_ci_low`, `name_ci_high` of the mean over prompts (each prompt's seeds averaged first);
+    the suffix goes before a `[subset]` part of the name. A rate is the mean of a 0/1 score."""
     base, bracket, subset = name.partition("[")
-    low, high = mean_ci(values, boot)
+    mean, low, high, _ = prompt_mean(values, units, boot)
     suffix = f"{bracket}{subset}"
     return {
-        name: float(values.mean()) if len(values) else None,
+        name: mean,
         f"{base}_ci_low{suffix}": low,
         f"{base}_ci_high{suffix}": high,
     }

@@ -21,7 +21,7 @@ from harness.scorers.fields import STAGE_COLUMNS, check_bootstrap, check_integer
 from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions, ScorerConfigError
 from harness.scorers.result import ScoreResult, require_columns
-from harness.scorers.stats import mean_ci
+from harness.scorers.stats import prompt_mean
 from harness.scorers.weights import WeightFile, hub_file, local_path, pretrained
 
 log = logging.getLogger(__name__)
@@ -209,10 +209,11 @@ class PreferenceScorer:
         for name in self.config.models:
             columns[f"preference.{name}"] = self._score_all(name, paths, prompts)
         metrics: dict[str, float | None] = {"preference/n": float(len(samples))}
+        units = samples["prompt_id" if "prompt_id" in samples.columns else "prompt"].to_numpy()
         for name in self.config.models:
             values = columns[f"preference.{name}"].to_numpy()
-            low, high = mean_ci(values, self.config.bootstrap)
-            metrics[f"preference/{name}_mean"] = float(values.mean()) if len(values) else None
+            mean, low, high, _ = prompt_mean(values, units, self.config.bootstrap)
+            metrics[f"preference/{name}_mean"] = mean
             metrics[f"preference/{name}_ci_low"] = low
             metrics[f"preference/{name}_ci_high"] = high
         notes = [] if len(samples) >= 2 else [f"preference: {len(samples)} sample(s); no confidence interval"]

@@ -17,7 +17,7 @@ from harness.scorers.fields import STAGE_COLUMNS, check_bootstrap, choice_list
 from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions
 from harness.scorers.result import ScoreResult, require_columns
-from harness.scorers.stats import mean_ci
+from harness.scorers.stats import prompt_mean
 from harness.scorers.weights import WeightFile
 
 MEASURES = ("sharpness", "noise")
@@ -102,16 +102,16 @@ class QualityScorer:
                 notes.append(f"quality: {skipped} sample(s) have no {STAGE_COLUMNS[stage]}; their {stage}px is NaN")
             for j, name in enumerate(MEASURES):
                 columns[f"quality.{name}_{stage}"] = values[:, j]
-        metrics = self._metrics(columns)
+        metrics = self._metrics(samples, columns)
         return ScoreResult(columns, metrics, {"quality/per_prompt": self._per_prompt(samples, columns)}, notes)
 
-    def _metrics(self, columns: pd.DataFrame) -> dict[str, float | None]:
+    def _metrics(self, samples: pd.DataFrame, columns: pd.DataFrame) -> dict[str, float | None]:
+        prompts = samples["prompt_id" if "prompt_id" in samples.columns else "prompt"].to_numpy()
         metrics: dict[str, float | None] = {}
         for column in columns.columns:
-            values = columns[column].dropna().to_numpy()
             metric = column.removeprefix("quality.")
-            low, high = mean_ci(values, self.config.bootstrap)
-            metrics[f"quality/{metric}_mean"] = float(values.mean()) if len(values) else None
+            mean, low, high, _ = prompt_mean(columns[column].to_numpy(), prompts, self.config.bootstrap)
+            metrics[f"quality/{metric}_mean"] = mean
             metrics[f"quality/{metric}_ci_low"] = low
             metrics[f"quality/{metric}_ci_high"] = high
         metrics["quality/n"] = float(len(columns))

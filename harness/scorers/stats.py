@@ -101,6 +101,20 @@ def cluster_means(values: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     return sums / np.bincount(inverse, minlength=len(labels))
 
 
+def prompt_mean(
+    values: np.ndarray, prompts: np.ndarray, options: BootstrapOptions
+) -> tuple[float | None, float | None, float | None, int]:
+    """(mean, ci_low, ci_high, n_prompts) of a per-sample score pooled over prompts: each prompt's seeds are
+    averaged first and the interval is over prompts, the independent units. NaN scores are left out."""
+    values = np.asarray(values, dtype=np.float64)
+    kept = ~np.isnan(values)
+    if not kept.any():
+        return None, None, None, 0
+    means = cluster_means(values[kept], np.asarray(prompts)[kept])
+    low, high = mean_ci(means, options)
+    return float(means.mean()), low, high, len(means)
+
+
 # --- paired comparisons of sweep cells -----------------------------------------------------------------
 
 

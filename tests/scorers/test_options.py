@@ -49,7 +49,6 @@ def test_an_empty_mapping_gives_the_defaults():
         (ClipConfig, {"bootstrap": {"level": 0.0}}, "scorer.clip.bootstrap.level: expected a number in (0, 1)"),
         (ClipConfig, {"bootstrap": 3}, "scorer.clip.bootstrap: "),
         (BiasConfig, {"groups": "guidance_scale"}, "scorer.bias.groups: "),
-        (FidConfig, {"reference": {"folder": "/nowhere"}}, "scorer.fid.reference.folder: "),
         (FidConfig, {"reference": {"folder": "/nowhere"}, "subset_size": 1}, "scorer.fid.subset_size: expected null"),
         (FidConfig, {"kid_subsets": 0}, "scorer.fid.kid_subsets: expected an integer >= 1, got 0"),
         (FidConfig, {"reference": {"stats": 3.5, "trust": True}}, "scorer.fid.reference: unknown option 'trust'"),
@@ -59,6 +58,14 @@ def test_bad_options_are_one_line_naming_the_key(cls, mapping, message):
     with pytest.raises(ScorerConfigError) as err:
         cls.from_mapping(mapping)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_a_missing_reference_folder_is_refused_when_the_fid_scorer_is_built_not_when_typed():
+    # Every run's config holds the fid options; only a run that uses the scorer reads its files.
+    config = FidConfig.from_mapping({"reference": {"folder": "/nowhere"}})
+    with pytest.raises(ScorerConfigError) as err:
+        config.check_sources()
+    assert str(err.value).startswith("scorer.fid.reference.folder: ") and "\n" not in str(err.value)
 
 
 def test_every_glossary_entry_names_a_known_interval_method():

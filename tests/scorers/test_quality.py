@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from by_hand import prompt_mean_by_hand
 import pywt
 from omegaconf import OmegaConf
 from PIL import Image
@@ -123,14 +124,14 @@ def test_blurring_lowers_sharpness_and_noise(tmp_path):
     assert columns["quality.noise_256"][0] > 3 * columns["quality.noise_256"][1]
 
 
-def test_run_metrics_are_the_column_means_with_a_bootstrap_interval(stages):
+def test_run_metrics_are_means_over_prompts_with_their_interval(stages):
     result = _scorer().score(stages)
     for column in result.columns:
         name = column.removeprefix("quality.")
-        values = result.columns[column].to_numpy()
-        assert result.metrics[f"quality/{name}_mean"] == pytest.approx(values.mean())
-        low, high = result.metrics[f"quality/{name}_ci_low"], result.metrics[f"quality/{name}_ci_high"]
-        assert values.min() <= low <= values.mean() <= high <= values.max()
+        mean, low, high = prompt_mean_by_hand(result.columns[column], stages["prompt_id"])
+        assert result.metrics[f"quality/{name}_mean"] == pytest.approx(mean)
+        assert result.metrics[f"quality/{name}_ci_low"] == pytest.approx(low)
+        assert result.metrics[f"quality/{name}_ci_high"] == pytest.approx(high)
     assert result.metrics["quality/n"] == 4.0
 
 
@@ -148,9 +149,8 @@ def test_a_sample_without_a_base_image_gets_nan_and_a_note(stages):
     result = _scorer().score(stages)
     assert np.isnan(result.columns.loc[11, "quality.sharpness_64"])
     assert not np.isnan(result.columns.loc[11, "quality.sharpness_256"])
-    assert result.metrics["quality/sharpness_64_mean"] == pytest.approx(
-        result.columns["quality.sharpness_64"].dropna().mean()
-    )
+    mean, _, _ = prompt_mean_by_hand(result.columns["quality.sharpness_64"], stages["prompt_id"])
+    assert result.metrics["quality/sharpness_64_mean"] == pytest.approx(mean)
     assert any("1 sample(s) have no path_64" in note for note in result.notes)
 
 

@@ -1,0 +1,18 @@
+"""Expected values computed in the tests, independently of harness.scorers.stats: a score pooled over prompts.
+
+Each prompt's seeds are averaged with pandas, then the mean over prompts gets SciPy's Student t interval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def prompt_mean_by_hand(values, prompts, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean of per-prompt means, t-interval low, high) over prompts, NaN scores dropped (n_prompts >= 2)."""
+    frame = pd.DataFrame({"value": np.asarray(values, dtype=float), "prompt": np.asarray(prompts)}).dropna()
+    means = frame.groupby("prompt")["value"].mean().to_numpy()
+    low, high = stats.t.interval(level, df=len(means) - 1, loc=means.mean(), scale=stats.sem(means))
+    return float(means.mean()), float(low), float(high)
