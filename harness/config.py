@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
 
 from harness.errors import ConfigError
 from harness.glide.diffusion import Schedule
@@ -21,6 +22,7 @@ from harness.glide.models import ModelSpec
 from harness.glide.pipeline import DTYPES
 from harness.glide.samplers import LOOPS
 from harness.scorers import scorer_options_class
+from harness.tracking import TRACKERS
 from harness.tracking import register_schemas as register_tracker_schemas
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -165,6 +167,16 @@ def run_config_class() -> type:
     return dataclasses.make_dataclass(
         "RunConfig", [("scorer", options, field(default_factory=options))], bases=(RunConfig,)
     )
+
+
+def saved_config(saved: DictConfig) -> DictConfig:
+    """A config a job saved (its .hydra/config.yaml) merged onto the schemas Hydra composed it with."""
+    schema = OmegaConf.structured(run_config_class())
+    tracker = OmegaConf.select(saved, "logger.tracker", default="wandb")
+    if tracker not in TRACKERS:
+        raise ConfigError(f"logger.tracker: {tracker!r} is not one of {', '.join(TRACKERS)}")
+    schema.logger = OmegaConf.structured(TRACKERS[tracker][0])
+    return OmegaConf.merge(schema, saved)
 
 
 def register() -> None:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from harness.config import RunConfig
+from harness.config import saved_config
 from harness.errors import USAGE_ERRORS, ConfigError, error_line
 from harness.job import Job
+from harness.plugins import load_plugins
 from harness.rundir import HYDRA_CONFIG, RunDir
 
 
@@ -28,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not run.hydra_config_file.is_file():
             raise ConfigError(f"{str(args.run_dir)!r} is not a run dir: it has no {HYDRA_CONFIG}")
-        cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), OmegaConf.load(run.hydra_config_file))
+        load_plugins()
+        cfg = saved_config(OmegaConf.load(run.hydra_config_file))
         cfg.runner.stage = "score"
         job = Job(cfg, run_dir=args.run_dir.resolve(), overrides=run.hydra_overrides() or [], group=None)
         job.run()
