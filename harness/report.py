@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from scipy import stats
 
-from harness.store import write_atomic
+from harness.io import write_atomic
 
 matplotlib.use("Agg")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.store import write_json, write_parquet
+from harness.io import write_json, write_parquet
 from harness.tracking import LoggerConfig, open_run
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from harness.store import write_parquet
+from harness.io import write_parquet
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import signal
+import stat
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -372,6 +374,14 @@ def upsampled(store: Path) -> list[Path]:
     return sorted((store / "upsample").rglob("*.png")) if (store / "upsample").is_dir() else []
 
 
+def old_file(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"the first bytes of a file")
+    past = time.time() - 3600
+    os.utime(path, (past, past))
+    return path
+
+
 def start_and_kill_after_first_upsample(args: list[str], cwd: Path, env: dict[str, str]) -> None:
     """Start the run and SIGKILL it as soon as its first 256px PNG lands: a write has just finished and the next
     sample is being computed, so the kill hits the middle of the run."""
@@ -401,12 +411,18 @@ def resumed(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Si
         upsampled=len(upsampled(root / "store")),
         pngs=store_pngs(root / "store"),
     )
+    # What a kill inside a write leaves: temp files no process holds, older than a write takes.
+    stale = [
+        old_file(root / "store" / "upsample" / "ff" / f".{'ff' * 16}.png.k1ll3d00.tmp"),
+        old_file(root / "run" / ".manifest.parquet.k1ll3d00.tmp"),
+    ]
     check(run_cli(resume_args(prompts, "store", 1, "run"), cwd=root, env=env))
     check(run_cli(resume_args(prompts, "store_ref", 1, "run_ref"), cwd=root, env=env))
     check(run_cli(resume_args(prompts, "store_batch4", 4, "run_batch4"), cwd=root, env=env))
     return SimpleNamespace(
         root=root,
         killed=killed,
+        stale_left=[p for p in stale if p.exists()],
         run=read_run(root / "run"),
         reference=read_run(root / "run_ref"),
         batch4=read_run(root / "run_batch4"),
@@ -420,8 +436,11 @@ def test_the_kill_landed_mid_run(resumed):
 
 def test_a_killed_run_leaves_only_complete_pngs_in_the_store(resumed):
     killed = resumed.killed
-    assert all(name.endswith(".png") and not name.startswith(".") for name in killed.files), killed.files
-    assert len(killed.pngs) == len(killed.files) == killed.based + killed.upsampled  # each one decoded in full
+    pngs = [name for name in killed.files if name.endswith(".png") and not name.startswith(".")]
+    # Besides the PNGs: their timings, and the lock of the sample being computed (released by the kill).
+    others = [name for name in killed.files if name not in pngs]
+    assert all(name.endswith((".timing.json", ".lock")) for name in others), others
+    assert len(killed.pngs) == len(pngs) == killed.based + killed.upsampled  # each one decoded in full
 
 
 def test_the_rerun_samples_only_what_the_killed_run_left_missing(resumed):
@@ -441,11 +460,24 @@ def test_resumed_run_has_the_pngs_of_an_uninterrupted_run_bit_for_bit(resumed):
     assert resumed.run.manifest["key"].tolist() == resumed.reference.manifest["key"].tolist()
 
 
-def test_no_temp_or_partial_files_are_left_in_the_store(resumed):
+def test_no_temp_lock_or_partial_files_are_left_in_the_store(resumed):
     store = resumed.root / "store"
     files = [p for p in store.rglob("*") if p.is_file()]
-    assert all(p.suffix == ".png" and not p.name.startswith(".") for p in files)
-    assert len(resumed.pngs["store"]) == len(files)  # every one decoded in full
+    pngs = [p for p in files if p.suffix == ".png" and not p.name.startswith(".")]
+    assert sorted(files) == sorted(pngs + [p.with_suffix(".timing.json") for p in pngs])
+    assert len(resumed.pngs["store"]) == len(pngs)  # every one decoded in full
+
+
+def test_the_rerun_removes_the_temp_files_a_killed_write_left_in_the_store_and_run_dir(resumed):
+    assert resumed.stale_left == []
+
+
+def test_store_files_are_readable_by_others_under_the_usual_umask(resumed):
+    # The CLI runs with the test process's umask; under 022 every stored file is 0644, not mkstemp's 0600.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in (resumed.root / "store").rglob("*") if p.is_file()}
+    assert modes == {0o666 & ~mask}
 
 
 def test_batch_size_1_and_4_give_identical_pixels(resumed):

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+from harness.io import write_atomic
 from harness.scorers.distances import gaussian_moments
 from harness.scorers.fid_features import ExtractorConfig, ImageFeatures
 from harness.scorers.images import file_content_key, list_images
-from harness.store import write_atomic
 
 log = logging.getLogger(__name__)
 

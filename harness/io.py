@@ -1,0 +1,153 @@
+"""Atomic file writes: every file the harness writes appears whole (temp file + rename), with the user's umask.
+
+A full disk becomes one DiskFullError naming the file and the space it needs; temp files of killed runs are removed.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+# A temp file is stale when no process holds its lock and it is older than this: the lock is taken right after
+# the file is created, so the age only covers that instant (and temp files of writers that took no lock).
+STALE_TEMP_AGE_S = 60.0
+_TEMP_SUFFIX = ".tmp"
+_umask_lock = threading.Lock()
+
+
+class DiskFullError(ValueError):
+    """A write that found no space left on its filesystem; the message names the file and the space needed."""
+
+    def __init__(self, path: Path, needed: int):
+        self.path, self.needed = Path(path), needed
+        try:
+            self.free = shutil.disk_usage(self.path.parent).free
+        except OSError:
+            self.free = 0
+        super().__init__(
+            f"no space left on the disk of {str(self.path)!r}: writing it needs {_mib(needed)} "
+            f"and {_mib(self.free)} is free; free some space there (or point the output elsewhere) and rerun"
+        )
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the kernel reports it (/proc, Linux 4.7+)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    # os.umask can only be read by setting it: set and restore under a lock, so no thread of ours sees the 0.
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def write_all(fd: int, data: bytes, *, path: Path) -> None:
+    """Write all of `data` to the open file `fd` and sync it; ENOSPC/EDQUOT become a DiskFullError for `path`."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(path, len(data)) from None
+        raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see either nothing or the whole file, with the umask's mode."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, name=path.name)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
+    try:
+        # Held until the rename: a cleaner of another run sees the temp file as live (see remove_stale_temps).
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        write_all(fd, data, path=path)
+        # mkstemp creates the file 0600; the final file gets the mode open() would give it.
+        os.fchmod(fd, 0o666 & ~current_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, value: Any) -> None:
+    write_atomic(path, (json.dumps(value, indent=2, sort_keys=False, allow_nan=False) + "\n").encode())
+
+
+def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    write_atomic(path, buffer.getvalue())
+
+
+def _temp_pattern(name: str | None) -> re.Pattern[str]:
+    # mkstemp's names here: ".<name>.<8 random characters>.tmp".
+    target = re.escape(name) if name is not None else r".+"
+    return re.compile(rf"\.{target}\.[A-Za-z0-9_]+{re.escape(_TEMP_SUFFIX)}")
+
+
+def remove_stale_temps(folder: Path, *, name: str | None = None, recursive: bool = False) -> int:
+    """Remove the temp files of writes that died (those of `name` only, when given); returns how many.
+
+    A temp file is stale when no live process holds its lock (a killed writer's lock is released by the kernel)
+    and it is older than STALE_TEMP_AGE_S; a live writer's temp file is never touched.
+    """
+    pattern = _temp_pattern(name)
+    removed = 0
+    folders = [Path(folder)]
+    while folders:
+        current = folders.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            if recursive and entry.is_dir(follow_symlinks=False):
+                folders.append(Path(entry.path))
+            elif pattern.fullmatch(entry.name) and _remove_if_stale(Path(entry.path)):
+                removed += 1
+    return removed
+
+
+def _remove_if_stale(path: Path) -> bool:
+    """Remove `path` if it is a stale temp file; True when it was removed."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        if time.time() - os.fstat(fd).st_mtime < STALE_TEMP_AGE_S:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # a live writer holds it
+        path.unlink(missing_ok=True)
+        return True
+    finally:
+        os.close(fd)
