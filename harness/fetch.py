@@ -26,7 +26,7 @@ from harness.glide.checkpoints import (
 from harness.glide.tokenizer import GPT2_VOCAB_URL, TokenizerError, load_encoding, tiktoken_cache_dir
 
 ARTEFACT_KINDS = ("glide", "tokenizer", "clip", "inception")
-CLIP_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "scorer" / "clip.yaml"
+CLIP_CONFIG = Path(__file__).resolve().parent / "conf" / "scorer" / "clip.yaml"
 FALLBACK_CLIP = ("ViT-L-14", "openai")
 HF_HUB_PREFIX = "hf-hub:"
 

@@ -17,7 +17,7 @@ from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
 from harness.schema import ConfigError, register
 from harness.suites import Prompt, Suite
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "harness" / "conf"
 SAMPLING = Sampling(
     model_id="tiny:tiny_base+tiny_upsample:random-seed0",
     device_type="cpu",

@@ -1,4 +1,4 @@
-"""Prompt suites and experiment configs: every conf/suite and experiments/ file composes through Hydra and
+"""Prompt suites and experiment configs: every harness/conf/suite and harness/conf/experiment file composes through Hydra and
 loads; prompt files (.txt, .csv) are read with their ids, tags and expected classes; bad suites are refused.
 """
 
@@ -14,8 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from harness.schema import ConfigError, PromptConfig, RunConfig, SuiteConfig, register
 from harness.suites import Prompt, Suite, load_suite, read_prompt_file
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+CONF = Path(__file__).resolve().parents[1] / "harness" / "conf"
+EXPERIMENTS = CONF / "experiment"
 SUITES = sorted(p.stem for p in (CONF / "suite").glob("*.yaml") if p.stem != "file")
 # What the seed study ran by hand (seed/000_7877986e80c70962.txt), as it wrote the prompts.
 SEED_PROMPTS = [

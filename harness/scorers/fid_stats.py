@@ -23,7 +23,7 @@ from harness.scorers.images import file_content_key, list_images
 
 log = logging.getLogger(__name__)
 
-FID_DEFAULTS = Path(__file__).resolve().parents[2] / "conf" / "scorer" / "fid.yaml"
+FID_DEFAULTS = Path(__file__).resolve().parents[1] / "conf" / "scorer" / "fid.yaml"
 
 
 def write_stats(folder: Path, out: Path, extractor: ExtractorConfig, *, cache_dir: Path | None, device: str) -> int:
