@@ -15,7 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness.glide.checkpoints import CheckpointError
 from harness.glide.diffusion import space_timesteps
-from harness.glide.models import ModelSpec
+from harness.glide.models import ModelSpec, check_device
 from harness.glide.pipeline import DTYPES
 from harness.glide.tokenizer import TokenizerError
 
@@ -65,6 +65,7 @@ class SamplerConfig:
                 raise ConfigError(f"sampler.{key}: {err}") from None
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(f"sampler.device: {self.device!r} is not one of {', '.join(DEVICES)} or cuda:N")
+        check_device(self.device)
         if self.dtype != "auto" and self.dtype not in DTYPES:
             raise ConfigError(f"sampler.dtype: {self.dtype!r} is not one of auto, {', '.join(DTYPES)}")
 

@@ -29,6 +29,24 @@ WEIGHTS = ("official", "random")
 NARROW_CHANNELS = 128
 
 
+class DeviceError(ValueError):
+    """A device that this machine does not have; the message names it and what is there."""
+
+
+def check_device(device: str) -> None:
+    """Refuse `cuda` / `cuda:N` where torch sees no such GPU, before any work (auto and cpu always pass)."""
+    if not device.startswith("cuda"):
+        return
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise DeviceError(f"sampler.device: {device!r} asks for a GPU but torch finds no CUDA device; use cpu or auto")
+    index = device.partition(":")[2]
+    if index and not (index.isdigit() and int(index) < count):
+        raise DeviceError(
+            f"sampler.device: {device!r} is not one of the {count} GPUs here (cuda:0 to cuda:{count - 1})"
+        )
+
+
 def resolve_threads(device_type: str, num_channels: int) -> int:
     """The torch intra-op thread count of a sampling run; the one place that decides it.
 
