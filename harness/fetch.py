@@ -12,7 +12,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from omegaconf import OmegaConf
 
 from harness.glide.checkpoints import (
@@ -219,6 +218,7 @@ def fetch_tokenizer() -> Fetched:
 
 def inception_target() -> Target:
     """The FID Inception weights: torch-fidelity's URL and the torch hub file it loads them from."""
+    import torch
     from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
     filename = URL_INCEPTION_V3.rsplit("/", 1)[-1]
@@ -284,8 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for item in fetch(plan):
             print(summary_line(item))
     except CheckpointError as err:
+        # The harness's exit code for what the user or the machine can fix (no network, a bad mirror URL).
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 
