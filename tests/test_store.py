@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from harness.io import STALE_TEMP_AGE_S, DiskFullError, write_all, write_atomic, write_json, write_parquet
+from harness.schema import USAGE_ERRORS
 from harness.store import SampleStore, read_png
 
 KEY = "0123456789abcdef0123456789abcdef"
@@ -294,7 +295,7 @@ def test_a_full_disk_is_one_error_naming_the_file_and_the_space_needed():
         write_all(full.fileno(), data, path=Path("/dev/full"))
     message = str(caught.value)
     assert "\n" not in message and "'/dev/full'" in message and "3.0 MiB" in message
-    assert caught.value.needed == len(data) and isinstance(caught.value, ValueError)
+    assert caught.value.needed == len(data) and isinstance(caught.value, USAGE_ERRORS)  # one line, exit 2
 
 
 def test_a_failed_write_into_the_store_leaves_neither_the_png_nor_a_temp_file(tmp_path):
