@@ -14,7 +14,9 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import load_state_dict, resolve_checkpoint
+from harness.io import write_json
+
+from .checkpoints import default_cache_dir, load_state_dict, resolve_checkpoint
 from .config import PRESETS, preset
 from .pipeline import DTYPES, GlidePipeline, Stage
 from .tokenizer import Tokenizer, load_encoding
@@ -96,22 +98,79 @@ class ModelSpec:
         ).hexdigest()[:8]
         if self.random_weights:
             return f"{self.name}:{self.base}+{self.upsample}@{arch}:random-seed{self.seed}"
-        files = [file_fingerprint(Path(p)) for p in (self.base_path, self.upsample_path) if p is not None]
-        weights = "official" if not files else "files-" + "-".join(files)
-        return f"{self.name}:{self.base}+{self.upsample}@{arch}:{weights}"
+        # Every file a run uses is named by its digest: a file in the cache is no more trusted than a given path.
+        prints = [checkpoint_fingerprint(self, stage) for stage in ("base", "upsample")]
+        label = "official" if all(p.official for p in prints) else "files"
+        return f"{self.name}:{self.base}+{self.upsample}@{arch}:{label}-" + "-".join(p.sha256[:12] for p in prints)
 
 
-def file_fingerprint(path: Path, chunk: int = 1 << 20) -> str:
-    """A cheap content fingerprint of a large file: its size and the hash of its first and last MiB."""
-    if not path.is_file():
-        return f"missing:{path.name}"
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
+@dataclass(frozen=True)
+class Fingerprint:
+    """A checkpoint file's SHA-256, and whether it has the released file's layout (see official_layout)."""
+
+    sha256: str
+    official: bool
+
+
+_FINGERPRINTS = "fingerprints.json"
+
+
+def checkpoint_fingerprint(spec: ModelSpec, stage: str) -> Fingerprint:
+    """The fingerprint of the stage's checkpoint file (found, or fetched, as for loading it).
+
+    Hashing a 1.5 GB file takes seconds, so the result is kept in <cache dir>/fingerprints.json by the file's
+    path, size and modification time, and computed again only when one of them changes.
+    """
+    path = checkpoint_file(spec, stage).resolve()
+    stat = path.stat()
+    entry = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    cache_file = (Path(spec.cache_dir).expanduser() if spec.cache_dir else default_cache_dir()) / _FINGERPRINTS
+    known = _read_fingerprints(cache_file)
+    cached = known.get(str(path), {})
+    if {k: cached.get(k) for k in entry} == entry and {"sha256", "official"} <= set(cached):
+        return Fingerprint(cached["sha256"], cached["official"])
+    found = Fingerprint(_sha256(path), official_layout(path, getattr(spec, stage)))
+    known[str(path)] = {**entry, "sha256": found.sha256, "official": found.official}
+    try:
+        write_json(cache_file, known)
+    except (OSError, ValueError) as err:  # a read-only cache only costs the hashing next time
+        log.warning("could not record checkpoint fingerprints in %s (%s)", cache_file, err)
+    return found
+
+
+def official_layout(path: Path, preset_name: str) -> bool:
+    """The released files publish no digests: a file counts as official when it holds exactly the released
+    key list with its shapes, all float32, and its size is that of those tensors plus the container's few
+    KiB. A file of other weights with that layout passes too; its digest in the model id still differs."""
+    with torch.device("meta"):
+        expected = GlideUNet(preset(preset_name)).expected_shapes()
+    try:
+        tensors = load_state_dict(path, expected)
+    except Exception:  # unreadable in any way is not the released layout; loading the file reports why
+        return False
+    data_bytes = sum(t.numel() * t.element_size() for t in tensors.values())
+    all_fp32 = all(t.dtype == torch.float32 for t in tensors.values())
+    return all_fp32 and data_bytes <= path.stat().st_size <= data_bytes + _CONTAINER_SLACK_BYTES
+
+
+# A torch.save zip or safetensors file adds a header and per-tensor records (about 1 KiB per tensor here).
+_CONTAINER_SLACK_BYTES = 4 * 2**20
+
+
+def _sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
     with path.open("rb") as f:
-        digest.update(f.read(chunk))
-        f.seek(max(0, size - chunk))
-        digest.update(f.read(chunk))
-    return digest.hexdigest()[:12]
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_fingerprints(cache_file: Path) -> dict:
+    try:
+        known = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
 def random_model(preset_name: str, seed: int) -> GlideUNet:
