@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from cli_helpers import (
     BASE_STEPS,
@@ -499,6 +500,7 @@ def glide_url(stage: str) -> str:
 
 RUN = ["hydra.run.dir=run", "store.cache_dir=store"]
 QUICK = [*TINY, "scorers=[]", "sampler.samples_per_prompt=1"]
+STEPLESS = [a for a in QUICK if not a.startswith(("sampler.base_steps=", "sampler.upsample_steps="))]
 # id -> (arguments, words the error line must contain)
 BAD_INPUTS = {
     "no_suite": ([*QUICK, *RUN], ["+suite=", *SUITES]),
@@ -548,19 +550,45 @@ BAD_INPUTS = {
         ["+suite=couch", *QUICK, "sampler.batch_size=0", "hydra.run.dir=mine/run", "store.cache_dir=store"],
         ["sampler.batch_size"],
     ),
+    "one_step_base_respacing": (
+        ["+suite=couch", *STEPLESS, "sampler.base_steps=1", "sampler.upsample_steps=ddim2", *RUN],
+        ["sampler.base_steps", "'1'", "at least 2"],
+    ),
+    "one_step_upsample_respacing": (
+        ["+suite=couch", *STEPLESS, "sampler.base_steps=3", "sampler.upsample_steps=1", *RUN],
+        ["sampler.upsample_steps", "'1'", "at least 2"],
+    ),
+    "cuda_index_beyond_the_gpus": (
+        ["+suite=couch", *QUICK, f"sampler.device=cuda:{torch.cuda.device_count()}", *RUN],
+        ["sampler.device", f"'cuda:{torch.cuda.device_count()}'"],
+    ),
+    "prompt_path_is_a_directory": (
+        ["+suite=file", "suite.path=mine", *QUICK, *RUN],
+        ["suite.path", "'mine'", "is a directory"],
+    ),
+    "prompt_file_not_utf8": (
+        ["+suite=file", "suite.path=latin1.txt", *QUICK, *RUN],
+        ["suite.path", "'latin1.txt'", "UTF-8", "0xe9"],
+    ),
     "real_model_without_weights": (
         ["+suite=couch", "model=glide", "model.download=false", "model.cache_dir=no_weights", "scorers=[]", *RUN],
         [glide_url("base"), "no_weights/base.pt"],
     ),
 }
-# What the user had before the command: a file, an empty prompt file, empty dirs, a dir with a log of theirs.
-INPUT_FILES = ["blocker", "empty.txt", "mine", "no_weights", "work", "work/experiment.log"]
+if not torch.cuda.is_available():
+    BAD_INPUTS["cuda_without_a_gpu"] = (
+        ["+suite=couch", *QUICK, "sampler.device=cuda", *RUN],
+        ["sampler.device", "'cuda'", "no CUDA device"],
+    )
+# What the user had before the command: a file, prompt files (empty, Latin-1), empty dirs, a dir with a log.
+INPUT_FILES = ["blocker", "empty.txt", "latin1.txt", "mine", "no_weights", "work", "work/experiment.log"]
 
 
 def prepare_case(case_dir: Path) -> None:
     case_dir.mkdir()
     (case_dir / "blocker").write_text("a regular file where a directory is asked for\n")
     (case_dir / "empty.txt").write_text("")
+    (case_dir / "latin1.txt").write_bytes("a caf\u00e9 by the lake\n".encode("latin-1"))
     (case_dir / "no_weights").mkdir()
     (case_dir / "mine").mkdir()
     (case_dir / "work").mkdir()
@@ -586,7 +614,7 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> d
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_one_error_line_and_a_failing_exit(bad_runs, case):
     result = bad_runs[case].result
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr[-3000:]
     lines = error_lines(result)
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
     for word in BAD_INPUTS[case][1]:
