@@ -25,6 +25,9 @@ import pandas as pd
 STALE_TEMP_AGE_S = 60.0
 _TEMP_SUFFIX = ".tmp"
 _umask_lock = threading.Lock()
+# Folders whose stale temp files this process has removed: one listing per folder, not one per write (a
+# report writes thousands of thumbnails into one folder).
+_swept_folders: set[Path] = set()
 
 
 class DiskFullError(ValueError):
@@ -79,7 +82,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see either nothing or the whole file, with the umask's mode."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent, name=path.name)
+    if path.parent not in _swept_folders:  # what a killed run left here goes on its successor's first write
+        remove_stale_temps(path.parent)
+        _swept_folders.add(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
     try:
         # Held until the rename: a cleaner of another run sees the temp file as live (see remove_stale_temps).
@@ -105,19 +110,16 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
     write_atomic(path, buffer.getvalue())
 
 
-def _temp_pattern(name: str | None) -> re.Pattern[str]:
-    # mkstemp's names here: ".<name>.<8 random characters>.tmp".
-    target = re.escape(name) if name is not None else r".+"
-    return re.compile(rf"\.{target}\.[A-Za-z0-9_]+{re.escape(_TEMP_SUFFIX)}")
+# write_atomic's temp files: ".<name>.<mkstemp's random characters>.tmp".
+_TEMP_NAME = re.compile(rf"\..+\.[A-Za-z0-9_]+{re.escape(_TEMP_SUFFIX)}")
 
 
-def remove_stale_temps(folder: Path, *, name: str | None = None, recursive: bool = False) -> int:
-    """Remove the temp files of writes that died (those of `name` only, when given); returns how many.
+def remove_stale_temps(folder: Path, *, recursive: bool = False) -> int:
+    """Remove the temp files of writes that died in `folder` (and below it, if `recursive`); returns how many.
 
     A temp file is stale when no live process holds its lock (a killed writer's lock is released by the kernel)
     and it is older than STALE_TEMP_AGE_S; a live writer's temp file is never touched.
     """
-    pattern = _temp_pattern(name)
     removed = 0
     folders = [Path(folder)]
     while folders:
@@ -129,7 +131,7 @@ def remove_stale_temps(folder: Path, *, name: str | None = None, recursive: bool
         for entry in entries:
             if recursive and entry.is_dir(follow_symlinks=False):
                 folders.append(Path(entry.path))
-            elif pattern.fullmatch(entry.name) and _remove_if_stale(Path(entry.path)):
+            elif _TEMP_NAME.fullmatch(entry.name) and _remove_if_stale(Path(entry.path)):
                 removed += 1
     return removed
 

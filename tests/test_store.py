@@ -238,11 +238,12 @@ def test_opening_a_store_removes_old_unheld_temp_files_and_keeps_fresh_or_held_o
     assert (old.exists(), fresh.exists(), held.exists(), not_ours.exists()) == (False, True, True, True)
 
 
-def test_writing_a_file_removes_its_own_stale_temp_files(tmp_path):
-    stale = make_temp(tmp_path, ".summary.json.abc123xy.tmp", age_s=STALE_TEMP_AGE_S + 60)
-    other = make_temp(tmp_path, ".results.parquet.abc123xy.tmp", age_s=STALE_TEMP_AGE_S + 60)
+def test_the_first_write_into_a_folder_removes_the_stale_temp_files_there(tmp_path):
+    make_temp(tmp_path, ".summary.json.abc123xy.tmp", age_s=STALE_TEMP_AGE_S + 60)
+    make_temp(tmp_path, ".results.parquet.abc123xy.tmp", age_s=STALE_TEMP_AGE_S + 60)
+    fresh = make_temp(tmp_path, ".manifest.parquet.wr1t1ng0.tmp", age_s=0)
     write_json(tmp_path / "summary.json", {"ok": True})
-    assert all_files(tmp_path) == [other.name, "summary.json"] and not stale.exists()
+    assert all_files(tmp_path) == [fresh.name, "summary.json"]
 
 
 def test_a_claim_yields_the_missing_keys_and_leaves_no_lock_file(tmp_path):
