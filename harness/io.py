@@ -24,6 +24,7 @@ import pandas as pd
 # the file is created, so the age only covers that instant (and temp files of writers that took no lock).
 STALE_TEMP_AGE_S = 60.0
 _TEMP_SUFFIX = ".tmp"
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _umask_lock = threading.Lock()
 # Folders whose stale temp files this process has removed: one listing per folder, not one per write (a
 # report writes thousands of thumbnails into one folder).
@@ -73,7 +74,7 @@ def write_all(fd: int, data: bytes, *, path: Path) -> None:
             view = view[os.write(fd, view) :]
         os.fsync(fd)
     except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        if err.errno in _NO_SPACE:
             raise DiskFullError(path, len(data)) from None
         raise
 
@@ -85,7 +86,12 @@ def write_atomic(path: Path, data: bytes) -> None:
     if path.parent not in _swept_folders:  # what a killed run left here goes on its successor's first write
         remove_stale_temps(path.parent)
         _swept_folders.add(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
+    except OSError as err:  # a filesystem out of inodes cannot even create the temp file
+        if err.errno in _NO_SPACE:
+            raise DiskFullError(path, len(data)) from None
+        raise
     try:
         # Held until the rename: a cleaner of another run sees the temp file as live (see remove_stale_temps).
         fcntl.flock(fd, fcntl.LOCK_EX)
