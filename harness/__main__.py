@@ -22,11 +22,11 @@ from harness.outdirs import creatable_error, record_new_dirs, remove_new_dirs
 from harness.plugins import load_plugins
 from harness.preflight import check_command
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"  # package data: found the same in a wheel
 
 
 def group_choices(group: str) -> list[str]:
-    """The options of a config group: the YAML files in conf/<group>/."""
+    """The options of a config group: the YAML files in harness/conf/<group>/."""
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
@@ -66,7 +66,7 @@ def _fail(message: str, run_dir: Path) -> None:
     sys.exit(2)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)

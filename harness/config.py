@@ -18,7 +18,7 @@ from harness.errors import ConfigError
 from harness.glide.diffusion import Schedule
 from harness.glide.errors import GlideInputError
 from harness.glide.guidance import GUIDANCE
-from harness.glide.models import ModelSpec
+from harness.glide.models import ModelSpec, check_device
 from harness.glide.pipeline import DTYPES
 from harness.glide.samplers import LOOPS
 from harness.scorers import scorer_options_class
@@ -76,6 +76,7 @@ class SamplerConfig:
             self._check_stage(stage)
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(f"sampler.device: {self.device!r} is not one of {', '.join(DEVICES)} or cuda:N")
+        check_device(self.device)
         if self.dtype != "auto" and self.dtype not in DTYPES:
             raise ConfigError(f"sampler.dtype: {self.dtype!r} is not one of auto, {', '.join(DTYPES)}")
 

@@ -24,10 +24,6 @@ class MissingWeightsError(UsageError):
     """Model weights that are not on disk and cannot be fetched now; the message says how to fetch them."""
 
 
-class DeviceError(UsageError):
-    """The requested device is not available (e.g. device=cuda on a machine without CUDA)."""
-
-
 class DiskFullError(UsageError):
     """A write failed for lack of space; the message names the path and the space needed."""
 

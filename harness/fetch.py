@@ -12,7 +12,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from omegaconf import OmegaConf
 
 from harness.glide.checkpoints import (
@@ -26,7 +25,7 @@ from harness.glide.checkpoints import (
 from harness.glide.tokenizer import GPT2_VOCAB_URL, TokenizerError, load_encoding, tiktoken_cache_dir
 
 ARTEFACT_KINDS = ("glide", "tokenizer", "clip", "inception")
-CLIP_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "scorer" / "clip.yaml"
+CLIP_CONFIG = Path(__file__).resolve().parent / "conf" / "scorer" / "clip.yaml"
 FALLBACK_CLIP = ("ViT-L-14", "openai")
 HF_HUB_PREFIX = "hf-hub:"
 
@@ -219,6 +218,7 @@ def fetch_tokenizer() -> Fetched:
 
 def inception_target() -> Target:
     """The FID Inception weights: torch-fidelity's URL and the torch hub file it loads them from."""
+    import torch
     from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
     filename = URL_INCEPTION_V3.rsplit("/", 1)[-1]
@@ -284,8 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for item in fetch(plan):
             print(summary_line(item))
     except CheckpointError as err:
+        # The harness's exit code for what the user or the machine can fix (no network, a bad mirror URL).
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

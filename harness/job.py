@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.glide.config import preset
-from harness.glide.models import load_pipeline, resolve_official_checkpoints
+from harness.glide.models import load_pipeline, resolve_official_checkpoints, resolve_threads
 from harness.glide.pipeline import resolve_device, resolve_dtype
 from harness.outdirs import creatable_error
 from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
@@ -169,8 +168,10 @@ class Job:
         return manifest(specs, self.store, suite=self.suite.name, random_weights=self.rc.model.random_weights)
 
     def _load_pipeline(self):
-        if self.sampling.device_type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-            torch.set_num_threads(len(os.sched_getaffinity(0)))
+        widths = [preset(name).num_channels for name in (self.rc.model.base, self.rc.model.upsample)]
+        self.torch_threads = resolve_threads(self.sampling.device_type, max(widths))
+        torch.set_num_threads(self.torch_threads)
+        log.info("sampling on %s with %d torch thread(s)", self.device, self.torch_threads)
         return load_pipeline(
             self.rc.model,
             device=self.device,

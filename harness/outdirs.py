@@ -18,15 +18,31 @@ _CREATED_ENV = "GLIDE_EVAL_NEW_DIRS"
 _HYDRA_FILES = {".hydra", "harness.log", "multirun.yaml"}
 
 
-def creatable_error(path: Path, what: str) -> str | None:
-    """None when `path` exists as a writable dir or can be created; else the one-line reason."""
+# A run refuses to start with less free space than this where it writes: enough for a few hundred 256px samples
+# with their W&B copies and a run's tables, so a full disk is found before the first sample, not at the 500th.
+MIN_FREE_BYTES = 100 * 2**20
+# The probe writes real data: creating an empty file (or a directory) still works on a full disk.
+_PROBE_BYTES = 4096
+
+
+def creatable_error(path: Path, what: str, *, min_free_bytes: int = MIN_FREE_BYTES) -> str | None:
+    """None when `path` exists as a writable dir or can be created and has room; else the one-line reason."""
     ancestor = path.absolute()
     while not ancestor.exists():
         ancestor = ancestor.parent
-    try:  # a probe directory, removed at once: permission bits alone mislead root and special filesystems
-        os.rmdir(tempfile.mkdtemp(dir=ancestor, prefix=".write-check-"))
+    try:  # a probe file, removed at once: permission bits alone mislead root and special filesystems
+        with tempfile.TemporaryFile(dir=ancestor, prefix=".write-check-") as probe:
+            probe.write(b"\0" * _PROBE_BYTES)
+            probe.flush()
+            os.fsync(probe.fileno())
+        free = shutil.disk_usage(ancestor).free
     except OSError as err:
         return f"{what}: {str(path)!r} cannot be created in {ancestor} ({err.strerror or err})"
+    if free < min_free_bytes:
+        return (
+            f"{what}: {str(path)!r} is on a disk with {free / 2**20:.1f} MiB free; a run needs at least "
+            f"{min_free_bytes / 2**20:.0f} MiB there"
+        )
     return None
 
 

@@ -18,7 +18,7 @@ import yaml
 
 from harness.config import pixel_fields
 from harness.errors import InputFileError
-from harness.store import write_json, write_parquet
+from harness.io import write_json, write_parquet
 
 log = logging.getLogger(__name__)
 

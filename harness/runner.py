@@ -93,58 +93,72 @@ def sample_missing(
     hooks = _count_forwards(pipeline, stats)
     start = time.perf_counter()
     try:
-        _run_base(pipeline, todo_base, store, batch_size)
-        _run_upsample(pipeline, todo_up, store, batch_size)
+        stats.base_sampled = _run_base(pipeline, todo_base, store, batch_size)
+        stats.upsample_sampled = _run_upsample(pipeline, todo_up, store, batch_size)
     finally:
         for hook in hooks:
             hook.remove()
     stats.sampling_s = time.perf_counter() - start
-    stats.base_sampled, stats.upsample_sampled = len(todo_base), len(todo_up)
+    # Another run sharing the store may have computed some of them meanwhile.
+    stats.base_reused, stats.upsample_reused = len(bases) - stats.base_sampled, len(ups) - stats.upsample_sampled
     return stats
 
 
-def _run_base(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int) -> None:
+def _run_base(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int) -> int:
+    """Sample and store the specs' base images; returns how many this run computed (others may share the store)."""
+    computed = 0
     with tqdm(total=len(specs), desc="base 64px", unit="img", disable=not specs) as bar:
-        for batch in _batches(specs, batch_size):
-            sampling = batch[0].sampling
-            start = time.perf_counter()
-            images = pipeline.sample_base(
-                [s.prompt.text for s in batch],
-                [s.seed for s in batch],
-                guidance=sampling.param("guidance"),
-                guidance_scale=sampling.param("guidance_scale"),
-                loop=sampling.param("base_loop"),
-                steps=sampling.param("base_steps"),
-                loop_options=sampling.loop_options("base"),
-            )
-            seconds = (time.perf_counter() - start) / len(batch)
-            for spec, image in zip(batch, images.numpy(), strict=True):
-                store.put(
-                    "base", spec.base_key, image, {"prompt": spec.prompt.text, "seed": spec.seed, "time_s": seconds}
-                )
-            bar.update(len(batch))
+        for claimed in _batches(specs, batch_size):
+            with store.claim("base", [s.base_key for s in claimed]) as missing:
+                batch = [s for s in claimed if s.base_key in missing]
+                if batch:
+                    sampling = batch[0].sampling
+                    start = time.perf_counter()
+                    images = pipeline.sample_base(
+                        [s.prompt.text for s in batch],
+                        [s.seed for s in batch],
+                        guidance=sampling.param("guidance"),
+                        guidance_scale=sampling.param("guidance_scale"),
+                        loop=sampling.param("base_loop"),
+                        steps=sampling.param("base_steps"),
+                        loop_options=sampling.loop_options("base"),
+                    )
+                    seconds = (time.perf_counter() - start) / len(batch)
+                    for spec, image in zip(batch, images.numpy(), strict=True):
+                        meta = {"prompt": spec.prompt.text, "seed": spec.seed}
+                        store.put("base", spec.base_key, image, meta, seconds=seconds)
+            computed += len(batch)
+            bar.update(len(claimed))
+    return computed
 
 
-def _run_upsample(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int) -> None:
+def _run_upsample(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int) -> int:
+    """Upsample and store the specs' 256px images; returns how many this run computed."""
+    computed = 0
     with tqdm(total=len(specs), desc="upsample 256px", unit="img", disable=not specs) as bar:
-        for batch in _batches(specs, batch_size):
-            sampling = batch[0].sampling
-            low_res = torch.from_numpy(np.stack([store.get("base", s.base_key)[0] for s in batch]))
-            start = time.perf_counter()
-            images = pipeline.upsample(
-                [s.prompt.text for s in batch],
-                low_res,
-                [s.seed for s in batch],
-                loop=sampling.param("upsample_loop"),
-                steps=sampling.param("upsample_steps"),
-                temperature=sampling.param("upsample_temp"),
-                loop_options=sampling.loop_options("upsample"),
-            )
-            seconds = (time.perf_counter() - start) / len(batch)
-            for spec, image in zip(batch, images.numpy(), strict=True):
-                meta = {"prompt": spec.prompt.text, "seed": spec.seed, "base_key": spec.base_key, "time_s": seconds}
-                store.put("upsample", spec.key, image, meta)
-            bar.update(len(batch))
+        for claimed in _batches(specs, batch_size):
+            with store.claim("upsample", [s.key for s in claimed]) as missing:
+                batch = [s for s in claimed if s.key in missing]
+                if batch:
+                    sampling = batch[0].sampling
+                    low_res = torch.from_numpy(np.stack([store.get("base", s.base_key)[0] for s in batch]))
+                    start = time.perf_counter()
+                    images = pipeline.upsample(
+                        [s.prompt.text for s in batch],
+                        low_res,
+                        [s.seed for s in batch],
+                        loop=sampling.param("upsample_loop"),
+                        steps=sampling.param("upsample_steps"),
+                        temperature=sampling.param("upsample_temp"),
+                        loop_options=sampling.loop_options("upsample"),
+                    )
+                    seconds = (time.perf_counter() - start) / len(batch)
+                    for spec, image in zip(batch, images.numpy(), strict=True):
+                        meta = {"prompt": spec.prompt.text, "seed": spec.seed, "base_key": spec.base_key}
+                        store.put("upsample", spec.key, image, meta, seconds=seconds)
+            computed += len(batch)
+            bar.update(len(claimed))
+    return computed
 
 
 def missing_keys(specs: Sequence[SampleSpec], store: SampleStore) -> list[str]:
@@ -174,8 +188,8 @@ def manifest(specs: Sequence[SampleSpec], store: SampleStore, *, suite: str, ran
             "device_type": s.device_type,
             "path_64": str(store.path("base", spec.base_key)),
             "path_256": str(store.path("upsample", spec.key)),
-            "time_base_s": store.meta("base", spec.base_key).get("time_s"),
-            "time_up_s": store.meta("upsample", spec.key).get("time_s"),
+            "time_base_s": store.seconds("base", spec.base_key),
+            "time_up_s": store.seconds("upsample", spec.key),
         }
         rows.append(row)
     frame = pd.DataFrame(rows)

@@ -1,48 +1,28 @@
 """The sample store: PNG files named by content key, each written atomically, shared by runs and shards.
 
-A file that exists is complete (temp file + rename), so concurrent writers and killed runs never leave a
-half-written sample; a sample's metadata (its spec and timing) travels inside the PNG as text chunks.
+A PNG's bytes depend only on its pixels and spec (its timing is a JSON file beside it); runs sharing a store
+claim a key with an advisory lock before computing it, so no sample is computed twice.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
-import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from PIL import Image, PngImagePlugin
 
+from harness.io import remove_stale_temps, write_atomic, write_json
+
 _META_KEY = "glide-eval"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see either nothing or the whole file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, value: Any) -> None:
-    write_atomic(path, (json.dumps(value, indent=2, sort_keys=False, allow_nan=False) + "\n").encode())
-
-
-def write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    write_atomic(path, buffer.getvalue())
+_TIMING_SUFFIX = ".timing.json"
+_LOCK_SUFFIX = ".lock"
 
 
 def encode_png(image: np.ndarray, meta: dict[str, Any]) -> bytes:
@@ -70,10 +50,17 @@ def _meta(image: Image.Image) -> dict[str, Any]:
 
 
 class SampleStore:
-    """64px base samples under base/, 256px samples under upsample/, each at <key[:2]>/<key>.png."""
+    """64px base samples under base/, 256px samples under upsample/, each at <key[:2]>/<key>.png.
+
+    Opening a store removes what killed runs left in it: temp files and lock files that no live process holds.
+    """
 
     def __init__(self, root: Path):
         self.root = Path(root).resolve()
+        if self.root.is_dir():
+            remove_stale_temps(self.root, recursive=True)
+            for lock in self.root.glob(f"*/*/*{_LOCK_SUFFIX}"):
+                _remove_unheld_lock(lock)
 
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key[:2] / f"{key}.png"
@@ -81,8 +68,11 @@ class SampleStore:
     def has(self, stage: str, key: str) -> bool:
         return self.path(stage, key).is_file()
 
-    def put(self, stage: str, key: str, image: np.ndarray, meta: dict[str, Any]) -> Path:
+    def put(self, stage: str, key: str, image: np.ndarray, meta: dict[str, Any], seconds: float | None = None) -> Path:
+        """Store the sample; `seconds` (its compute time) goes to a file beside it, never into the PNG."""
         path = self.path(stage, key)
+        if seconds is not None:  # first, so that a PNG that exists has its timing
+            write_json(path.with_suffix(_TIMING_SUFFIX), {"time_s": seconds})
         write_atomic(path, encode_png(image, {"key": key, **meta}))
         return path
 
@@ -91,3 +81,58 @@ class SampleStore:
 
     def meta(self, stage: str, key: str) -> dict[str, Any]:
         return read_png_meta(self.path(stage, key))
+
+    def seconds(self, stage: str, key: str) -> float | None:
+        """The compute time recorded with the sample; None when it was stored without one."""
+        try:
+            return json.loads(self.path(stage, key).with_suffix(_TIMING_SUFFIX).read_text())["time_s"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    @contextmanager
+    def claim(self, stage: str, keys: Iterable[str]) -> Iterator[set[str]]:
+        """Hold the lock of every key (waiting for other runs that hold one) and yield those still missing.
+
+        Check, compute and put inside the `with`: a run sharing the store waits, then finds the samples there.
+        Keys are locked in sorted order, so runs claiming overlapping batches cannot deadlock.
+        """
+        keys = set(keys)
+        held = []
+        try:
+            for key in sorted(keys):
+                held.append(_lock(self.path(stage, key).with_suffix(_LOCK_SUFFIX)))
+            yield {key for key in keys if not self.has(stage, key)}
+        finally:
+            for path, fd in reversed(held):
+                path.unlink(missing_ok=True)  # before the release: a waiter then sees a new file (see _lock)
+                os.close(fd)
+
+
+def _lock(path: Path) -> tuple[Path, int]:
+    """An exclusive flock on the file at `path`; retried when the file was replaced while waiting for it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            # The holder unlinks the file before releasing it; a lock on an unlinked file guards nothing.
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return path, fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _remove_unheld_lock(path: Path) -> None:
+    """Remove a lock file its killed holder left, unless a live process holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass  # held: a live run is computing that key
+    finally:
+        os.close(fd)

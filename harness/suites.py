@@ -6,6 +6,7 @@ A suite comes from a config file (conf/suite/NAME.yaml) or from a .txt / .csv fi
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,20 +58,31 @@ def load_suite(cfg: SuiteConfig) -> Suite:
 
 def read_prompt_file(path: Path) -> list[Prompt]:
     """Prompts from a .txt file (one per line; blank lines and # comments skipped) or a .csv with a `text` column."""
+    if path.is_dir():
+        raise ConfigError(f"suite.path: {str(path)!r} is a directory; give a .txt or .csv file of prompts")
     if not path.is_file():
         raise ConfigError(f"suite.path: prompt file {str(path)!r} does not exist")
     if path.suffix.lower() == ".csv":
         return _read_csv(path)
     if path.suffix.lower() != ".txt":
         raise ConfigError(f"suite.path: {str(path)!r} is neither a .txt nor a .csv file of prompts")
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [line.strip() for line in _read_utf8(path).splitlines()]
     texts = [line for line in lines if line and not line.startswith("#")]
     return [Prompt(prompt_id(text, i), text) for i, text in enumerate(texts)]
 
 
+def _read_utf8(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"suite.path: prompt file {str(path)!r} is not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
+            f"{err.start}); save it as UTF-8"
+        ) from None
+
+
 def _read_csv(path: Path) -> list[Prompt]:
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    rows = list(csv.DictReader(io.StringIO(_read_utf8(path), newline="")))
     if rows and "text" not in rows[0]:
         raise ConfigError(f"suite.path: {str(path)!r} has no `text` column (columns: {', '.join(rows[0])})")
     prompts = []

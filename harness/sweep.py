@@ -14,8 +14,8 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from harness.io import write_parquet
 from harness.rundir import RunDir, finished_job_dirs, parse_overrides
-from harness.store import write_parquet
 from harness.tracking import LineChart, open_tracker
 
 log = logging.getLogger(__name__)

@@ -492,9 +492,9 @@ def test_fetch_downloads_both_glide_checkpoints(tmp_path, server, capsys):
     assert [line.split()[2] for line in capsys.readouterr().out.splitlines()] == ["cached", "cached"]
 
 
-def test_fetch_offline_exits_nonzero_with_the_paragraph(tmp_path, closed_base_url, capsys):
+def test_fetch_offline_exits_2_like_the_harness_with_the_paragraph(tmp_path, closed_base_url, capsys):
     argv = ["--only", "glide", "--cache-dir", str(tmp_path), "--glide-base-url", closed_base_url]
-    assert main(argv) == 1
+    assert main(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert f"error: Could not download {closed_base_url}base.pt" in captured.err
@@ -523,7 +523,7 @@ def test_fetch_command_offline_prints_no_traceback(tmp_path, closed_base_url):
         text=True,
         timeout=120,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2  # the harness's code for a usage error
     assert "Traceback" not in done.stderr
     assert f"Could not download {closed_base_url}base.pt" in done.stderr
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import signal
+import stat
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from cli_helpers import (
     BASE_STEPS,
@@ -370,6 +373,14 @@ def upsampled(store: Path) -> list[Path]:
     return sorted((store / "upsample").rglob("*.png")) if (store / "upsample").is_dir() else []
 
 
+def old_file(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"the first bytes of a file")
+    past = time.time() - 3600
+    os.utime(path, (past, past))
+    return path
+
+
 def start_and_kill_after_first_upsample(args: list[str], cwd: Path, env: dict[str, str]) -> None:
     """Start the run and SIGKILL it as soon as its first 256px PNG lands: a write has just finished and the next
     sample is being computed, so the kill hits the middle of the run."""
@@ -399,12 +410,18 @@ def resumed(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Si
         upsampled=len(upsampled(root / "store")),
         pngs=store_pngs(root / "store"),
     )
+    # What a kill inside a write leaves: temp files no process holds, older than a write takes.
+    stale = [
+        old_file(root / "store" / "upsample" / "ff" / f".{'ff' * 16}.png.k1ll3d00.tmp"),
+        old_file(root / "run" / ".manifest.parquet.k1ll3d00.tmp"),
+    ]
     check(run_cli(resume_args(prompts, "store", 1, "run"), cwd=root, env=env))
     check(run_cli(resume_args(prompts, "store_ref", 1, "run_ref"), cwd=root, env=env))
     check(run_cli(resume_args(prompts, "store_batch4", 4, "run_batch4"), cwd=root, env=env))
     return SimpleNamespace(
         root=root,
         killed=killed,
+        stale_left=[p for p in stale if p.exists()],
         run=read_run(root / "run"),
         reference=read_run(root / "run_ref"),
         batch4=read_run(root / "run_batch4"),
@@ -418,8 +435,11 @@ def test_the_kill_landed_mid_run(resumed):
 
 def test_a_killed_run_leaves_only_complete_pngs_in_the_store(resumed):
     killed = resumed.killed
-    assert all(name.endswith(".png") and not name.startswith(".") for name in killed.files), killed.files
-    assert len(killed.pngs) == len(killed.files) == killed.based + killed.upsampled  # each one decoded in full
+    pngs = [name for name in killed.files if name.endswith(".png") and not name.startswith(".")]
+    # Besides the PNGs: their timings, and the lock of the sample being computed (released by the kill).
+    others = [name for name in killed.files if name not in pngs]
+    assert all(name.endswith((".timing.json", ".lock")) for name in others), others
+    assert len(killed.pngs) == len(pngs) == killed.based + killed.upsampled  # each one decoded in full
 
 
 def test_the_rerun_samples_only_what_the_killed_run_left_missing(resumed):
@@ -439,11 +459,24 @@ def test_resumed_run_has_the_pngs_of_an_uninterrupted_run_bit_for_bit(resumed):
     assert resumed.run.manifest["key"].tolist() == resumed.reference.manifest["key"].tolist()
 
 
-def test_no_temp_or_partial_files_are_left_in_the_store(resumed):
+def test_no_temp_lock_or_partial_files_are_left_in_the_store(resumed):
     store = resumed.root / "store"
     files = [p for p in store.rglob("*") if p.is_file()]
-    assert all(p.suffix == ".png" and not p.name.startswith(".") for p in files)
-    assert len(resumed.pngs["store"]) == len(files)  # every one decoded in full
+    pngs = [p for p in files if p.suffix == ".png" and not p.name.startswith(".")]
+    assert sorted(files) == sorted(pngs + [p.with_suffix(".timing.json") for p in pngs])
+    assert len(resumed.pngs["store"]) == len(pngs)  # every one decoded in full
+
+
+def test_the_rerun_removes_the_temp_files_a_killed_write_left_in_the_store_and_run_dir(resumed):
+    assert resumed.stale_left == []
+
+
+def test_store_files_are_readable_by_others_under_the_usual_umask(resumed):
+    # The CLI runs with the test process's umask; under 022 every stored file is 0644, not mkstemp's 0600.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in (resumed.root / "store").rglob("*") if p.is_file()}
+    assert modes == {0o666 & ~mask}
 
 
 def test_batch_size_1_and_4_give_identical_pixels(resumed):
@@ -465,6 +498,7 @@ def glide_url(stage: str) -> str:
 
 RUN = ["hydra.run.dir=run", "store.cache_dir=store"]
 QUICK = [*TINY, "scorers=[]", "sampler.samples_per_prompt=1"]
+STEPLESS = [a for a in QUICK if not a.startswith(("sampler.base_steps=", "sampler.upsample_steps="))]
 # id -> (arguments, words the error line must contain)
 BAD_INPUTS = {
     "no_suite": ([*QUICK, *RUN], ["+suite=", *SUITES]),
@@ -544,19 +578,45 @@ BAD_INPUTS = {
     ),
     "sweep_without_multirun": (["+suite=couch", *QUICK, "sampler.guidance_scale=1,3", *RUN], ["-m"]),
     "experiment_sweep_without_multirun": (["+experiment=guidance_scale", *QUICK, *RUN], ["guidance_scale", "-m"]),
+    "one_step_base_respacing": (
+        ["+suite=couch", *STEPLESS, "sampler.base_steps=1", "sampler.upsample_steps=ddim2", *RUN],
+        ["sampler.base_steps", "'1'", "at least 2"],
+    ),
+    "one_step_upsample_respacing": (
+        ["+suite=couch", *STEPLESS, "sampler.base_steps=3", "sampler.upsample_steps=1", *RUN],
+        ["sampler.upsample_steps", "'1'", "at least 2"],
+    ),
+    "cuda_index_beyond_the_gpus": (
+        ["+suite=couch", *QUICK, f"sampler.device=cuda:{torch.cuda.device_count()}", *RUN],
+        ["sampler.device", f"'cuda:{torch.cuda.device_count()}'"],
+    ),
+    "prompt_path_is_a_directory": (
+        ["+suite=file", "suite.path=mine", *QUICK, *RUN],
+        ["suite.path", "'mine'", "is a directory"],
+    ),
+    "prompt_file_not_utf8": (
+        ["+suite=file", "suite.path=latin1.txt", *QUICK, *RUN],
+        ["suite.path", "'latin1.txt'", "UTF-8", "0xe9"],
+    ),
     "real_model_without_weights": (
         ["+suite=couch", "model=glide", "model.download=false", "model.cache_dir=no_weights", "scorers=[]", *RUN],
         [glide_url("base"), "no_weights/base.pt"],
     ),
 }
-# What the user had before the command: a file, an empty prompt file, empty dirs, a dir with a log of theirs.
-INPUT_FILES = ["blocker", "empty.txt", "mine", "no_weights", "work", "work/experiment.log"]
+if not torch.cuda.is_available():
+    BAD_INPUTS["cuda_without_a_gpu"] = (
+        ["+suite=couch", *QUICK, "sampler.device=cuda", *RUN],
+        ["sampler.device", "'cuda'", "no CUDA device"],
+    )
+# What the user had before the command: a file, prompt files (empty, Latin-1), empty dirs, a dir with a log.
+INPUT_FILES = ["blocker", "empty.txt", "latin1.txt", "mine", "no_weights", "work", "work/experiment.log"]
 
 
 def prepare_case(case_dir: Path) -> None:
     case_dir.mkdir()
     (case_dir / "blocker").write_text("a regular file where a directory is asked for\n")
     (case_dir / "empty.txt").write_text("")
+    (case_dir / "latin1.txt").write_bytes("a caf\u00e9 by the lake\n".encode("latin-1"))
     (case_dir / "no_weights").mkdir()
     (case_dir / "mine").mkdir()
     (case_dir / "work").mkdir()
@@ -582,7 +642,7 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> d
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_one_error_line_and_a_failing_exit(bad_runs, case):
     result = bad_runs[case].result
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stderr[-3000:]
     lines = error_lines(result)
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
     for word in BAD_INPUTS[case][1]:

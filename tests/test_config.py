@@ -122,10 +122,10 @@ def test_empty_channel_mult_without_an_official_default_is_refused():
 
 
 def test_norm_groups_must_divide_every_level_width():
-    # tiny_upsample's widths are 8 * (1, 1, 2, 4): 8 groups fit, 16 do not divide the first levels.
-    assert replace(preset("tiny_upsample"), norm_groups=8).norm_groups == 8
-    with pytest.raises(ValueError, match=r"model\.norm_groups 16 .*\[8, 8, 16, 32\]"):
-        replace(preset("tiny_upsample"), norm_groups=16)
+    # tiny_upsample's widths are 4 * (1, 1, 2, 4): 4 groups fit, 8 do not divide the first levels.
+    assert replace(preset("tiny_upsample"), norm_groups=2).norm_groups == 2
+    with pytest.raises(ValueError, match=r"model\.norm_groups 8 .*\[4, 4, 8, 16\]"):
+        replace(preset("tiny_upsample"), norm_groups=8)
 
 
 def test_to_dict_holds_every_field():

@@ -166,6 +166,43 @@ def test_invalid_respacing_raises_one_line_naming_it_and_the_allowed_forms(respa
     assert "\n" not in message
 
 
+@pytest.mark.parametrize("respacing", ["1", "1,0", "ddim1"])
+def test_a_respacing_that_keeps_one_step_is_refused_naming_it(respacing):
+    with pytest.raises(ValueError) as excinfo:
+        space_timesteps(1000, respacing)
+    assert repr(respacing) in str(excinfo.value) and "\n" not in str(excinfo.value)
+
+
+# Every count form with 1..60 steps, a few section lists and the named forms: whatever the check accepts, the
+# schedule builds with finite tables and one step of each loop runs (one-step respacings failed there before).
+ACCEPTED_CANDIDATES = [str(n) for n in range(1, 61)] + [f"ddim{n}" for n in range(1, 61)]
+ACCEPTED_CANDIDATES += ["1,1", "2,1", "1,1,1", "10,10,3,2,2", "fast27", "full", "500", "1000"]
+
+
+def _accepted(respacing: str) -> bool:
+    try:
+        space_timesteps(1000, respacing)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", NOISE_SCHEDULES)
+def test_every_accepted_respacing_builds_a_schedule_both_loops_can_step_through(name):
+    accepted = [r for r in ACCEPTED_CANDIDATES if _accepted(r)]
+    assert "1" not in accepted and {"2", "1,1", "fast27", "ddim2"} <= set(accepted)
+    x = torch.zeros(1, 3, 2, 2)
+    out = torch.zeros(1, 6, 2, 2)
+    for respacing in accepted:
+        sched = Schedule.create(name, 1000, respacing)
+        tables = [sched.log_betas, sched.posterior_log_variance_clipped, sched.sqrt_recipm1_alphas_cumprod]
+        assert all(np.isfinite(table).all() for table in tables), respacing
+        for i in (sched.num_steps - 1, 0):
+            index = torch.tensor([i])
+            assert torch.isfinite(p_sample_step(sched, out, x, index, torch.ones_like(x))).all(), respacing
+            assert torch.isfinite(ddim_step(sched, out, x, index, 0.0, None)).all(), respacing
+
+
 def test_respacing_with_more_steps_than_a_section_holds_is_rejected():
     with pytest.raises(ValueError, match="'fast27'"):
         space_timesteps(20, "fast27")

@@ -20,7 +20,7 @@ from harness.glide.guidance import GUIDANCE, register_guidance
 from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
 from harness.suites import Prompt, Suite
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "harness" / "conf"
 ENVIRONMENT = {
     "model_id": "tiny:tiny_base+tiny_upsample:random-seed0",
     "device_type": "cpu",
@@ -191,12 +191,19 @@ def test_options_that_do_not_touch_pixels_keep_the_keys(override):
         "sampler.per_sample=false",
         "sampler.compile=true",
         "model.seed=1",
-        "model=glide",
     ],
 )
 def test_options_that_touch_pixels_change_every_key(override):
     default, changed = plan_keys(), plan_keys(override)
     assert not {key for key, _ in default} & {key for key, _ in changed}
+
+
+def test_the_released_model_changes_every_key(tmp_path):
+    # Its keys name the checkpoint files' digests, so they need files; any bytes do for the keys.
+    for name in ("base.pt", "upsample.pt"):
+        (tmp_path / name).write_bytes(name.encode())
+    released = plan_keys("model=glide", f"model.cache_dir={tmp_path}", "model.download=false")
+    assert not {key for key, _ in plan_keys()} & {key for key, _ in released}
 
 
 # ---------------------------------------------------------------- shards

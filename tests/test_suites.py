@@ -1,5 +1,6 @@
-"""Prompt suites and experiment configs: every conf/suite and experiments/ file composes through Hydra and
-loads; prompt files (.txt, .csv) are read with their ids, tags and expected classes; bad suites are refused.
+"""Prompt suites and experiment configs: every harness/conf/suite and harness/conf/experiment file composes
+through Hydra and loads; prompt files (.txt, .csv) are read with their ids, tags and expected classes; bad
+suites are refused.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from harness.config import PromptConfig, RunConfig, SuiteConfig, register
 from harness.errors import ConfigError
 from harness.suites import Prompt, Suite, load_suite, read_prompt_file
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+CONF = Path(__file__).resolve().parents[1] / "harness" / "conf"
+EXPERIMENTS = CONF / "experiment"
 SUITES = sorted(p.stem for p in (CONF / "suite").glob("*.yaml") if p.stem != "file")
 # What the seed study ran by hand (seed/000_7877986e80c70962.txt), as it wrote the prompts.
 SEED_PROMPTS = [
@@ -142,6 +143,27 @@ def test_a_csv_file_without_a_text_column_is_refused_naming_its_columns(tmp_path
     path.write_text("prompt,style\na red cube,photo\n")
     with pytest.raises(ConfigError, match=r"no `text` column.*prompt, style"):
         read_prompt_file(path)
+
+
+@pytest.mark.parametrize("name", ["prompts.txt", "prompts"])
+def test_a_prompt_path_that_is_a_directory_says_so(tmp_path, name):
+    (tmp_path / name).mkdir()
+    with pytest.raises(ConfigError) as caught:
+        load_suite(SuiteConfig(path=str(tmp_path / name)))
+    assert "suite.path" in str(caught.value) and "is a directory" in str(caught.value)
+    assert "not exist" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["prompts.txt", "prompts.csv"])
+def test_a_prompt_file_that_is_not_utf8_names_the_key_the_file_and_the_byte(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes("text\na caf\u00e9 by the lake\n".encode("latin-1"))  # \xe9 alone is not UTF-8
+    with pytest.raises(ConfigError) as caught:
+        load_suite(SuiteConfig(path=str(path)))
+    message = str(caught.value)
+    offset = len("text\na caf")
+    assert message.startswith("suite.path: ") and repr(str(path)) in message
+    assert "UTF-8" in message and "0xe9" in message and f"offset {offset}" in message
 
 
 def test_a_prompt_file_of_another_kind_is_refused(tmp_path):

@@ -499,7 +499,7 @@ def logger_conf_dir(tmp_path: Path) -> Path:
     """A primary config that picks the repo's logger group, as the root config does."""
     (tmp_path / "logger").mkdir()
     for name in ("wandb.yaml", "disabled.yaml"):
-        (tmp_path / "logger" / name).write_text((REPO / "conf" / "logger" / name).read_text())
+        (tmp_path / "logger" / name).write_text((REPO / "harness" / "conf" / "logger" / name).read_text())
     (tmp_path / "config.yaml").write_text("defaults:\n  - logger: wandb\n  - _self_\n")
     return tmp_path
 

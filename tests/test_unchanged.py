@@ -1,8 +1,9 @@
 """A tiny bias run made before the harness was restructured, held against the same command run today:
 manifest and result columns, per-sample scores, the W&B samples table and the PNG pixels are all unchanged.
 
-tests/data/tiny_bias_run_before_seams.parquet is that run's results.parquet, with its machine-dependent
-columns (paths, timings) replaced by the SHA-256 of each PNG's decoded pixels.
+tests/data/tiny_bias_run_before_seams.parquet is that run's results.parquet (the harness as it was, with
+today's tiny presets), its machine-dependent columns (paths, timings) replaced by the SHA-256 of each PNG's
+decoded pixels.
 """
 
 from __future__ import annotations

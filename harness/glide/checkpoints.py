@@ -24,6 +24,7 @@ from safetensors.torch import load_file as load_safetensors
 from tqdm import tqdm
 
 from .errors import GlideInputError
+from .files import publish
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def download_file(url: str, dest: Path) -> None:
             _copy_url_to(url, out, desc=dest.name)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(part, dest)
+        publish(part, dest)  # with the umask's mode, as any file the user creates
     except (OSError, http.client.HTTPException) as err:
         part.unlink(missing_ok=True)
         raise CheckpointError(offline_message(url, dest, _reason(err))) from err

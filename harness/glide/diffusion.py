@@ -24,8 +24,8 @@ _COSINE_OFFSET = 0.008
 _MAX_BETA = 0.999
 
 _RESPACING_FORMS = (
-    "'' or 'full' (every step), comma-separated step counts over equal sections such as '100' or "
-    "'10,10,3,2,2', 'ddimN' (N steps at an integer stride), or 'fast27'"
+    "at least 2 steps in all: '' or 'full' (every step), comma-separated step counts over equal sections such "
+    "as '100' or '10,10,3,2,2', 'ddimN' (N steps at an integer stride), or 'fast27'"
 )
 
 
@@ -45,7 +45,18 @@ def betas_for_schedule(name: str, num_steps: int) -> np.ndarray:
 
 
 def space_timesteps(num_steps: int, respacing: str) -> list[int]:
-    """The original timesteps kept by `respacing`, ascending; `_RESPACING_FORMS` lists the accepted forms."""
+    """The original timesteps kept by `respacing`, ascending; `_RESPACING_FORMS` lists the accepted forms.
+
+    Refuses a respacing that keeps a single step: the schedule clips the posterior variance of its last step to
+    that of the step before, so the loops need two (building a Schedule for every accepted form finds no other).
+    """
+    steps = _kept_steps(num_steps, respacing)
+    if len(steps) < 2:
+        raise _respacing_error(respacing, f"it keeps {len(steps)} step; the sampling loops need at least 2")
+    return steps
+
+
+def _kept_steps(num_steps: int, respacing: str) -> list[int]:
     if respacing in ("", "full"):
         return list(range(num_steps))
     if respacing == "fast27":

@@ -14,13 +14,13 @@ from pathlib import Path
 import pandas as pd
 
 from harness.comparisons import paired_comparisons
+from harness.io import write_atomic
 from harness.report.cells import Links, SampleCells, ThumbnailStore
 from harness.report.html import comparisons_view, grid_view, header_view, metrics_view, render_page, runs_view
 from harness.report.load import PathArg, Study, as_paths, load_study
 from harness.report.options import ReportOptions
 from harness.report.plots import PlotFile, metric_plots
 from harness.report.views import View, all_views, expected_scorers
-from harness.store import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from urllib.parse import quote
 import pandas as pd
 from PIL import Image
 
+from harness.io import write_atomic
 from harness.report.load import PARAM_PREFIX
 from harness.report.values import format_value
-from harness.store import write_atomic
 
 log = logging.getLogger(__name__)
 

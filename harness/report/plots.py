@@ -14,12 +14,12 @@ from pathlib import Path
 import matplotlib
 from matplotlib.figure import Figure
 
+from harness.io import write_atomic
 from harness.report.load import Study, SweptParameter
 from harness.report.metric_names import is_count, split_metric
 from harness.report.options import ReportOptions
 from harness.report.series import Series, group_series, metric_series, score_series
 from harness.report.values import format_value, is_numeric
-from harness.store import write_atomic
 
 matplotlib.use("Agg")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.store import write_atomic
+from harness.io import write_atomic
 
 log = logging.getLogger(__name__)
 

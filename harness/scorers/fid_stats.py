@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+from harness.io import write_atomic
 from harness.scorers.distances import enough_for_covariance, gaussian_moments
 from harness.scorers.fid_features import ExtractorConfig, ImageFeatures, ResizeMode
 from harness.scorers.images import file_content_key, list_images
 from harness.scorers.reference import stats_provenance
-from harness.store import write_atomic
 
 log = logging.getLogger(__name__)
 
-FID_DEFAULTS = Path(__file__).resolve().parents[2] / "conf" / "scorer" / "fid.yaml"
+FID_DEFAULTS = Path(__file__).resolve().parents[1] / "conf" / "scorer" / "fid.yaml"
 
 
 def write_stats(folder: Path, out: Path, extractor: ExtractorConfig, *, cache_dir: Path | None, device: str) -> int:

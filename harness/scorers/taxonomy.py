@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from harness.scorers.options import ScorerConfigError
 
-TAXONOMY_DIR = Path(__file__).resolve().parents[2] / "conf" / "taxonomy"
+TAXONOMY_DIR = Path(__file__).resolve().parents[1] / "conf" / "taxonomy"
 _CLASS_ID = re.compile(r"[a-z0-9][a-z0-9_]*")
 _ARTICLE = re.compile(r"^(a|an|the)\s+")
 

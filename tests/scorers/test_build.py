@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from harness.rundir import write_results
 from harness.scorers import ScorerConfigError, build_scorers
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "harness" / "conf"
 
 # The command-line overrides that give a tiny random CLIP and a tiny FID feature extractor (no download).
 TINY_OVERRIDES = [

@@ -15,7 +15,7 @@ from harness.scorers.fid import FidConfig
 from harness.scorers.glossary import GLOSSARY, INTERVAL_METHODS, glossary_line
 from harness.scorers.options import BootstrapOptions
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "scorer"
+CONF = Path(__file__).resolve().parents[2] / "harness" / "conf" / "scorer"
 
 
 @pytest.mark.parametrize(("name", "cls"), [("clip", ClipConfig), ("fid", FidConfig), ("bias", BiasConfig)])

@@ -9,8 +9,8 @@ import numpy as np
 import open_clip
 import pandas as pd
 import pytest
-from by_hand import prompt_mean_by_hand
 import torch
+from by_hand import prompt_mean_by_hand
 from omegaconf import OmegaConf
 from PIL import Image
 from tiny_hf import text_config, tiny_tokenizer, vision_config

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from by_hand import prompt_mean_by_hand
 import pywt
+from by_hand import prompt_mean_by_hand
 from omegaconf import OmegaConf
 from PIL import Image
 from scipy import ndimage

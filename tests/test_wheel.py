@@ -1,0 +1,92 @@
+"""A built wheel carries the configs: built from a copy of the sources, installed without -e into a fresh
+venv, and run as the README's main job from a directory that has nothing to do with the sources.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from cli_helpers import BASE_STEPS, CONF, REPO, UPSAMPLE_STEPS, cli_env
+
+pytestmark = pytest.mark.slow
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"{' '.join(map(str, args))}\nexit {result.returncode}\n{result.stderr[-4000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of a copy of the sources (a build writes build/ and egg-info beside them)."""
+    root = tmp_path_factory.mktemp("wheel")
+    source = root / "source"
+    shutil.copytree(REPO / "harness", source / "harness", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(root), "."], source)
+    (built,) = root.glob("*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def venv_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv (torch and the other dependencies from the system) with only the wheel installed."""
+    venv = tmp_path_factory.mktemp("venv")
+    run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], venv)
+    python = venv / "bin" / "python"
+    run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)], venv)
+    return python
+
+
+def installed_env(home: Path) -> dict[str, str]:
+    """The CLI's test environment without the sources on PYTHONPATH: the installed package must be used."""
+    env = cli_env(home)
+    env.pop("PYTHONPATH")
+    return env
+
+
+def test_the_wheel_holds_every_config_file(wheel):
+    expected = {f"harness/conf/{p.relative_to(CONF)}" for p in CONF.rglob("*.yaml")}
+    with zipfile.ZipFile(wheel) as archive:
+        held = {name for name in archive.namelist() if name.startswith("harness/conf/")}
+    assert expected and held == expected
+
+
+def test_the_installed_package_is_the_one_that_runs(venv_python, tmp_path):
+    where = run([str(venv_python), "-c", "import harness; print(harness.__file__)"], tmp_path, installed_env(tmp_path))
+    assert Path(where.stdout.strip()).is_relative_to(venv_python.parents[1])
+
+
+def test_the_installed_command_lists_the_suites_from_anywhere(venv_python, tmp_path):
+    result = subprocess.run(
+        [str(venv_python), "-m", "harness"], cwd=tmp_path, env=installed_env(tmp_path), capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert all(p.stem in result.stderr for p in (CONF / "suite").glob("*.yaml"))
+
+
+def test_the_main_job_runs_from_an_unrelated_directory_with_the_installed_wheel(venv_python, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    steps = [f"sampler.base_steps={BASE_STEPS}", f"sampler.upsample_steps=ddim{UPSAMPLE_STEPS}"]
+    run([str(venv_python), "-m", "harness", "+suite=bias", "model=tiny", *steps], work, installed_env(tmp_path))
+    (run_dir,) = (work / "outputs" / "runs").iterdir()
+    prompts = yaml.safe_load((CONF / "suite" / "bias.yaml").read_text())["prompts"]
+    manifest = pd.read_parquet(run_dir / "manifest.parquet")
+    assert len(manifest) == 4 * len(prompts)  # the default four seeds per prompt
+    assert set(manifest["base_steps"]) == {str(BASE_STEPS)}
+    assert len(pd.read_parquet(run_dir / "results.parquet")) == len(manifest)
+    assert json.loads((run_dir / "summary.json").read_text())["run"]["suite"] == "bias"
+    assert all(os.path.isfile(path) for path in [*manifest["path_64"], *manifest["path_256"]])
+    assert all(Path(path).is_relative_to(work / "outputs" / "samples") for path in manifest["path_256"])
