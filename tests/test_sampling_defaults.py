@@ -9,10 +9,10 @@ import os
 import pytest
 import torch
 from cli_helpers import CONF
-from harness.schema import RunConfig, register
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from harness.config import RunConfig, register
 from harness.glide.config import preset
 from harness.glide.diffusion import space_timesteps
 from harness.glide.models import resolve_threads

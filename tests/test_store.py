@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from harness.schema import USAGE_ERRORS
 from PIL import Image
 
+from harness.errors import USAGE_ERRORS
 from harness.io import STALE_TEMP_AGE_S, DiskFullError, write_all, write_atomic, write_json, write_parquet
 from harness.store import SampleStore, read_png
 
