@@ -20,7 +20,14 @@ from harness.glide.unet import GlideUNet, GroupNorm32, TextEmbedding, timestep_e
 
 FORWARD_TOLERANCE = 1e-5
 CASES = ["tiny_base_a", "tiny_up_a"]
-PARAMETERS = {"base": 385_030_726, "upsample": 398_361_286}
+PARAMETERS = {
+    "base": 385_030_726,
+    "upsample": 398_361_286,
+    "base_inpaint": 385_037_638,
+    "upsample_inpaint": 398_368_198,
+}
+# [x_t] for the base, [x_t, upsampled low_res] for the upsampler; inpainting adds [image * mask, mask].
+INPUT_CHANNELS = {"base": 3, "upsample": 6, "base_inpaint": 7, "upsample_inpaint": 10}
 
 
 def _max_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
@@ -31,7 +38,7 @@ def _max_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
 # ---------------------------------------------------------------- the released layout
 
 
-@pytest.fixture(scope="module", params=["base", "upsample"])
+@pytest.fixture(scope="module", params=list(PARAMETERS))
 def released(request, reference_dir: Path) -> tuple[str, GlideUNet, dict]:
     # On the meta device the full-size models cost no memory and no initialisation time.
     with torch.device("meta"):
@@ -50,6 +57,11 @@ def test_released_model_has_the_checkpoint_keys_in_order_with_their_shapes(relea
 def test_released_model_has_the_official_parameter_count(released):
     name, model, manifest = released
     assert sum(p.numel() for p in model.parameters()) == manifest["n_params"] == PARAMETERS[name]
+
+
+def test_released_model_takes_its_input_channels(released):
+    name, model, _ = released
+    assert model.input_blocks[0][0].in_channels == INPUT_CHANNELS[name]
 
 
 def test_released_model_is_float32_like_the_checkpoints(released):
