@@ -113,6 +113,8 @@ class PromptConfig:
     text: str
     tags: dict[str, str] = field(default_factory=dict)
     expected_class: str | None = None  # the class a control prompt names (probe validation)
+    objects: list[str] | None = None  # what the image must show (detect scorer: object presence)
+    phrases: list[str] | None = None  # the phrases whose image area is measured (detect scorer: coverage)
 
 
 @dataclass
