@@ -294,3 +294,17 @@ def test_an_empty_objects_list_or_a_blank_object_is_refused(bad):
     cfg = SuiteConfig(name="s", prompts=[PromptConfig(id="a", text="a ship", objects=bad)])
     with pytest.raises(ConfigError, match=r"suite 's': prompt 'a' objects: .* must be a non-empty list"):
         load_suite(cfg)
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_experiment_states_its_claim_and_the_metric_that_tests_it(path):
+    rc = run_config(f"+experiment={path.stem}")
+    assert rc.note and rc.finding is not None
+    assert rc.finding.expect in ("increase", "decrease", "highest", "lowest")
+    scorer = rc.finding.metric.replace("/", ".").split(".")[0]
+    assert scorer in rc.scorers
+
+
+def test_a_finding_with_an_unknown_expectation_is_refused_at_composition():
+    with pytest.raises(Exception, match=r"finding.expect: 'grow' is not one of increase, decrease, highest, lowest"):
+        run_config("+experiment=guidance_scale", "finding.expect=grow")
