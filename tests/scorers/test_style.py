@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import open_clip
 import pandas as pd
 import pytest
 import torch
+import yaml
 from scipy import stats as sps
 
 from harness.scorers import build_scorers
 from harness.scorers.taxonomy import load_taxonomy
+
+CONF = Path(__file__).resolve().parents[2] / "harness" / "conf"
 
 STYLES = (
     "oil_painting",
@@ -126,3 +131,14 @@ def test_a_style_outside_the_taxonomy_gets_no_adherence_and_a_note(scorer_cfg, m
     assert result.columns["style.p_intended"].isna().all()
     assert any("'mosaic' (1 samples) is not a style of taxonomy art_style" in n for n in result.notes)
     assert result.notes[0].startswith("UNVALIDATED: the run holds no control prompts")
+
+
+def test_the_styles_suite_has_one_control_per_style_and_tags_that_name_taxonomy_classes():
+    suite = yaml.safe_load((CONF / "suite" / "styles.yaml").read_text())
+    taxonomy = load_taxonomy("art_style", "test")
+    controls = [p for p in suite["prompts"] if p.get("expected_class")]
+    assert sorted(p["expected_class"] for p in controls) == sorted(STYLES)
+    for prompt in suite["prompts"]:
+        assert taxonomy.class_id_for(prompt["tags"]["style"]) is not None, prompt
+    for prompt in controls:
+        assert taxonomy.class_id_for(prompt["tags"]["style"]) == prompt["expected_class"]
