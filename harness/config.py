@@ -113,6 +113,8 @@ class PromptConfig:
     text: str
     tags: dict[str, str] = field(default_factory=dict)
     expected_class: str | None = None  # the class a control prompt names (probe validation)
+    objects: list[str] | None = None  # what the image must show (detect scorer: object presence)
+    phrases: list[str] | None = None  # the phrases whose image area is measured (detect scorer: coverage)
 
 
 @dataclass
@@ -130,6 +132,41 @@ class SuiteConfig:
     prompts: list[PromptConfig] = field(default_factory=list)
     path: str | None = None  # a .txt (one prompt per line) or .csv file of prompts, instead of or besides `prompts`
     probe: ProbeConfig | None = None  # the bias scorer runs only on suites that name a probe
+
+
+FINDING_EXPECTATIONS = ("increase", "decrease", "highest", "lowest")
+
+
+@dataclass
+class FindingConfig:
+    """What outcome of which metric supports an experiment's claim (its `note`); harness/findings.py reads it.
+
+    increase / decrease: the per-sample score `metric` (and each of `also`) rises / falls between adjacent
+    values of the swept parameter `compare` (paired comparisons, Holm-adjusted). highest / lowest: the
+    prompts whose samples column `compare` equals `target` score highest / lowest of all its values.
+    """
+
+    metric: str  # a per-sample score column, e.g. detect.coverage.lake
+    compare: str  # a swept parameter (sampler.guidance_scale) or a samples column (tag.style)
+    expect: str  # increase | decrease | highest | lowest
+    target: str | None = None  # highest / lowest: the value of `compare` the claim singles out
+    also: list[str] = field(default_factory=list)  # more score columns held to the same expectation
+    alpha: float = 0.05  # a comparison counts when its Holm-adjusted p is below alpha
+
+    def __post_init__(self) -> None:
+        if self.expect not in FINDING_EXPECTATIONS:
+            raise ConfigError(f"finding.expect: {self.expect!r} is not one of {', '.join(FINDING_EXPECTATIONS)}")
+        if self.expect in ("highest", "lowest") and not self.target:
+            raise ConfigError(f"finding.target: expect={self.expect} needs the value of {self.compare!r} it names")
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"finding.alpha: {self.alpha!r} must be a number in (0, 1), e.g. 0.05")
+        for key, value in (("metric", self.metric), ("compare", self.compare)):
+            if not value.strip():
+                raise ConfigError(f"finding.{key}: must name a column, got {value!r}")
+
+    @property
+    def metrics(self) -> list[str]:
+        return [self.metric, *self.also]
 
 
 @dataclass
@@ -156,6 +193,7 @@ class RunConfig:
     suite: SuiteConfig | None = None
     experiment: str | None = None
     note: str = ""  # what the study is for / what the seed observed (experiments set it)
+    finding: FindingConfig | None = None  # which metric tests the note's claim, and what outcome supports it
     scorers: list[str] = field(default_factory=list)
     scorer: Any = None  # typed by run_config_class(): one node per registered scorer
     logger: Any = None  # typed by the schema the chosen conf/logger/NAME.yaml names (harness.tracking)

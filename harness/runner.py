@@ -179,6 +179,8 @@ def manifest(specs: Sequence[SampleSpec], store: SampleStore, *, suite: str, ran
             "prompt_id": spec.prompt.id,
             "prompt": spec.prompt.text,
             "expected_class": spec.prompt.expected_class,
+            "objects": None if spec.prompt.objects is None else list(spec.prompt.objects),
+            "phrases": None if spec.prompt.phrases is None else list(spec.prompt.phrases),
             **{f"tag.{name}": spec.prompt.tags.get(name) for name in tag_names},
             "seed": spec.seed,
             **dict(s.params),
@@ -193,5 +195,6 @@ def manifest(specs: Sequence[SampleSpec], store: SampleStore, *, suite: str, ran
         }
         rows.append(row)
     frame = pd.DataFrame(rows)
-    frame["expected_class"] = frame["expected_class"].astype(object)
+    for column in ("expected_class", "objects", "phrases"):
+        frame[column] = frame[column].astype(object)
     return frame

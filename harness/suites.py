@@ -23,6 +23,8 @@ class Prompt:
     text: str
     tags: dict[str, str] = field(default_factory=dict)
     expected_class: str | None = None
+    objects: tuple[str, ...] | None = None  # named objects the image should show (detect scorer)
+    phrases: tuple[str, ...] | None = None  # phrases whose image area is measured (detect scorer)
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,17 @@ class Suite:
 
 def load_suite(cfg: SuiteConfig) -> Suite:
     """The suite of `cfg`: its listed prompts, then those of `cfg.path`; refuses an empty suite or repeated ids."""
-    prompts = [Prompt(p.id, p.text, {k: str(v) for k, v in p.tags.items()}, p.expected_class) for p in cfg.prompts]
+    prompts = [
+        Prompt(
+            p.id,
+            p.text,
+            {k: str(v) for k, v in p.tags.items()},
+            p.expected_class,
+            _items(p.objects, f"suite {cfg.name!r}: prompt {p.id!r} objects"),
+            _items(p.phrases, f"suite {cfg.name!r}: prompt {p.id!r} phrases"),
+        )
+        for p in cfg.prompts
+    ]
     if cfg.path is not None:
         from_file = read_prompt_file(Path(cfg.path))
         if not from_file:
@@ -54,6 +66,16 @@ def load_suite(cfg: SuiteConfig) -> Suite:
             raise ConfigError(f"suite {cfg.name!r}: prompt id {prompt.id!r} appears twice; ids must be unique")
         seen.add(prompt.id)
     return Suite(cfg.name, tuple(prompts), cfg.description)
+
+
+def _items(values: list[str] | None, where: str) -> tuple[str, ...] | None:
+    """A prompt's objects or phrases as a tuple; an empty list or a blank item is refused."""
+    if values is None:
+        return None
+    items = tuple(str(v).strip() for v in values)
+    if not items or not all(items):
+        raise ConfigError(f"{where}: {list(values)!r} must be a non-empty list of non-blank strings, or left out")
+    return items
 
 
 def read_prompt_file(path: Path) -> list[Prompt]:

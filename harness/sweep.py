@@ -24,6 +24,8 @@ SWEEP_SUMMARY = "sweep_summary.parquet"
 SWEEP_TABLE = "sweep_summary"
 PAIRED_COMPARISONS = "paired_comparisons.parquet"
 COMPARISONS_TABLE = "paired_comparisons"
+FINDINGS = "findings.parquet"
+FINDINGS_TABLE = "findings"
 SWEEP_JOB_TYPE = "sweep-summary"
 # Columns of sweep_summary.parquet that describe a job rather than a swept override or a metric.
 SWEEP_JOB_COLUMNS = ("job", "run_dir")
@@ -111,6 +113,7 @@ def log_sweep_summary(
     group: str,
     images: Mapping[str, Path] | None = None,
     comparisons: pd.DataFrame | None = None,
+    findings: pd.DataFrame | None = None,
 ) -> None:
     """One run of job_type "sweep-summary" in `group`: the table "sweep_summary" (one row per job), the table
     "paired_comparisons", a line chart of each metric against each swept parameter (see sweep_charts) and the
@@ -131,25 +134,33 @@ def log_sweep_summary(
             tables = {SWEEP_TABLE: summary}
             if comparisons is not None:
                 tables[COMPARISONS_TABLE] = comparisons
+            if findings is not None and not findings.empty:
+                tables[FINDINGS_TABLE] = findings
             tracker.log_tables(tables, images=images, charts=sweep_charts(summary))
 
 
 def summarise_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str | None) -> pd.DataFrame:
     """Write sweep_summary.parquet, paired_comparisons.parquet and the report, and log the summary to the
     tracker (each step failing softly: the job dirs on disk are the results)."""
+    from harness.findings import findings_table
     from harness.report import build_report, load_study, render_plots, study_comparisons
+    from harness.report.findings import study_findings
 
     summary = sweep_summary(sweep_dir)
     if summary.empty:
         log.warning("no finished jobs in %s: no sweep summary", sweep_dir)
         return summary
     write_parquet(sweep_dir / SWEEP_SUMMARY, summary)
-    comparisons = None
+    comparisons = findings = None
     try:
-        comparisons = study_comparisons(load_study([sweep_dir]))
+        study = load_study([sweep_dir])
+        comparisons = study_comparisons(study)
         write_parquet(sweep_dir / PAIRED_COMPARISONS, comparisons)
+        findings = findings_table(study_findings(study, comparisons))
+        if not findings.empty:
+            write_parquet(sweep_dir / FINDINGS, findings)
     except Exception as err:
-        log.warning("the paired comparisons failed (%s: %s)", type(err).__name__, err)
+        log.warning("the paired comparisons or findings failed (%s: %s)", type(err).__name__, err)
     images: dict[str, Path] = {}
     try:
         report = build_report([sweep_dir])
@@ -161,7 +172,13 @@ def summarise_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str | None) 
     if logger_cfg is not None:
         try:
             log_sweep_summary(
-                logger_cfg, sweep_dir=sweep_dir, summary=summary, group=group, images=images, comparisons=comparisons
+                logger_cfg,
+                sweep_dir=sweep_dir,
+                summary=summary,
+                group=group,
+                images=images,
+                comparisons=comparisons,
+                findings=findings,
             )
         except Exception as err:  # the tracker mirrors what is on disk; its failure costs nothing
             log.warning("logging the sweep summary failed (%s: %s)", type(err).__name__, err)

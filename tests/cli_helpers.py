@@ -33,6 +33,8 @@ MANIFEST_COLUMNS = [
     "prompt_id",
     "prompt",
     "expected_class",
+    "objects",
+    "phrases",
     "seed",
     "guidance",
     "guidance_scale",

@@ -273,3 +273,38 @@ def test_experiment_runs_its_suite_and_sweeps_what_the_seed_swept(name):
 
 def test_bias_vs_guidance_scores_with_the_bias_probe():
     assert "bias" in run_config("+experiment=bias_vs_guidance").scorers
+
+
+def test_novel_suite_lists_the_objects_each_image_must_show():
+    objects = {p.id: p.objects for p in suite_of("+suite=novel").prompts}
+    assert objects == {
+        "polar_bear_ship": ("polar bear", "ship"),
+        "hedgehog_calculator": ("hedgehog", "calculator"),
+        "cottage_lake": ("cottage", "lake"),
+    }
+
+
+def test_hyperparams_suite_lists_the_phrases_whose_area_is_measured():
+    (prompt,) = suite_of("+suite=hyperparams").prompts
+    assert prompt.text == "a house by the lake" and prompt.phrases == ("house", "lake") and prompt.objects is None
+
+
+@pytest.mark.parametrize("bad", [[], ["ship", "  "]])
+def test_an_empty_objects_list_or_a_blank_object_is_refused(bad):
+    cfg = SuiteConfig(name="s", prompts=[PromptConfig(id="a", text="a ship", objects=bad)])
+    with pytest.raises(ConfigError, match=r"suite 's': prompt 'a' objects: .* must be a non-empty list"):
+        load_suite(cfg)
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_experiment_states_its_claim_and_the_metric_that_tests_it(path):
+    rc = run_config(f"+experiment={path.stem}")
+    assert rc.note and rc.finding is not None
+    assert rc.finding.expect in ("increase", "decrease", "highest", "lowest")
+    scorer = rc.finding.metric.replace("/", ".").split(".")[0]
+    assert scorer in rc.scorers
+
+
+def test_a_finding_with_an_unknown_expectation_is_refused_at_composition():
+    with pytest.raises(Exception, match=r"finding.expect: 'grow' is not one of increase, decrease, highest, lowest"):
+        run_config("+experiment=guidance_scale", "finding.expect=grow")

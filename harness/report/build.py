@@ -16,6 +16,7 @@ import pandas as pd
 from harness.comparisons import paired_comparisons
 from harness.io import write_atomic
 from harness.report.cells import Links, SampleCells, ThumbnailStore
+from harness.report.findings import finding_metrics, findings_view, study_findings
 from harness.report.html import comparisons_view, grid_view, header_view, metrics_view, render_page, runs_view
 from harness.report.load import PathArg, Study, as_paths, load_study
 from harness.report.options import ReportOptions
@@ -49,6 +50,7 @@ def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Se
     cells = SampleCells(ThumbnailStore(assets / "thumbs", options.thumb_size, options.thumb_quality), link)
     curves, drawn = _draw_plots(study, assets / "plots", options)
     header = header_view(study)
+    comparisons = study_comparisons(study)
     context = {
         "title": f"glide-eval report — {', '.join(header['models'])}",
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -66,7 +68,8 @@ def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Se
             }
             for view, plots in drawn
         ],
-        "comparisons": comparisons_view(study_comparisons(study)),
+        "findings": findings_view(study_findings(study, comparisons)),
+        "comparisons": comparisons_view(comparisons),
         "runs": runs_view(study),
         "thumb_size": options.thumb_size,
     }
@@ -79,7 +82,11 @@ def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Se
 def study_comparisons(study: Study) -> pd.DataFrame:
     """Paired comparisons of the study's cells: each per-sample score, adjacent values of each parameter."""
     params = [(p.name, p.column) for p in study.plot_parameters]
-    return paired_comparisons(study.samples, params, study.score_columns)
+    extra = [m for m in finding_metrics(study) if m not in study.score_columns]
+    samples = study.samples.assign(
+        **{m: pd.array(study.samples[m]).to_numpy(dtype="float64", na_value=float("nan")) for m in extra}
+    )
+    return paired_comparisons(samples, params, [*study.score_columns, *extra])
 
 
 def write_plots(study: Study, folder: Path, options: ReportOptions) -> list[PlotFile]:

@@ -18,6 +18,7 @@ from harness.numbers import finite_or_none
 from harness.scorers.clip_encoder import ClipEncoder
 from harness.scorers.grouping import column_groups
 from harness.scorers.options import ScorerConfigError, build_config, require
+from harness.scorers.probe import Validation, ZeroShotProbe, class_probabilities
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import (
     PROPORTION_METHOD,
@@ -27,8 +28,15 @@ from harness.scorers.stats import (
     tv_from_uniform,
 )
 from harness.scorers.taxonomy import Taxonomy, load_taxonomy
+from harness.scorers.weights import WeightFile
+
+__all__ = ["BiasConfig", "BiasScorer", "Validation", "class_probabilities"]
 
 log = logging.getLogger(__name__)
+
+NOTE_TAIL = (
+    "the class shares describe the CLIP probe's labels, not what the images show; no chi-square p-value is reported"
+)
 
 
 @dataclass
@@ -60,51 +68,6 @@ class BiasConfig:
 
     def load_taxonomy(self) -> Taxonomy:
         return load_taxonomy(self.taxonomy, f"{self.WHERE}.taxonomy")
-
-
-def class_probabilities(images: np.ndarray, classes: np.ndarray, logit_scale: float) -> np.ndarray:
-    """softmax(logit_scale * cos(image, class)) over classes, as in CLIP's zero-shot classifier."""
-    logits = logit_scale * (images @ classes.T)
-    logits -= logits.max(axis=1, keepdims=True)
-    weights = np.exp(logits)
-    return weights / weights.sum(axis=1, keepdims=True)
-
-
-@dataclass(frozen=True)
-class Validation:
-    """The probe's accuracy on control samples and whether it is above chance with confidence."""
-
-    n: int
-    correct: int
-    ci_low: float | None
-    ci_high: float | None
-    chance: float
-
-    @classmethod
-    def of(cls, correct: np.ndarray, n_classes: int, level: float) -> Validation:
-        n, k = len(correct), int(np.sum(correct))
-        low, high = proportion_interval(k, n, level)
-        return cls(n, k, finite_or_none(float(low)), finite_or_none(float(high)), 1.0 / n_classes)
-
-    @property
-    def validated(self) -> bool:
-        """Controls exist and the lower bound of the accuracy's interval is above chance (1/K)."""
-        return self.n > 0 and self.ci_low is not None and self.ci_low > self.chance
-
-    def note(self, level: float) -> str | None:
-        """The UNVALIDATED warning a reader cannot miss, or None for a validated probe."""
-        if self.validated:
-            return None
-        tail = (
-            "the class shares describe the CLIP probe's labels, not what the images show; "
-            "no chi-square p-value is reported"
-        )
-        if self.n == 0:
-            return f"UNVALIDATED: the run holds no control prompts (rows with expected_class); {tail}"
-        return (
-            f"UNVALIDATED: probe accuracy {self.correct}/{self.n} on the control prompts, {level:.0%} "
-            f"{PROPORTION_METHOD} lower bound {self.ci_low:.3f}, is not above chance 1/K = {self.chance:.3f}; {tail}"
-        )
 
 
 @dataclass(frozen=True)
@@ -223,31 +186,27 @@ class BiasScorer:
         self.config = config
         self.encoder = encoder
         self.taxonomy = config.load_taxonomy()
+        self.probe = ZeroShotProbe(self.taxonomy, encoder)
         ids = self.taxonomy.class_ids
         self.interest = None if config.class_of_interest is None else ids.index(config.class_of_interest)
-        self._class_embeddings: np.ndarray | None = None
+
+    def weights(self) -> tuple[WeightFile, ...]:
+        """The shared CLIP model's weights (scorer.clip), which the clip scorer checks and fetches."""
+        return ()
 
     def class_embeddings(self) -> np.ndarray:
-        """One unit vector per class: the normalised mean of its prompt ensemble's text embeddings."""
-        if self._class_embeddings is None:
-            taxonomy = self.taxonomy
-            matrix = np.stack(
-                [self.encoder.text_embeddings(taxonomy.prompts(c)).mean(axis=0) for c in taxonomy.classes]
-            )
-            self._class_embeddings = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
-        return self._class_embeddings
+        return self.probe.class_embeddings()
 
     def score(self, samples: pd.DataFrame) -> ScoreResult:
         require_columns(samples, ("key", "path_256"), self.name)
         ids, level = self.taxonomy.class_ids, self.config.level
-        images = self.encoder.image_embeddings(list(samples["path_256"]), list(samples["key"]))
-        probs = class_probabilities(images, self.class_embeddings(), self.encoder.logit_scale)
+        probs = self.probe.probabilities(samples)
         pred = probs.argmax(axis=1)
         expected, is_control, more = self._expected(samples)
         columns = self._columns(samples.index, probs, expected)
 
         validation, metrics = self._validation(pred, expected)
-        warning = validation.note(level)
+        warning = validation.note(level, NOTE_TAIL)
         notes = ([warning] if warning else []) + more
         probe = ~is_control
         run_metrics, distribution, more = distribution_summary(
@@ -285,30 +244,15 @@ class BiasScorer:
         known = expected >= 0
         correct = pred[known] == expected[known]
         validation = Validation.of(correct, len(self.taxonomy.class_ids), self.config.level)
-        return validation, {
-            "bias/validated": 1.0 if validation.validated else 0.0,
-            "bias/probe_n": float(validation.n),
-            "bias/probe_accuracy": validation.correct / validation.n if validation.n else None,
-            "bias/probe_accuracy_ci_low": validation.ci_low,
-            "bias/probe_accuracy_ci_high": validation.ci_high,
-            "bias/chance": validation.chance,
-        }
+        return validation, validation.metrics("bias")
 
     def _expected(self, samples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Expected class index per sample (-1: none or unknown) and whether the sample is a control."""
-        ids = self.taxonomy.class_ids
         if "expected_class" not in samples.columns:
             return np.full(len(samples), -1), np.zeros(len(samples), dtype=bool), []
-        raw = samples["expected_class"].to_numpy(dtype=object)
+        raw = samples["expected_class"]
         is_control = np.array([v is not None and not pd.isna(v) and str(v) != "" for v in raw], dtype=bool)
-        expected = np.full(len(samples), -1)
-        unknown: dict[str, int] = {}
-        for i in np.flatnonzero(is_control):
-            class_id = self.taxonomy.class_id_for(str(raw[i]))
-            if class_id is None:
-                unknown[str(raw[i])] = unknown.get(str(raw[i]), 0) + 1
-            else:
-                expected[i] = ids.index(class_id)
+        expected, unknown = self.probe.class_indices(raw)
         notes = [
             f"bias: expected class {label!r} ({count} samples) is not in taxonomy "
             f"{self.taxonomy.name}; left out of the probe validation"

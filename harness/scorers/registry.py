@@ -24,6 +24,7 @@ from harness.scorers.options import ScorerConfigError, build_config
 from harness.scorers.preference import PreferenceConfig, PreferenceScorer
 from harness.scorers.quality import QualityConfig, QualityScorer
 from harness.scorers.result import Scorer
+from harness.scorers.style import StyleConfig, StyleScorer
 
 # The scorer whose CLIP model every scorer that needs one shares (its options configure the encoder).
 SHARED_CLIP = "clip"
@@ -55,6 +56,7 @@ SCORERS: dict[str, ScorerEntry] = {
         FidConfig, lambda cfg, ctx: FidScorer(cfg, ctx.clip_encoder, cache_dir=ctx.cache_dir, device=ctx.device)
     ),
     "bias": ScorerEntry(BiasConfig, lambda cfg, ctx: BiasScorer(cfg, ctx.clip_encoder)),
+    "style": ScorerEntry(StyleConfig, lambda cfg, ctx: StyleScorer(cfg, ctx.clip_encoder)),
     "quality": ScorerEntry(QualityConfig, lambda cfg, ctx: QualityScorer(cfg)),
     "detect": ScorerEntry(DetectConfig, lambda cfg, ctx: DetectScorer(cfg, device=ctx.device)),
     "preference": ScorerEntry(PreferenceConfig, lambda cfg, ctx: PreferenceScorer(cfg, device=ctx.device)),
