@@ -17,6 +17,7 @@ import torch
 
 from .diffusion import Schedule
 from .guidance import Combine, get_guidance
+from .noised_clip import ImageEncoder, TextEncoder, normalize, tokenize
 from .samplers import run_loop
 from .sampling import ModelFn, ProgressFn, noise_from_generators, randn_from_generators
 from .tokenizer import Tokenizer
@@ -91,6 +92,16 @@ def guided_rows(
     return row_fn
 
 
+def prompt_rows(model: GlideUNet, cond: TextEmbedding, autocast: Callable[[], AbstractContextManager]) -> RowFn:
+    """Each sample's row with its own prompt only (no doubled batch): the base under a gradient guidance."""
+
+    def row_fn(x: torch.Tensor, t: torch.Tensor, rows: slice) -> torch.Tensor:
+        with autocast():
+            return model(x, t, TextEmbedding(cond.proj[rows], cond.seq[rows])).float()
+
+    return row_fn
+
+
 def batched(row_fn: RowFn, per_sample: bool) -> ModelFn:
     """The loops' model_fn: the whole batch in one forward, or one forward per sample.
 
@@ -152,12 +163,45 @@ class Stage:
         return Schedule.create(cfg.noise_schedule, cfg.diffusion_steps, respacing)
 
 
-class GlidePipeline:
-    """The base model and the upsampler; `sample_base` and `upsample` return uint8 images (batch, H, W, 3)."""
+@dataclass
+class ClipGuide:
+    """The noised CLIP's two encoders on one device, in float32: what a gradient guidance differentiates."""
 
-    def __init__(self, base: Stage, upsampler: Stage):
+    text_encoder: TextEncoder
+    image_encoder: ImageEncoder
+    device: torch.device
+
+    def encode(self, prompts: Sequence[str]) -> torch.Tensor:
+        """The prompts' normalised text embeddings (batch, n_embd), with the noised CLIP's own tokenizer."""
+        tokens, lens = tokenize(prompts, self.text_encoder.cfg.max_text_len)
+        return normalize(self.text_encoder(tokens.to(self.device), lens.to(self.device)))
+
+
+class GlidePipeline:
+    """The base model and the upsampler, and the noised CLIP when a gradient guidance needs it;
+    `sample_base` and `upsample` return uint8 images (batch, H, W, 3)."""
+
+    def __init__(self, base: Stage, upsampler: Stage, guide: ClipGuide | None = None):
         self.base = base
         self.upsampler = upsampler
+        self.guide = guide
+
+    def _guided(self, guidance: str, prompts: Sequence[str], scale: float) -> tuple[RowFn, dict]:
+        """The base's row function under `guidance`, and the loop hooks it needs (a cond_fn for a gradient)."""
+        stage = self.base
+        chosen = get_guidance(guidance)
+        text = stage.encode(prompts)
+        if chosen.combine is not None:
+            return guided_rows(stage.model, text, stage.empty_prompt(), chosen.combine, scale, stage.autocast), {}
+        if self.guide is None:
+            raise ValueError(f"guidance {guidance!r} needs the noised CLIP; load the pipeline with guide=True")
+        z_text = self.guide.encode(prompts)
+        image_encoder = self.guide.image_encoder
+
+        def grad_rows(x: torch.Tensor, t: torch.Tensor, rows: slice) -> torch.Tensor:
+            return chosen.gradient(image_encoder, z_text[rows], x.float(), t, scale)
+
+        return prompt_rows(stage.model, text, stage.autocast), {"cond_fn": batched(grad_rows, stage.per_sample)}
 
     @torch.no_grad()
     def sample_base(
@@ -173,9 +217,7 @@ class GlidePipeline:
         progress: ProgressFn | None = None,
     ) -> torch.Tensor:
         stage = self.base
-        combine = get_guidance(guidance)
-        text = stage.encode(prompts)
-        row_fn = guided_rows(stage.model, text, stage.empty_prompt(), combine, guidance_scale, stage.autocast)
+        row_fn, hooks = self._guided(guidance, prompts, guidance_scale)
         generators = stage_generators("base", seeds)
         size = stage.model.cfg.image_size
         x_T = randn_from_generators(generators, (3, size, size), device=stage.device)
@@ -187,6 +229,7 @@ class GlidePipeline:
             noise_fn=noise_from_generators(generators),
             progress=progress,
             options=loop_options,
+            hooks=hooks,
         )
         return to_uint8(x)
 
