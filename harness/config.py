@@ -119,6 +119,8 @@ class PromptConfig:
     text: str
     tags: dict[str, str] = field(default_factory=dict)
     expected_class: str | None = None  # the class a control prompt names (probe validation)
+    image: str | None = None  # inpainting: the source image's path
+    mask: Any = None  # inpainting: a 64x64 mask image's path (white keeps), or {left, top, right, bottom} to repaint
 
 
 @dataclass

@@ -22,6 +22,7 @@ from harness.glide.config import preset
 from harness.glide.guidance import get_guidance
 from harness.glide.models import load_pipeline, resolve_official_checkpoints, resolve_threads
 from harness.glide.pipeline import resolve_device, resolve_dtype
+from harness.inpaint_inputs import check_suite_for_model
 from harness.outdirs import creatable_error
 from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
 from harness.plugins import load_plugins
@@ -112,6 +113,7 @@ class Job:
         self.rc = rc = typed_config(cfg)
         self.run_dir = run_dir
         self.suite = load_suite(rc.suite)
+        check_suite_for_model(self.suite.prompts, preset(rc.model.base).inpaint, rc.model.name)
         self.device = str(job_device(rc.sampler.device, job_num))
         self.sampling = resolve_sampling(rc, torch.device(self.device))
         self.plan = make_plan(

@@ -8,11 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from harness.config import SuiteConfig
+from harness.config import PromptConfig, SuiteConfig
 from harness.errors import ConfigError
+from harness.inpaint_inputs import prompt_inputs
 
 _CSV_RESERVED = ("id", "text", "expected_class")
 
@@ -23,6 +26,9 @@ class Prompt:
     text: str
     tags: dict[str, str] = field(default_factory=dict)
     expected_class: str | None = None
+    image: str | None = None  # inpainting: the source image's path
+    mask: Any = None  # inpainting: a 64x64 mask image's path, or a rectangle {left, top, right, bottom}
+    inputs_digest: str | None = None  # the pixels of image and mask (harness/inpaint_inputs.py), for the keys
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class Suite:
 
 def load_suite(cfg: SuiteConfig) -> Suite:
     """The suite of `cfg`: its listed prompts, then those of `cfg.path`; refuses an empty suite or repeated ids."""
-    prompts = [Prompt(p.id, p.text, {k: str(v) for k, v in p.tags.items()}, p.expected_class) for p in cfg.prompts]
+    prompts = [_prompt(p) for p in cfg.prompts]
     if cfg.path is not None:
         from_file = read_prompt_file(Path(cfg.path))
         if not from_file:
@@ -54,6 +60,15 @@ def load_suite(cfg: SuiteConfig) -> Suite:
             raise ConfigError(f"suite {cfg.name!r}: prompt id {prompt.id!r} appears twice; ids must be unique")
         seen.add(prompt.id)
     return Suite(cfg.name, tuple(prompts), cfg.description)
+
+
+def _prompt(p: PromptConfig) -> Prompt:
+    """A suite prompt of its config; an inpainting prompt's image and mask are read and checked here."""
+    tags = {k: str(v) for k, v in p.tags.items()}
+    mask = dict(p.mask) if isinstance(p.mask, Mapping) else p.mask
+    inputs = prompt_inputs(p)
+    digest = inputs.digest if inputs is not None else None
+    return Prompt(p.id, p.text, tags, p.expected_class, p.image, mask, digest)
 
 
 def read_prompt_file(path: Path) -> list[Prompt]:

@@ -216,8 +216,9 @@ def random_model(preset_name: str, seed: int) -> GlideUNet:
 
 def checkpoint_file(spec: ModelSpec, stage: str) -> Path:
     """The stage's checkpoint: the configured path, else the cache, else a download."""
+    # The released checkpoints are named as their presets (base, upsample, base_inpaint, upsample_inpaint).
     return resolve_checkpoint(
-        stage, path=getattr(spec, f"{stage}_path"), cache_dir=spec.cache_dir, download=spec.download
+        getattr(spec, stage), path=getattr(spec, f"{stage}_path"), cache_dir=spec.cache_dir, download=spec.download
     )
 
 
