@@ -619,8 +619,8 @@ BAD_INPUTS = {
         ],
         [
             "sampler.guidance=clip",
-            "clip_image_enc",
-            "no_weights/clip_image_enc.pt",
+            "clip_image_enc.pt",
+            "downloading is off",
             "harness.fetch --only glide --modes clip",
         ],
     ),
