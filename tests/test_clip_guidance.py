@@ -107,3 +107,10 @@ def test_the_guides_preset_and_seed_enter_the_model_id_only_under_a_gradient_gui
     assert TINY.guided_model_id(False) == TINY.model_id
     guided = TINY.guided_model_id(True)
     assert guided.startswith(TINY.model_id + "+tiny_noised_clip:") and guided.endswith("random-seed2")
+
+
+def test_a_clip_guided_sample_in_a_batch_equals_the_sample_alone_bit_for_bit(pipeline):
+    batch = pipeline.sample_base(PROMPTS, SEEDS, guidance="clip", guidance_scale=60.0, steps=STEPS)
+    for i, (prompt, seed) in enumerate(zip(PROMPTS, SEEDS, strict=True)):
+        alone = pipeline.sample_base([prompt], [seed], guidance="clip", guidance_scale=60.0, steps=STEPS)
+        assert torch.equal(batch[i], alone[0])

@@ -200,9 +200,15 @@ class ClipGuide:
     device: torch.device
 
     def encode(self, prompts: Sequence[str]) -> torch.Tensor:
-        """The prompts' normalised text embeddings (batch, n_embd), with the noised CLIP's own tokenizer."""
-        tokens, lens = tokenize(prompts, self.text_encoder.cfg.max_text_len)
-        return normalize(self.text_encoder(tokens.to(self.device), lens.to(self.device)))
+        """The prompts' normalised text embeddings (batch, n_embd), with the noised CLIP's own tokenizer.
+
+        One prompt at a time, as Stage.encode with per_sample: a sample's guide then does not depend on its batch.
+        """
+        rows = []
+        for prompt in prompts:
+            tokens, lens = tokenize([prompt], self.text_encoder.cfg.max_text_len)
+            rows.append(normalize(self.text_encoder(tokens.to(self.device), lens.to(self.device))))
+        return torch.cat(rows)
 
 
 class GlidePipeline:
