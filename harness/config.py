@@ -74,6 +74,12 @@ class SamplerConfig:
             raise ConfigError(f"sampler.guidance: {self.guidance!r} is not one of {', '.join(GUIDANCE)}")
         for stage in STAGES:
             self._check_stage(stage)
+        if GUIDANCE[self.guidance].needs_guide and "cond_fn" not in LOOPS[self.base_loop].hooks:
+            takers = [name for name, loop in LOOPS.items() if "cond_fn" in loop.hooks]
+            raise ConfigError(
+                f"sampler.guidance={self.guidance} shifts each step's mean, which sampler.base_loop="
+                f"{self.base_loop!r} cannot do; use base_loop={' or '.join(takers)}"
+            )
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(f"sampler.device: {self.device!r} is not one of {', '.join(DEVICES)} or cuda:N")
         check_device(self.device)
@@ -115,6 +121,8 @@ class PromptConfig:
     expected_class: str | None = None  # the class a control prompt names (probe validation)
     objects: list[str] | None = None  # what the image must show (detect scorer: object presence)
     phrases: list[str] | None = None  # the phrases whose image area is measured (detect scorer: coverage)
+    image: str | None = None  # inpainting: the source image's path
+    mask: Any = None  # inpainting: a 64x64 mask image's path (white keeps), or {left, top, right, bottom} to repaint
 
 
 @dataclass

@@ -15,9 +15,11 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from harness.glide.checkpoints import (
-    CHECKPOINTS,
+    MODES,
     OFFICIAL_BASE_URL,
     CheckpointError,
+    checkpoint_info,
+    checkpoints_of_mode,
     default_cache_dir,
     download_file,
     resolve_checkpoint,
@@ -41,6 +43,7 @@ class FetchPlan:
     glide_base_url: str
     clip: tuple[ClipWeights, ...]
     kinds: tuple[str, ...]
+    modes: tuple[str, ...] = ("text2im",)  # which GLIDE modes' checkpoints (checkpoints.MODES)
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="open_clip weights to fetch (or hf-hub:ORG/REPO); repeat for several "
         "(default: the model and pretrained tag of conf/scorer/clip.yaml)",
     )
+    parser.add_argument(
+        "--modes",
+        type=glide_modes,
+        default=("text2im",),
+        metavar="MODE[,MODE]",
+        help=f"GLIDE modes whose checkpoints to fetch: {', '.join(MODES)} or all "
+        "(default: text2im; clip is the noised CLIP of sampler.guidance=clip, inpaint the inpainting pair)",
+    )
     parser.add_argument("--no-inception", action="store_true", help="skip the Inception weights of FID")
     parser.add_argument("--only", choices=ARTEFACT_KINDS, help="fetch only this kind of artefact")
     parser.add_argument(
@@ -139,7 +150,18 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[FetchPlan, bool]:
                 f"unknown open_clip weights {', '.join(unknown)}; "
                 "open_clip.list_pretrained() lists the known MODEL:PRETRAINED pairs"
             )
-    return FetchPlan(args.cache_dir, args.glide_base_url, clip, kinds), args.dry_run
+    return FetchPlan(args.cache_dir, args.glide_base_url, clip, kinds, args.modes), args.dry_run
+
+
+def glide_modes(text: str) -> tuple[str, ...]:
+    """`--modes` as a tuple of checkpoints.MODES, in release order; `all` is every mode."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if names == ["all"]:
+        return MODES
+    unknown = [name for name in names if name not in MODES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown GLIDE mode {text!r}; allowed: {', '.join(MODES)} or all")
+    return tuple(mode for mode in MODES if mode in names)
 
 
 def clip_pretrained_cfg(model: str, pretrained: str) -> dict:
@@ -150,13 +172,20 @@ def clip_pretrained_cfg(model: str, pretrained: str) -> dict:
     return open_clip.pretrained.get_pretrained_cfg(model, pretrained)
 
 
-def glide_targets(cache_dir: Path | None, base_url: str) -> list[Target]:
+def glide_checkpoints(modes: Sequence[str]) -> list[str]:
+    """The released checkpoint names of `modes`, in release order."""
+    return [name for mode in modes for name in checkpoints_of_mode(mode)]
+
+
+def glide_targets(cache_dir: Path | None, base_url: str, modes: Sequence[str] = ("text2im",)) -> list[Target]:
     folder = cache_dir if cache_dir is not None else default_cache_dir()
-    return [Target(f"GLIDE {name}", info.url(base_url), folder / info.filename) for name, info in CHECKPOINTS.items()]
+    infos = [checkpoint_info(name) for name in glide_checkpoints(modes)]
+    return [Target(f"GLIDE {info.name}", info.url(base_url), folder / info.filename) for info in infos]
 
 
-def fetch_glide(cache_dir: Path | None, base_url: str) -> Iterator[Fetched]:
-    for target, name in zip(glide_targets(cache_dir, base_url), CHECKPOINTS, strict=True):
+def fetch_glide(cache_dir: Path | None, base_url: str, modes: Sequence[str] = ("text2im",)) -> Iterator[Fetched]:
+    names = glide_checkpoints(modes)
+    for target, name in zip(glide_targets(cache_dir, base_url, modes), names, strict=True):
         state = "cached" if target.destination.is_file() else "downloaded"
         path = resolve_checkpoint(name, cache_dir=target.destination.parent, base_url=base_url)
         yield Fetched(target.label, path, state)
@@ -235,7 +264,7 @@ def fetch_inception() -> Fetched:
 
 def targets(plan: FetchPlan) -> list[Target]:
     """Every artefact of `plan`, without touching the network."""
-    found = glide_targets(plan.cache_dir, plan.glide_base_url) if "glide" in plan.kinds else []
+    found = glide_targets(plan.cache_dir, plan.glide_base_url, plan.modes) if "glide" in plan.kinds else []
     if "tokenizer" in plan.kinds:
         found.append(tokenizer_target())
     if "clip" in plan.kinds:
@@ -248,7 +277,7 @@ def targets(plan: FetchPlan) -> list[Target]:
 def fetch(plan: FetchPlan) -> Iterator[Fetched]:
     """Fetch every artefact of `plan` in turn, yielding each as it lands; a failure stops the rest."""
     if "glide" in plan.kinds:
-        yield from fetch_glide(plan.cache_dir, plan.glide_base_url)
+        yield from fetch_glide(plan.cache_dir, plan.glide_base_url, plan.modes)
     if "tokenizer" in plan.kinds:
         yield fetch_tokenizer()
     if "clip" in plan.kinds:

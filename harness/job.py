@@ -19,8 +19,10 @@ from omegaconf.errors import OmegaConfBaseException
 from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.glide.config import preset
+from harness.glide.guidance import get_guidance
 from harness.glide.models import load_pipeline, resolve_official_checkpoints, resolve_threads
 from harness.glide.pipeline import resolve_device, resolve_dtype
+from harness.inpaint_inputs import check_suite_for_model
 from harness.outdirs import creatable_error
 from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
 from harness.plugins import load_plugins
@@ -60,7 +62,7 @@ def job_device(requested: str, job_num: int | None) -> torch.device:
 def resolve_sampling(rc: RunConfig, device: torch.device) -> Sampling:
     return Sampling.create(
         rc.sampler,
-        model_id=rc.model.model_id,
+        model_id=rc.model.guided_model_id(get_guidance(rc.sampler.guidance).needs_guide),
         device_type=device.type,
         dtype=resolve_dtype(rc.sampler.dtype, device, preset(rc.model.base).num_channels),
         per_sample=rc.sampler.per_sample,
@@ -111,6 +113,7 @@ class Job:
         self.rc = rc = typed_config(cfg)
         self.run_dir = run_dir
         self.suite = load_suite(rc.suite)
+        check_suite_for_model(self.suite.prompts, preset(rc.model.base).inpaint, rc.model.name)
         self.device = str(job_device(rc.sampler.device, job_num))
         self.sampling = resolve_sampling(rc, torch.device(self.device))
         self.plan = make_plan(
@@ -127,7 +130,8 @@ class Job:
         if rc.runner.stage != "sample":
             self.scorers = build_scorers(names, rc.scorer, cache_dir=self.store.root, device=self.device)
         if rc.runner.stage != "score" and missing_keys(shard(self.plan, *self.shard), self.store):
-            resolve_official_checkpoints(rc.model)  # no weights: fail now, before any sampling
+            guide = get_guidance(rc.sampler.guidance).needs_guide
+            resolve_official_checkpoints(rc.model, guide=guide)  # no weights: fail now, before any sampling
 
     def run(self) -> dict[str, Any]:
         info = dict(self.info)
@@ -178,4 +182,5 @@ class Job:
             dtype=self.sampling.dtype,
             per_sample=self.sampling.per_sample,
             compile=self.sampling.compiled,
+            guide=get_guidance(self.rc.sampler.guidance).needs_guide,
         )

@@ -68,9 +68,10 @@ class SampleSpec:
     @property
     def base_key(self) -> str:
         """Key of the 64px sample: independent of the upsampler's parameters, so sweeps over them reuse it."""
-        return content_key(
-            {"stage": "base", "prompt": self.prompt.text, "seed": self.seed, **self.sampling.key_fields("base")}
-        )
+        fields = {"stage": "base", "prompt": self.prompt.text, "seed": self.seed, **self.sampling.key_fields("base")}
+        if self.prompt.inputs_digest is not None:  # inpainting only: text-to-image keys stay as they were
+            fields["inpaint_inputs"] = self.prompt.inputs_digest
+        return content_key(fields)
 
     @property
     def key(self) -> str:

@@ -18,6 +18,7 @@ from torch.utils.hooks import RemovableHandle
 from tqdm.auto import tqdm
 
 from harness.glide.pipeline import GlidePipeline
+from harness.inpaint_inputs import batch_known, prompt_inputs
 from harness.plan import SampleSpec, Sampling
 from harness.store import SampleStore
 
@@ -122,6 +123,7 @@ def _run_base(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: Sampl
                         loop=sampling.param("base_loop"),
                         steps=sampling.param("base_steps"),
                         loop_options=sampling.loop_options("base"),
+                        known=batch_known([prompt_inputs(s.prompt) for s in batch], "base"),
                     )
                     seconds = (time.perf_counter() - start) / len(batch)
                     for spec, image in zip(batch, images.numpy(), strict=True):
@@ -151,6 +153,7 @@ def _run_upsample(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: S
                         steps=sampling.param("upsample_steps"),
                         temperature=sampling.param("upsample_temp"),
                         loop_options=sampling.loop_options("upsample"),
+                        known=batch_known([prompt_inputs(s.prompt) for s in batch], "upsample"),
                     )
                     seconds = (time.perf_counter() - start) / len(batch)
                     for spec, image in zip(batch, images.numpy(), strict=True):

@@ -8,11 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from harness.config import SuiteConfig
+from harness.config import PromptConfig, SuiteConfig
 from harness.errors import ConfigError
+from harness.inpaint_inputs import prompt_inputs
 
 _CSV_RESERVED = ("id", "text", "expected_class")
 
@@ -25,6 +28,9 @@ class Prompt:
     expected_class: str | None = None
     objects: tuple[str, ...] | None = None  # named objects the image should show (detect scorer)
     phrases: tuple[str, ...] | None = None  # phrases whose image area is measured (detect scorer)
+    image: str | None = None  # inpainting: the source image's path
+    mask: Any = None  # inpainting: a 64x64 mask image's path, or a rectangle {left, top, right, bottom}
+    inputs_digest: str | None = None  # the pixels of image and mask (harness/inpaint_inputs.py), for the keys
 
 
 @dataclass(frozen=True)
@@ -40,17 +46,7 @@ class Suite:
 
 def load_suite(cfg: SuiteConfig) -> Suite:
     """The suite of `cfg`: its listed prompts, then those of `cfg.path`; refuses an empty suite or repeated ids."""
-    prompts = [
-        Prompt(
-            p.id,
-            p.text,
-            {k: str(v) for k, v in p.tags.items()},
-            p.expected_class,
-            _items(p.objects, f"suite {cfg.name!r}: prompt {p.id!r} objects"),
-            _items(p.phrases, f"suite {cfg.name!r}: prompt {p.id!r} phrases"),
-        )
-        for p in cfg.prompts
-    ]
+    prompts = [_prompt(p, cfg.name) for p in cfg.prompts]
     if cfg.path is not None:
         from_file = read_prompt_file(Path(cfg.path))
         if not from_file:
@@ -76,6 +72,26 @@ def _items(values: list[str] | None, where: str) -> tuple[str, ...] | None:
     if not items or not all(items):
         raise ConfigError(f"{where}: {list(values)!r} must be a non-empty list of non-blank strings, or left out")
     return items
+
+
+def _prompt(p: PromptConfig, suite: str) -> Prompt:
+    """A suite prompt of its config; an inpainting prompt's image and mask are read and checked here."""
+    tags = {k: str(v) for k, v in p.tags.items()}
+    mask = dict(p.mask) if isinstance(p.mask, Mapping) else p.mask
+    inputs = prompt_inputs(p)
+    digest = inputs.digest if inputs is not None else None
+    where = f"suite {suite!r}: prompt {p.id!r}"
+    return Prompt(
+        p.id,
+        p.text,
+        tags,
+        p.expected_class,
+        objects=_items(p.objects, f"{where} objects"),
+        phrases=_items(p.phrases, f"{where} phrases"),
+        image=p.image,
+        mask=mask,
+        inputs_digest=digest,
+    )
 
 
 def read_prompt_file(path: Path) -> list[Prompt]:

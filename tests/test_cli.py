@@ -499,6 +499,15 @@ def glide_url(stage: str) -> str:
 RUN = ["hydra.run.dir=run", "store.cache_dir=store"]
 QUICK = [*TINY, "scorers=[]", "sampler.samples_per_prompt=1"]
 STEPLESS = [a for a in QUICK if not a.startswith(("sampler.base_steps=", "sampler.upsample_steps="))]
+RECTANGLE = "{left:0.25,top:0.25,right:0.75,bottom:0.75}"
+
+
+def inpaint_case(image: str, mask: str) -> list[str]:
+    """An inpainting run of one prompt whose source and mask are files of prepare_case (or a rectangle)."""
+    prompt = f"{{id:edit,text:a corgi in a field,image:{image},mask:{mask}}}"
+    return ["+suite=couch", f"suite.prompts=[{prompt}]", "model=tiny_inpaint", *QUICK[1:], *RUN]
+
+
 # id -> (arguments, words the error line must contain)
 BAD_INPUTS = {
     "no_suite": ([*QUICK, *RUN], ["+suite=", *SUITES]),
@@ -598,6 +607,36 @@ BAD_INPUTS = {
         ["+suite=file", "suite.path=latin1.txt", *QUICK, *RUN],
         ["suite.path", "'latin1.txt'", "UTF-8", "0xe9"],
     ),
+    "clip_guidance_without_the_noised_clip": (
+        [
+            "+suite=couch",
+            "model=glide",
+            "model.download=false",
+            "model.cache_dir=no_weights",
+            "sampler.guidance=clip",
+            "scorers=[]",
+            *RUN,
+        ],
+        [
+            "sampler.guidance=clip",
+            "clip_image_enc.pt",
+            "downloading is off",
+            "harness.fetch --only glide --modes clip",
+        ],
+    ),
+    "clip_guidance_with_a_loop_without_a_mean_shift": (
+        ["+suite=couch", *QUICK, "sampler.guidance=clip", "sampler.base_loop=ddim", *RUN],
+        ["sampler.guidance=clip", "'ddim'", "base_loop=ancestral"],
+    ),
+    "inpaint_source_missing": (inpaint_case("missing.png", RECTANGLE), ["prompt 'edit'", "'missing.png'", "not exist"]),
+    "inpaint_source_unreadable": (inpaint_case("empty.txt", RECTANGLE), ["'empty.txt'", "not a readable image"]),
+    "inpaint_mask_not_binary": (inpaint_case("source.png", "grey_mask.png"), ["'grey_mask.png'", "grey level 128"]),
+    "inpaint_mask_of_the_wrong_size": (inpaint_case("source.png", "small_mask.png"), ["(32, 32)", "(64, 64)"]),
+    "inpaint_mask_keeps_everything": (inpaint_case("source.png", "white_mask.png"), ["keeps every pixel"]),
+    "inpaint_mask_keeps_nothing": (
+        inpaint_case("source.png", "{left:0,top:0,right:1,bottom:1}"),
+        ["keeps no pixel"],
+    ),
     "real_model_without_weights": (
         ["+suite=couch", "model=glide", "model.download=false", "model.cache_dir=no_weights", "scorers=[]", *RUN],
         [glide_url("base"), "no_weights/base.pt"],
@@ -609,7 +648,19 @@ if not torch.cuda.is_available():
         ["sampler.device", "'cuda'", "no CUDA device"],
     )
 # What the user had before the command: a file, prompt files (empty, Latin-1), empty dirs, a dir with a log.
-INPUT_FILES = ["blocker", "empty.txt", "latin1.txt", "mine", "no_weights", "work", "work/experiment.log"]
+INPUT_FILES = [
+    "blocker",
+    "empty.txt",
+    "grey_mask.png",
+    "latin1.txt",
+    "mine",
+    "no_weights",
+    "small_mask.png",
+    "source.png",
+    "white_mask.png",
+    "work",
+    "work/experiment.log",
+]
 
 
 def prepare_case(case_dir: Path) -> None:
@@ -618,6 +669,12 @@ def prepare_case(case_dir: Path) -> None:
     (case_dir / "empty.txt").write_text("")
     (case_dir / "latin1.txt").write_bytes("a caf\u00e9 by the lake\n".encode("latin-1"))
     (case_dir / "no_weights").mkdir()
+    Image.fromarray(np.full((40, 50, 3), 90, dtype=np.uint8)).save(case_dir / "source.png")
+    mask = np.full((64, 64), 255, dtype=np.uint8)
+    Image.fromarray(mask).save(case_dir / "white_mask.png")
+    mask[:8, :8] = 128
+    Image.fromarray(mask).save(case_dir / "grey_mask.png")
+    Image.fromarray(np.zeros((32, 32), dtype=np.uint8)).save(case_dir / "small_mask.png")
     (case_dir / "mine").mkdir()
     (case_dir / "work").mkdir()
     (case_dir / "work" / "experiment.log").write_text("the user's own log\n")

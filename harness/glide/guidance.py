@@ -1,18 +1,41 @@
-"""Guidance by name: how a stage's conditional and unconditional model outputs become the output the loop sees.
+"""Guidance by name: how a base stage is steered toward its prompt, either a combine or a mean shift.
 
-Each guidance is a pure function of tensors; the pipeline chooses one by the name in `sampler.guidance`.
+A combine mixes the doubled batch's conditional and unconditional outputs (classifier-free); a gradient
+guidance shifts each ancestral step's mean by the noised CLIP's gradient (CLIP guidance, no doubled batch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 from .errors import GlideInputError
+from .noised_clip import ImageEncoder, clip_guidance_grad
 
 # combine(cond_out, uncond_out, scale) -> the 6-channel output the loop sees.
 Combine = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+# gradient(image_encoder, text_emb, x_t, t, scale) -> scale * d/dx_t of the guide's score (t: ORIGINAL timesteps).
+Gradient = Callable[[ImageEncoder, torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Exactly one of `combine` (runs on the doubled batch) and `gradient` (needs the noised CLIP and a loop
+    that takes a mean shift, i.e. a `cond_fn` hook)."""
+
+    combine: Combine | None = None
+    gradient: Gradient | None = None
+
+    def __post_init__(self) -> None:
+        if (self.combine is None) == (self.gradient is None):
+            raise ValueError("a guidance is either a combine or a gradient, not both or neither")
+
+    @property
+    def needs_guide(self) -> bool:
+        """Whether the noised CLIP must be loaded with the base model."""
+        return self.gradient is not None
 
 
 def classifier_free(cond_out: torch.Tensor, uncond_out: torch.Tensor, scale: float) -> torch.Tensor:
@@ -22,15 +45,20 @@ def classifier_free(cond_out: torch.Tensor, uncond_out: torch.Tensor, scale: flo
     return torch.cat([eps, cond_out[:, 3:]], dim=1)
 
 
-GUIDANCE: dict[str, Combine] = {"classifier_free": classifier_free}
+GUIDANCE: dict[str, Guidance] = {
+    "classifier_free": Guidance(combine=classifier_free),
+    # The official clip_guided notebook: the base sees only the prompt, cond_fn = scale * grad of the noised CLIP.
+    "clip": Guidance(gradient=clip_guidance_grad),
+}
 
 
-def register_guidance(name: str, combine: Combine) -> None:
-    """Make `combine` available as `sampler.guidance=NAME` (plugins call this at import)."""
-    GUIDANCE[name] = combine
+def register_guidance(name: str, combine: Combine | None = None, *, gradient: Gradient | None = None) -> None:
+    """Make a combine (or, with `gradient=`, a mean-shift guidance) available as `sampler.guidance=NAME`
+    (plugins call this at import)."""
+    GUIDANCE[name] = Guidance(combine=combine, gradient=gradient)
 
 
-def get_guidance(name: str) -> Combine:
+def get_guidance(name: str) -> Guidance:
     """The guidance named `name`, or a one-line error listing the known ones."""
     if name not in GUIDANCE:
         raise GlideInputError(f"sampler.guidance: unknown guidance {name!r}; allowed: {', '.join(GUIDANCE)}")

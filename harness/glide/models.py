@@ -14,11 +14,12 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import default_cache_dir, load_state_dict, resolve_checkpoint
+from .checkpoints import CheckpointError, default_cache_dir, load_state_dict, resolve_checkpoint
 from .config import PRESETS, preset
 from .errors import GlideInputError
 from .files import write_file_atomic
-from .pipeline import DTYPES, GlidePipeline, Stage
+from .noised_clip import CLIP_PRESETS, ImageEncoder, TextEncoder, clip_preset, load_encoders
+from .pipeline import DTYPES, ClipGuide, GlidePipeline, Stage
 from .tokenizer import Tokenizer, load_encoding
 from .unet import GlideUNet
 
@@ -78,6 +79,10 @@ class ModelSpec:
     upsample_path: str | None = None
     cache_dir: str | None = None  # null: $GLIDE_CACHE or the user cache dir
     download: bool = True
+    # The noised CLIP that guides the base under a gradient guidance (sampler.guidance=clip); loaded only then.
+    clip: str = "noised_clip"  # a preset of glide/noised_clip.py CLIP_PRESETS
+    clip_image_path: str | None = None  # a local clip_image_enc.pt; null: the cache dir, else a download
+    clip_text_path: str | None = None  # a local clip_text_enc.pt
 
     def __post_init__(self) -> None:
         for key in ("base", "upsample"):
@@ -85,6 +90,8 @@ class ModelSpec:
                 raise GlideInputError(
                     f"model.{key}: unknown preset {getattr(self, key)!r}; allowed: {', '.join(PRESETS)}"
                 )
+        if self.clip not in CLIP_PRESETS:
+            raise GlideInputError(f"model.clip: unknown preset {self.clip!r}; allowed: {', '.join(CLIP_PRESETS)}")
         if self.weights not in WEIGHTS:
             raise GlideInputError(f"model.weights: {self.weights!r} is not one of {', '.join(WEIGHTS)}")
 
@@ -104,6 +111,21 @@ class ModelSpec:
         prints = [checkpoint_fingerprint(self, stage) for stage in ("base", "upsample")]
         label = "official" if all(p.official for p in prints) else "files"
         return f"{self.name}:{self.base}+{self.upsample}@{arch}:{label}-" + "-".join(p.sha256[:12] for p in prints)
+
+    def guided_model_id(self, needs_guide: bool) -> str:
+        """The model id, naming the noised CLIP's preset and weights too when it guides the base."""
+        if not needs_guide:
+            return self.model_id
+        if self.random_weights:
+            return f"{self.model_id}+{self.clip}:random-seed{self.seed + _CLIP_SEED_OFFSET}"
+        digests = [_sha256(clip_file(self, part))[:12] for part in CLIP_PARTS]
+        return f"{self.model_id}+{self.clip}:files-" + "-".join(digests)
+
+
+# The noised CLIP's two checkpoint names (checkpoints.RELEASED_CHECKPOINTS) and the ModelSpec path fields.
+CLIP_PARTS = {"clip_image_enc": "clip_image_path", "clip_text_enc": "clip_text_path"}
+# Random noised-CLIP weights are drawn from model.seed + 2: the base and upsampler take seed and seed + 1.
+_CLIP_SEED_OFFSET = 2
 
 
 # ModelConfig fields added after the first stores were written, with the value every earlier model had: left
@@ -194,8 +216,9 @@ def random_model(preset_name: str, seed: int) -> GlideUNet:
 
 def checkpoint_file(spec: ModelSpec, stage: str) -> Path:
     """The stage's checkpoint: the configured path, else the cache, else a download."""
+    # The released checkpoints are named as their presets (base, upsample, base_inpaint, upsample_inpaint).
     return resolve_checkpoint(
-        stage, path=getattr(spec, f"{stage}_path"), cache_dir=spec.cache_dir, download=spec.download
+        getattr(spec, stage), path=getattr(spec, f"{stage}_path"), cache_dir=spec.cache_dir, download=spec.download
     )
 
 
@@ -211,14 +234,48 @@ def official_model(spec: ModelSpec, stage: str) -> GlideUNet:
     return model
 
 
-def resolve_official_checkpoints(spec: ModelSpec) -> None:
-    """Find (or fetch) both checkpoint files and the tokenizer's vocabulary, so a run without them fails
-    before any work."""
+def clip_file(spec: ModelSpec, part: str) -> Path:
+    """A noised-CLIP checkpoint (clip_image_enc or clip_text_enc): the configured path, else the cache, else a
+    download; a missing one is a one-line error naming the guidance and the fetch command."""
+    try:
+        return resolve_checkpoint(
+            part, path=getattr(spec, CLIP_PARTS[part]), cache_dir=spec.cache_dir, download=spec.download
+        )
+    except CheckpointError as err:
+        # The generic advice names the text-to-image fetch; this file comes with the clip mode's.
+        reason = str(err).split(". To run without network access")[0]
+        raise CheckpointError(
+            f"sampler.guidance=clip needs the noised CLIP ({part}): {reason}; fetch it with "
+            f"`python -m harness.fetch --only glide --modes clip` and copy the cache, or set model.{CLIP_PARTS[part]}"
+        ) from None
+
+
+def resolve_official_checkpoints(spec: ModelSpec, *, guide: bool = False) -> None:
+    """Find (or fetch) both checkpoint files, the tokenizer's vocabulary and, with `guide`, the noised CLIP's
+    two files, so a run without them fails before any work."""
     if spec.random_weights:
         return
     for stage in ("base", "upsample"):
         checkpoint_file(spec, stage)
+    if guide:
+        for part in CLIP_PARTS:
+            clip_file(spec, part)
     load_encoding(preset(spec.base).tokenizer)
+
+
+def load_guide(spec: ModelSpec, device: torch.device) -> ClipGuide:
+    """The noised CLIP in eval mode on `device`: the released encoders, or random ones drawn from seed + 2."""
+    cfg = clip_preset(spec.clip)
+    if spec.random_weights:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(spec.seed + _CLIP_SEED_OFFSET)
+            text_encoder, image_encoder = TextEncoder(cfg).eval(), ImageEncoder(cfg).eval()
+    else:
+        paths = clip_file(spec, "clip_text_enc"), clip_file(spec, "clip_image_enc")
+        text_encoder, image_encoder = load_encoders(*paths, cfg)
+    # Frozen weights; the guidance gradient is taken with respect to x_t only.
+    text_encoder, image_encoder = (m.requires_grad_(False).to(device) for m in (text_encoder, image_encoder))
+    return ClipGuide(text_encoder, image_encoder, device)
 
 
 def load_pipeline(
@@ -229,12 +286,14 @@ def load_pipeline(
     per_sample: bool = True,
     compile: bool = False,
     tokenizer: str | None = None,
+    guide: bool = False,
 ) -> GlidePipeline:
     """Both stages in eval mode on `device`, under autocast to `dtype` (fp32, bf16 or fp16).
 
     `per_sample` runs one forward per sample, so pixels do not depend on the batch (see pipeline.batched);
     `compile` compiles each UNet's forward with torch.compile (the step loop has one fixed shape per stage).
     `tokenizer` replaces the presets' encoding (e.g. "bytes" to time random-weight models offline).
+    `guide` loads the noised CLIP too (a gradient guidance such as sampler.guidance=clip needs it).
     """
     if dtype not in DTYPES:
         raise ValueError(f"sampler.dtype: {dtype!r} is not one of {', '.join(DTYPES)}")
@@ -254,4 +313,4 @@ def load_pipeline(
             model.forward = torch.compile(model.forward, dynamic=False)
         encoding = load_encoding(tokenizer or model.cfg.tokenizer)
         stages.append(Stage(model, Tokenizer(encoding, model.cfg.text_ctx), torch_device, DTYPES[dtype], per_sample))
-    return GlidePipeline(*stages)
+    return GlidePipeline(*stages, guide=load_guide(spec, torch_device) if guide else None)

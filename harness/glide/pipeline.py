@@ -17,6 +17,8 @@ import torch
 
 from .diffusion import Schedule
 from .guidance import Combine, get_guidance
+from .inpaint import keep_known_pixels, upsampled_mask
+from .noised_clip import ImageEncoder, TextEncoder, normalize, tokenize
 from .samplers import run_loop
 from .sampling import ModelFn, ProgressFn, noise_from_generators, randn_from_generators
 from .tokenizer import Tokenizer
@@ -66,6 +68,25 @@ def stage_generators(stage: str, seeds: Sequence[int]) -> list[torch.Generator]:
 RowFn = Callable[[torch.Tensor, torch.Tensor, slice], torch.Tensor]
 
 
+@dataclass
+class KnownPixels:
+    """Inpainting's inputs at one stage's size: the source in [-1, 1] (batch, 3, H, W) and the keep-mask
+    (batch, 1, H, W), 1 where the source pixel is kept."""
+
+    source: torch.Tensor
+    mask: torch.Tensor
+
+    def model_inputs(self, rows: slice, copies: int = 1) -> dict[str, torch.Tensor]:
+        """The inpainting UNet's extra inputs for `rows`, repeated `copies` times (the doubled batch sees the
+        same image and mask in both halves, as in the official notebook)."""
+        mask = self.mask[rows]
+        image = self.source[rows] * mask
+        return {"inpaint_image": torch.cat([image] * copies), "inpaint_mask": torch.cat([mask] * copies)}
+
+    def to(self, device: torch.device) -> KnownPixels:
+        return KnownPixels(self.source.to(device), self.mask.to(device))
+
+
 def guided_rows(
     model: GlideUNet,
     cond: TextEmbedding,
@@ -73,6 +94,7 @@ def guided_rows(
     combine: Combine,
     guidance_scale: float,
     autocast: Callable[[], AbstractContextManager],
+    known: KnownPixels | None = None,
 ) -> RowFn:
     """Guidance on a doubled batch: each sample's row with its prompt, then one with the empty prompt,
     run in one forward and combined by `combine` (see guidance.py)."""
@@ -83,10 +105,27 @@ def guided_rows(
             torch.cat([cond.proj[rows], empty.proj[:1].expand(n, -1)]),
             torch.cat([cond.seq[rows], empty.seq[:1].expand(n, -1, -1)]),
         )
+        inputs = known.model_inputs(rows, copies=2) if known is not None else {}
         with autocast():
-            out = model(torch.cat([x, x]), torch.cat([t, t]), text).float()
+            out = model(torch.cat([x, x]), torch.cat([t, t]), text, **inputs).float()
         cond_out, uncond_out = out.chunk(2)
         return combine(cond_out, uncond_out, guidance_scale)
+
+    return row_fn
+
+
+def prompt_rows(
+    model: GlideUNet,
+    cond: TextEmbedding,
+    autocast: Callable[[], AbstractContextManager],
+    known: KnownPixels | None = None,
+) -> RowFn:
+    """Each sample's row with its own prompt only (no doubled batch): the base under a gradient guidance."""
+
+    def row_fn(x: torch.Tensor, t: torch.Tensor, rows: slice) -> torch.Tensor:
+        inputs = known.model_inputs(rows) if known is not None else {}
+        with autocast():
+            return model(x, t, TextEmbedding(cond.proj[rows], cond.seq[rows]), **inputs).float()
 
     return row_fn
 
@@ -152,12 +191,55 @@ class Stage:
         return Schedule.create(cfg.noise_schedule, cfg.diffusion_steps, respacing)
 
 
-class GlidePipeline:
-    """The base model and the upsampler; `sample_base` and `upsample` return uint8 images (batch, H, W, 3)."""
+@dataclass
+class ClipGuide:
+    """The noised CLIP's two encoders on one device, in float32: what a gradient guidance differentiates."""
 
-    def __init__(self, base: Stage, upsampler: Stage):
+    text_encoder: TextEncoder
+    image_encoder: ImageEncoder
+    device: torch.device
+
+    def encode(self, prompts: Sequence[str]) -> torch.Tensor:
+        """The prompts' normalised text embeddings (batch, n_embd), with the noised CLIP's own tokenizer.
+
+        One prompt at a time, as Stage.encode with per_sample: a sample's guide then does not depend on its batch.
+        """
+        rows = []
+        for prompt in prompts:
+            tokens, lens = tokenize([prompt], self.text_encoder.cfg.max_text_len)
+            rows.append(normalize(self.text_encoder(tokens.to(self.device), lens.to(self.device))))
+        return torch.cat(rows)
+
+
+class GlidePipeline:
+    """The base model and the upsampler, and the noised CLIP when a gradient guidance needs it;
+    `sample_base` and `upsample` return uint8 images (batch, H, W, 3)."""
+
+    def __init__(self, base: Stage, upsampler: Stage, guide: ClipGuide | None = None):
         self.base = base
         self.upsampler = upsampler
+        self.guide = guide
+
+    def _guided(
+        self, guidance: str, prompts: Sequence[str], scale: float, known: KnownPixels | None
+    ) -> tuple[RowFn, dict]:
+        """The base's row function under `guidance`, and the loop hooks it needs (a cond_fn for a gradient)."""
+        stage = self.base
+        chosen = get_guidance(guidance)
+        text = stage.encode(prompts)
+        if chosen.combine is not None:
+            empty = stage.empty_prompt()
+            return guided_rows(stage.model, text, empty, chosen.combine, scale, stage.autocast, known), {}
+        if self.guide is None:
+            raise ValueError(f"guidance {guidance!r} needs the noised CLIP; load the pipeline with guide=True")
+        z_text = self.guide.encode(prompts)
+        image_encoder = self.guide.image_encoder
+
+        def grad_rows(x: torch.Tensor, t: torch.Tensor, rows: slice) -> torch.Tensor:
+            return chosen.gradient(image_encoder, z_text[rows], x.float(), t, scale)
+
+        rows = prompt_rows(stage.model, text, stage.autocast, known)
+        return rows, {"cond_fn": batched(grad_rows, stage.per_sample)}
 
     @torch.no_grad()
     def sample_base(
@@ -171,11 +253,14 @@ class GlidePipeline:
         loop: str = "ancestral",
         loop_options: dict | None = None,
         progress: ProgressFn | None = None,
+        known: KnownPixels | None = None,
     ) -> torch.Tensor:
+        """64 px samples; with `known` (inpainting) every x_0 prediction keeps the source's known pixels."""
         stage = self.base
-        combine = get_guidance(guidance)
-        text = stage.encode(prompts)
-        row_fn = guided_rows(stage.model, text, stage.empty_prompt(), combine, guidance_scale, stage.autocast)
+        known = known.to(stage.device) if known is not None else None
+        row_fn, hooks = self._guided(guidance, prompts, guidance_scale, known)
+        if known is not None:
+            hooks["denoised_fn"] = keep_known_pixels(known.source, known.mask)
         generators = stage_generators("base", seeds)
         size = stage.model.cfg.image_size
         x_T = randn_from_generators(generators, (3, size, size), device=stage.device)
@@ -187,6 +272,7 @@ class GlidePipeline:
             noise_fn=noise_from_generators(generators),
             progress=progress,
             options=loop_options,
+            hooks=hooks,
         )
         return to_uint8(x)
 
@@ -202,14 +288,23 @@ class GlidePipeline:
         loop: str = "ddim",
         loop_options: dict | None = None,
         progress: ProgressFn | None = None,
+        known: KnownPixels | None = None,
     ) -> torch.Tensor:
+        """256 px samples of the 64 px images; with `known` (the source at 256 px and the 64 px keep-mask) the
+        inpainting upsampler keeps the known pixels, its mask resized by nearest as in the official notebook."""
         stage = self.upsampler
         text = stage.encode(prompts)
         low_res = from_uint8(images_64).to(stage.device)
+        hooks = {}
+        if known is not None:
+            known = KnownPixels(known.source, upsampled_mask(known.mask, stage.model.cfg.image_size)).to(stage.device)
+            hooks["denoised_fn"] = keep_known_pixels(known.source, known.mask)
 
         def row_fn(x: torch.Tensor, t: torch.Tensor, rows: slice) -> torch.Tensor:
+            inputs = known.model_inputs(rows) if known is not None else {}
             with stage.autocast():
-                return stage.model(x, t, TextEmbedding(text.proj[rows], text.seq[rows]), low_res[rows]).float()
+                emb = TextEmbedding(text.proj[rows], text.seq[rows])
+                return stage.model(x, t, emb, low_res[rows], **inputs).float()
 
         generators = stage_generators("upsample", seeds)
         size = stage.model.cfg.image_size
@@ -222,5 +317,6 @@ class GlidePipeline:
             noise_fn=noise_from_generators(generators),
             progress=progress,
             options=loop_options,
+            hooks=hooks,
         )
         return to_uint8(x)

@@ -23,20 +23,27 @@ LoopFn = Callable[..., torch.Tensor]
 @dataclass(frozen=True)
 class Loop:
     """A sampling loop, the option names it takes (each a `sampler.<stage>_<option>` config field) and, for
-    loops that cannot run every respacing, a check(respacing) raising a one-line error for those it cannot."""
+    loops that cannot run every respacing, a check(respacing) raising a one-line error for those it cannot.
+    `hooks` names the callables a stage may pass in: `denoised_fn` (edit each x_0, e.g. inpainting's known
+    pixels) and `cond_fn` (shift each mean by a gradient, e.g. CLIP guidance)."""
 
     fn: LoopFn
     options: tuple[str, ...] = ()
     check_respacing: Callable[[str], None] | None = None
+    hooks: tuple[str, ...] = ()
 
 
-def _ancestral(model_fn: ModelFn, x_T: torch.Tensor, sched: Schedule, *, noise_fn: NoiseFn, progress=None):
-    return sample_ancestral(model_fn, x_T, sched, noise_fn, progress=progress)
+def _ancestral(
+    model_fn: ModelFn, x_T: torch.Tensor, sched: Schedule, *, noise_fn: NoiseFn, progress=None, **hooks
+) -> torch.Tensor:
+    return sample_ancestral(model_fn, x_T, sched, noise_fn, progress=progress, **hooks)
 
 
-def _ddim(model_fn: ModelFn, x_T: torch.Tensor, sched: Schedule, *, noise_fn: NoiseFn, progress=None, eta=0.0):
+def _ddim(
+    model_fn: ModelFn, x_T: torch.Tensor, sched: Schedule, *, noise_fn: NoiseFn, progress=None, eta=0.0, **hooks
+) -> torch.Tensor:
     # eta = 0 is deterministic and draws nothing, so the generators' streams stay as the official loop's.
-    return sample_ddim(model_fn, x_T, sched, eta=eta, noise_fn=noise_fn if eta else None, progress=progress)
+    return sample_ddim(model_fn, x_T, sched, eta=eta, noise_fn=noise_fn if eta else None, progress=progress, **hooks)
 
 
 def _solver(fn: LoopFn) -> LoopFn:
@@ -58,18 +65,22 @@ def _solver_respacing(name: str) -> Callable[[str], None]:
 
 
 LOOPS: dict[str, Loop] = {
-    "ancestral": Loop(_ancestral),
-    "ddim": Loop(_ddim, options=("eta",)),
+    "ancestral": Loop(_ancestral, hooks=("denoised_fn", "cond_fn")),
+    "ddim": Loop(_ddim, options=("eta",), hooks=("denoised_fn",)),
     "dpmpp_2m": Loop(_solver(sample_dpmpp_2m), check_respacing=_solver_respacing("dpmpp_2m")),
     "unipc": Loop(_solver(sample_unipc), check_respacing=_solver_respacing("unipc")),
 }
 
 
 def register_loop(
-    name: str, fn: LoopFn, options: tuple[str, ...] = (), check_respacing: Callable[[str], None] | None = None
+    name: str,
+    fn: LoopFn,
+    options: tuple[str, ...] = (),
+    check_respacing: Callable[[str], None] | None = None,
+    hooks: tuple[str, ...] = (),
 ) -> None:
     """Make `fn` available as a loop named `name` (plugins call this at import)."""
-    LOOPS[name] = Loop(fn, tuple(options), check_respacing)
+    LOOPS[name] = Loop(fn, tuple(options), check_respacing, tuple(hooks))
 
 
 def get_loop(name: str) -> Loop:
@@ -88,11 +99,15 @@ def run_loop(
     noise_fn: NoiseFn,
     progress: ProgressFn | None = None,
     options: dict[str, Any] | None = None,
+    hooks: dict[str, Callable] | None = None,
 ) -> torch.Tensor:
-    """Run the loop `name` from x_T; `options` must be among the loop's declared options."""
+    """Run the loop `name` from x_T; `options` and `hooks` must be among the loop's declared ones."""
     chosen = get_loop(name)
     options = dict(options or {})
     unknown = sorted(set(options) - set(chosen.options))
     if unknown:
         raise GlideInputError(f"loop {name!r} takes no option {unknown[0]!r}; its options: {chosen.options or 'none'}")
-    return chosen.fn(model_fn, x_T, sched, noise_fn=noise_fn, progress=progress, **options)
+    hooks = dict(hooks or {})
+    if missing := sorted(set(hooks) - set(chosen.hooks)):
+        raise GlideInputError(f"loop {name!r} takes no {missing[0]}; its hooks: {', '.join(chosen.hooks) or 'none'}")
+    return chosen.fn(model_fn, x_T, sched, noise_fn=noise_fn, progress=progress, **options, **hooks)
