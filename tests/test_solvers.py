@@ -356,7 +356,7 @@ def test_respacings_with_adjacent_steps_beside_long_gaps_are_refused(solver, res
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_a_single_kept_step_is_refused(solver):
     # Schedule.create cannot build a 1-step schedule; the check refuses it from the respacing alone.
-    with pytest.raises(ValueError, match=r"^timestep respacing '1' keeps 1 timestep\(s\); .* at least 2"):
+    with pytest.raises(ValueError, match=r"timestep respacing '1' .*at least 2"):
         check_solver_respacing(solver, "1")
     for steps in (1, 0):
         with pytest.raises(ValueError, match=f"keeps {steps} timestep"):
