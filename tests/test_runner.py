@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from harness.config import SamplerConfig
 from harness.glide.models import ModelSpec, load_pipeline
 from harness.glide.pipeline import GlidePipeline
 from harness.plan import Sampling, make_plan
@@ -24,16 +25,13 @@ TINY = ModelSpec(name="tiny", base="tiny_base", upsample="tiny_upsample", weight
 SUITE = Suite("shared", (Prompt("cube", "a red cube"), Prompt("ball", "a blue ball"), Prompt("cone", "a cone")))
 SAMPLES_PER_PROMPT = 2
 N = len(SUITE.prompts) * SAMPLES_PER_PROMPT
-SAMPLING = Sampling(
+SAMPLING = Sampling.create(
+    SamplerConfig(guidance_scale=3.0, base_steps="4", upsample_steps="ddim2", upsample_temp=0.997),
     model_id=TINY.model_id,
     device_type="cpu",
     dtype="fp32",
     per_sample=True,
     compiled=False,
-    guidance_scale=3.0,
-    base_steps="4",
-    upsample_steps="ddim2",
-    upsample_temp=0.997,
 )
 
 
