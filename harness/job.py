@@ -124,6 +124,8 @@ class Job:
         check_writable(run_dir, "output dir (hydra.run.dir / hydra.sweep.dir)")
         self.scorers = []
         names, self.scorer_notes = probe_scorers(rc)
+        for note in self.scorer_notes:
+            log.info("note: %s", note)
         if rc.runner.stage != "sample":
             self.scorers = build_scorers(names, rc.scorer, cache_dir=self.store.root, device=self.device)
         if rc.runner.stage != "score" and missing_keys(shard(self.plan, *self.shard), self.store):

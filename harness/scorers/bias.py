@@ -265,8 +265,6 @@ class BiasScorer:
         }
         if group_table is not None:
             tables["bias/groups"] = group_table
-        for note in notes:
-            (log.warning if note.startswith("UNVALIDATED") else log.info)(note)
         return ScoreResult(columns, metrics, tables, notes)
 
     def _columns(self, index: pd.Index, probs: np.ndarray, expected: np.ndarray) -> pd.DataFrame:

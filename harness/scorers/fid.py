@@ -230,8 +230,6 @@ class FidScorer:
                     "note": "; ".join(group_notes) or None,
                 }
             )
-        for note in notes:
-            log.warning(note)
         return ScoreResult(pd.DataFrame(index=samples.index), metrics, {"fid/groups": pd.DataFrame(rows)}, notes)
 
     def _score_group(
