@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from harness.config import RunConfig
+from harness.environment import sampling_environment
 from harness.errors import ConfigError
 from harness.glide.config import preset
 from harness.glide.models import load_pipeline, resolve_official_checkpoints, resolve_threads
@@ -119,7 +120,12 @@ class Job:
         self.shard = parse_shard(rc.runner.shard)
         self.store = SampleStore(Path(rc.store.cache_dir))
         self.group = rc.experiment or group or self.suite.name
-        self.info = run_info(cfg, rc, self.suite, self.sampling, overrides)
+        widths = [preset(name).num_channels for name in (rc.model.base, rc.model.upsample)]
+        self.torch_threads = resolve_threads(self.sampling.device_type, max(widths))
+        self.environment = sampling_environment(
+            torch.device(self.device), threads=self.torch_threads, dtype=self.sampling.dtype
+        )
+        self.info = {**run_info(cfg, rc, self.suite, self.sampling, overrides), "environment": self.environment}
         check_writable(self.store.root, "store.cache_dir")
         check_writable(run_dir, "output dir (hydra.run.dir / hydra.sweep.dir)")
         self.scorers = []
@@ -167,11 +173,15 @@ class Job:
         log.info("run complete: %s", self.run_dir)
 
     def _manifest(self, specs: list[SampleSpec]):
-        return manifest(specs, self.store, suite=self.suite.name, random_weights=self.rc.model.random_weights)
+        return manifest(
+            specs,
+            self.store,
+            suite=self.suite.name,
+            random_weights=self.rc.model.random_weights,
+            environment=self.environment,
+        )
 
     def _load_pipeline(self):
-        widths = [preset(name).num_channels for name in (self.rc.model.base, self.rc.model.upsample)]
-        self.torch_threads = resolve_threads(self.sampling.device_type, max(widths))
         torch.set_num_threads(self.torch_threads)
         log.info("sampling on %s with %d torch thread(s)", self.device, self.torch_threads)
         return load_pipeline(

@@ -176,8 +176,16 @@ def missing_keys(specs: Sequence[SampleSpec], store: SampleStore) -> list[str]:
     return [s.key for s in _unique(specs, lambda s: s.key) if not store.has("upsample", s.key)]
 
 
-def manifest(specs: Sequence[SampleSpec], store: SampleStore, *, suite: str, random_weights: bool) -> pd.DataFrame:
-    """One row per sample of `specs` (all in the store): spec, parameters, file paths and timings."""
+def manifest(
+    specs: Sequence[SampleSpec],
+    store: SampleStore,
+    *,
+    suite: str,
+    random_weights: bool,
+    environment: dict[str, str | int] | None = None,
+) -> pd.DataFrame:
+    """One row per sample of `specs` (all in the store): spec, parameters, file paths and timings, and the
+    `environment` this run samples with (harness.environment)."""
     tag_names = sorted({name for spec in specs for name in spec.prompt.tags})
     rows = []
     for spec in specs:
@@ -196,6 +204,7 @@ def manifest(specs: Sequence[SampleSpec], store: SampleStore, *, suite: str, ran
             "random_weights": random_weights,
             "dtype": s.dtype,
             "device_type": s.device_type,
+            **(environment or {}),
             "path_64": str(store.path("base", spec.base_key)),
             "path_256": str(store.path("upsample", spec.key)),
             "time_base_s": store.seconds("base", spec.base_key),
