@@ -111,6 +111,7 @@ class Job:
         load_plugins()  # launcher workers are fresh processes: their registries need the plugins too
         self.rc = rc = typed_config(cfg)
         self.run_dir = run_dir
+        self.multirun = job_num is not None
         self.suite = load_suite(rc.suite)
         self.device = str(job_device(rc.sampler.device, job_num))
         self.sampling = resolve_sampling(rc, torch.device(self.device))
@@ -147,8 +148,22 @@ class Job:
                 write_manifest(self.run_dir, self._manifest(specs))
                 log.info("shard %d/%d sampled; score the union with: python -m harness.score PATH", *self.shard)
                 return info
+            if self._union_waits():
+                write_manifest(self.run_dir, self._manifest(specs))
+                log.info(
+                    "shard %d/%d sampled; the union of its %d shards will be scored when they finish (%s)",
+                    *self.shard,
+                    self.shard[1],
+                    "at the end of the sweep" if self.multirun else f"or: python -m harness.score {self.run_dir}",
+                )
+                return info
         self.score(info)
         return info
+
+    def _union_waits(self) -> bool:
+        """A shard's union is scored once: in a sweep by its end (harness.shard_union), else by the shard
+        that finds its partners done."""
+        return self.shard[1] > 1 and (self.multirun or bool(missing_keys(self.plan, self.store)))
 
     def score(self, info: dict[str, Any]) -> None:
         """Score the whole plan (every shard) and record it; `info` gains the scoring time."""
