@@ -18,7 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness.config import RunConfig
 from harness.environment import sampling_environment
-from harness.errors import ConfigError
+from harness.errors import ConfigError, MissingWeightsError
 from harness.glide.config import preset
 from harness.glide.models import load_pipeline, resolve_official_checkpoints, resolve_threads
 from harness.glide.pipeline import resolve_device, resolve_dtype
@@ -29,6 +29,7 @@ from harness.preflight import describe
 from harness.rundir import write_manifest, write_results
 from harness.runner import manifest, missing_keys, sample_missing
 from harness.scorers import build_scorers, check_scorer_names
+from harness.scorers.weights import missing
 from harness.scoring import log_to_tracker, score_samples
 from harness.store import SampleStore
 from harness.suites import Suite, load_suite
@@ -102,6 +103,19 @@ def probe_scorers(rc: RunConfig) -> tuple[list[str], list[str]]:
     return names, []
 
 
+def check_scorer_weights(scorers: list) -> None:
+    """MissingWeightsError naming the first weight file a scorer needs that is not on this machine."""
+    for scorer in scorers:
+        absent = missing(scorer.weights()) if hasattr(scorer, "weights") else []
+        if absent:
+            weight = absent[0]
+            how = f"fetch it with: {weight.fetch}" if weight.fetch else "point the scorer's option at an existing file"
+            more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
+            raise MissingWeightsError(
+                f"scorer {scorer.name}: {weight.label} weights are not on this machine ({weight.source}){more}; {how}"
+            )
+
+
 class Job:
     """A validated job, ready to run; construction does all the checking and writes nothing."""
 
@@ -135,6 +149,7 @@ class Job:
             log.info("note: %s", note)
         if rc.runner.stage != "sample":
             self.scorers = build_scorers(names, rc.scorer, cache_dir=self.store.root, device=self.device)
+            check_scorer_weights(self.scorers)  # like the GLIDE checkpoints: refuse before any sampling
         if rc.runner.stage != "score" and missing_keys(shard(self.plan, *self.shard), self.store):
             resolve_official_checkpoints(rc.model)  # no weights: fail now, before any sampling
 

@@ -617,6 +617,10 @@ BAD_INPUTS = {
         ["+suite=couch", "model=glide", "model.download=false", "model.cache_dir=no_weights", "scorers=[]", *RUN],
         [glide_url("base"), "no_weights/base.pt"],
     ),
+    "real_clip_without_weights": (  # the default scorers with the real CLIP; cli_env's caches are empty
+        ["+suite=bias", *TINY, "scorer.clip.model=ViT-L-14", "scorer.clip.pretrained=openai", *RUN],
+        ["scorer clip", "ViT-L-14:openai", "open_clip_pytorch_model.bin", "python -m harness.fetch --only clip"],
+    ),
 }
 if not torch.cuda.is_available():
     BAD_INPUTS["cuda_without_a_gpu"] = (

@@ -27,6 +27,7 @@ from harness.scorers.stats import (
     tv_from_uniform,
 )
 from harness.scorers.taxonomy import Taxonomy, load_taxonomy
+from harness.scorers.weights import WeightFile
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +227,9 @@ class BiasScorer:
         ids = self.taxonomy.class_ids
         self.interest = None if config.class_of_interest is None else ids.index(config.class_of_interest)
         self._class_embeddings: np.ndarray | None = None
+
+    def weights(self) -> tuple[WeightFile, ...]:
+        return self.encoder.weights()
 
     def class_embeddings(self) -> np.ndarray:
         """One unit vector per class: the normalised mean of its prompt ensemble's text embeddings."""
