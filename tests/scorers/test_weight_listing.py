@@ -17,7 +17,7 @@ from harness.scorers.weights import missing, open_clip_weights
 
 # open_clip 3.x's registry entry for ViT-L-14:openai is the hub repository below, file unnamed (trailing slash).
 REPO = "timm/vit_large_patch14_clip_224.openai"
-INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # torch-fidelity's URL's basename
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's URL's basename
 
 
 @pytest.fixture
