@@ -4,7 +4,7 @@ sampling throughput, and the harness's own overhead on a tiny-model run. Not a t
     python -m harness.bench                                   # base (batch 2) + upsampler (batch 1), fp32
     python -m harness.bench --dtype fp32,bf16                 # both, with the outputs' max abs difference
     python -m harness.bench --device cuda --batch 16 --e2e    # GPU: forward + images/s end to end
-    python -m harness.bench --models "" --overhead 16         # harness overhead of a model=tiny run
+    python -m harness.bench --models "" --overhead 32         # harness overhead of a model=tiny run
 """
 
 from __future__ import annotations
