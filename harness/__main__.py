@@ -59,6 +59,17 @@ class OutputDirCheck(Callback):
         record_new_dirs(path)
 
 
+INTERRUPTED = "interrupted; rerun the same command to resume"
+INTERRUPTED_EXIT = 128 + 2  # the shell's code for a process ended by SIGINT
+
+
+def interrupted() -> None:
+    """Ctrl-C: one line and exit 130. The store holds only whole files (atomic writes), so a rerun resumes."""
+    logging.shutdown()
+    print(INTERRUPTED, file=sys.stderr)
+    sys.exit(INTERRUPTED_EXIT)
+
+
 def _fail(message: str, run_dir: Path) -> None:
     logging.shutdown()
     remove_new_dirs(run_dir)
@@ -99,4 +110,7 @@ if __name__ == "__main__":
     if error := check_group_choices(sys.argv[1:]) or check_command(sys.argv[1:], CONF_DIR, group_choices("suite")):
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        interrupted()

@@ -17,7 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from harness.config import RunConfig
-from harness.errors import ConfigError
+from harness.environment import sampling_environment
+from harness.errors import ConfigError, MissingWeightsError
 from harness.glide.config import preset
 from harness.glide.guidance import get_guidance
 from harness.glide.models import load_pipeline, resolve_official_checkpoints, resolve_threads
@@ -30,6 +31,7 @@ from harness.preflight import describe
 from harness.rundir import write_manifest, write_results
 from harness.runner import manifest, missing_keys, sample_missing
 from harness.scorers import build_scorers, check_scorer_names
+from harness.scorers.weights import missing
 from harness.scoring import log_to_tracker, score_samples
 from harness.store import SampleStore
 from harness.suites import Suite, load_suite
@@ -103,6 +105,19 @@ def probe_scorers(rc: RunConfig) -> tuple[list[str], list[str]]:
     return names, []
 
 
+def check_scorer_weights(scorers: list) -> None:
+    """MissingWeightsError naming the first weight file a scorer needs that is not on this machine."""
+    for scorer in scorers:
+        absent = missing(scorer.weights()) if hasattr(scorer, "weights") else []
+        if absent:
+            weight = absent[0]
+            how = f"fetch it with: {weight.fetch}" if weight.fetch else "point the scorer's option at an existing file"
+            more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
+            raise MissingWeightsError(
+                f"scorer {scorer.name}: {weight.label} weights are not on this machine ({weight.source}){more}; {how}"
+            )
+
+
 class Job:
     """A validated job, ready to run; construction does all the checking and writes nothing."""
 
@@ -112,6 +127,7 @@ class Job:
         load_plugins()  # launcher workers are fresh processes: their registries need the plugins too
         self.rc = rc = typed_config(cfg)
         self.run_dir = run_dir
+        self.multirun = job_num is not None
         self.suite = load_suite(rc.suite)
         check_suite_for_model(self.suite.prompts, preset(rc.model.base).inpaint, rc.model.name)
         self.device = str(job_device(rc.sampler.device, job_num))
@@ -122,13 +138,21 @@ class Job:
         self.shard = parse_shard(rc.runner.shard)
         self.store = SampleStore(Path(rc.store.cache_dir))
         self.group = rc.experiment or group or self.suite.name
-        self.info = run_info(cfg, rc, self.suite, self.sampling, overrides)
+        widths = [preset(name).num_channels for name in (rc.model.base, rc.model.upsample)]
+        self.torch_threads = resolve_threads(self.sampling.device_type, max(widths))
+        self.environment = sampling_environment(
+            torch.device(self.device), threads=self.torch_threads, dtype=self.sampling.dtype
+        )
+        self.info = {**run_info(cfg, rc, self.suite, self.sampling, overrides), "environment": self.environment}
         check_writable(self.store.root, "store.cache_dir")
         check_writable(run_dir, "output dir (hydra.run.dir / hydra.sweep.dir)")
         self.scorers = []
         names, self.scorer_notes = probe_scorers(rc)
+        for note in self.scorer_notes:
+            log.info("note: %s", note)
         if rc.runner.stage != "sample":
             self.scorers = build_scorers(names, rc.scorer, cache_dir=self.store.root, device=self.device)
+            check_scorer_weights(self.scorers)  # like the GLIDE checkpoints: refuse before any sampling
         if rc.runner.stage != "score" and missing_keys(shard(self.plan, *self.shard), self.store):
             guide = get_guidance(rc.sampler.guidance).needs_guide
             resolve_official_checkpoints(rc.model, guide=guide)  # no weights: fail now, before any sampling
@@ -143,8 +167,22 @@ class Job:
                 write_manifest(self.run_dir, self._manifest(specs))
                 log.info("shard %d/%d sampled; score the union with: python -m harness.score PATH", *self.shard)
                 return info
+            if self._union_waits():
+                write_manifest(self.run_dir, self._manifest(specs))
+                log.info(
+                    "shard %d/%d sampled; the union of its %d shards will be scored when they finish (%s)",
+                    *self.shard,
+                    self.shard[1],
+                    "at the end of the sweep" if self.multirun else f"or: python -m harness.score {self.run_dir}",
+                )
+                return info
         self.score(info)
         return info
+
+    def _union_waits(self) -> bool:
+        """A shard's union is scored once: in a sweep by its end (harness.shard_union), else by the shard
+        that finds its partners done."""
+        return self.shard[1] > 1 and (self.multirun or bool(missing_keys(self.plan, self.store)))
 
     def score(self, info: dict[str, Any]) -> None:
         """Score the whole plan (every shard) and record it; `info` gains the scoring time."""
@@ -169,11 +207,15 @@ class Job:
         log.info("run complete: %s", self.run_dir)
 
     def _manifest(self, specs: list[SampleSpec]):
-        return manifest(specs, self.store, suite=self.suite.name, random_weights=self.rc.model.random_weights)
+        return manifest(
+            specs,
+            self.store,
+            suite=self.suite.name,
+            random_weights=self.rc.model.random_weights,
+            environment=self.environment,
+        )
 
     def _load_pipeline(self):
-        widths = [preset(name).num_channels for name in (self.rc.model.base, self.rc.model.upsample)]
-        self.torch_threads = resolve_threads(self.sampling.device_type, max(widths))
         torch.set_num_threads(self.torch_threads)
         log.info("sampling on %s with %d torch thread(s)", self.device, self.torch_threads)
         return load_pipeline(

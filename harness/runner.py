@@ -10,16 +10,17 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from typing import IO
 
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.hooks import RemovableHandle
-from tqdm.auto import tqdm
 
 from harness.glide.pipeline import GlidePipeline
 from harness.inpaint_inputs import batch_known, prompt_inputs
 from harness.plan import SampleSpec, Sampling
+from harness.progress import SamplingProgress
 from harness.store import SampleStore
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def sample_missing(
     load_pipeline: Callable[[], GlidePipeline],
     *,
     batch_size: int,
+    progress_file: IO[str] | None = None,
 ) -> SamplingStats:
     """Sample every base and upsampled image of `specs` that the store lacks; load the models only if needed."""
     stats = SamplingStats()
@@ -93,10 +95,12 @@ def sample_missing(
     pipeline = load_pipeline()
     hooks = _count_forwards(pipeline, stats)
     start = time.perf_counter()
+    bars = SamplingProgress({"base": len(todo_base), "upsample": len(todo_up)}, file=progress_file)
     try:
-        stats.base_sampled = _run_base(pipeline, todo_base, store, batch_size)
-        stats.upsample_sampled = _run_upsample(pipeline, todo_up, store, batch_size)
+        stats.base_sampled = _run_base(pipeline, todo_base, store, batch_size, bars)
+        stats.upsample_sampled = _run_upsample(pipeline, todo_up, store, batch_size, bars)
     finally:
+        bars.close()
         for hook in hooks:
             hook.remove()
     stats.sampling_s = time.perf_counter() - start
@@ -105,16 +109,18 @@ def sample_missing(
     return stats
 
 
-def _run_base(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int) -> int:
+def _run_base(
+    pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int, bars: SamplingProgress
+) -> int:
     """Sample and store the specs' base images; returns how many this run computed (others may share the store)."""
     computed = 0
-    with tqdm(total=len(specs), desc="base 64px", unit="img", disable=not specs) as bar:
-        for claimed in _batches(specs, batch_size):
-            with store.claim("base", [s.base_key for s in claimed]) as missing:
-                batch = [s for s in claimed if s.base_key in missing]
-                if batch:
-                    sampling = batch[0].sampling
-                    start = time.perf_counter()
+    for claimed in _batches(specs, batch_size):
+        with store.claim("base", [s.base_key for s in claimed]) as missing:
+            batch = [s for s in claimed if s.base_key in missing]
+            if batch:
+                sampling = batch[0].sampling
+                start = time.perf_counter()
+                with bars.batch("base", len(batch)) as progress:
                     images = pipeline.sample_base(
                         [s.prompt.text for s in batch],
                         [s.seed for s in batch],
@@ -124,27 +130,30 @@ def _run_base(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: Sampl
                         steps=sampling.param("base_steps"),
                         loop_options=sampling.loop_options("base"),
                         known=batch_known([prompt_inputs(s.prompt) for s in batch], "base"),
+                        progress=progress,
                     )
-                    seconds = (time.perf_counter() - start) / len(batch)
-                    for spec, image in zip(batch, images.numpy(), strict=True):
-                        meta = {"prompt": spec.prompt.text, "seed": spec.seed}
-                        store.put("base", spec.base_key, image, meta, seconds=seconds)
-            computed += len(batch)
-            bar.update(len(claimed))
+                seconds = (time.perf_counter() - start) / len(batch)
+                for spec, image in zip(batch, images.numpy(), strict=True):
+                    meta = {"prompt": spec.prompt.text, "seed": spec.seed}
+                    store.put("base", spec.base_key, image, meta, seconds=seconds)
+        computed += len(batch)
+        bars.done(len(claimed))
     return computed
 
 
-def _run_upsample(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int) -> int:
+def _run_upsample(
+    pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int, bars: SamplingProgress
+) -> int:
     """Upsample and store the specs' 256px images; returns how many this run computed."""
     computed = 0
-    with tqdm(total=len(specs), desc="upsample 256px", unit="img", disable=not specs) as bar:
-        for claimed in _batches(specs, batch_size):
-            with store.claim("upsample", [s.key for s in claimed]) as missing:
-                batch = [s for s in claimed if s.key in missing]
-                if batch:
-                    sampling = batch[0].sampling
-                    low_res = torch.from_numpy(np.stack([store.get("base", s.base_key)[0] for s in batch]))
-                    start = time.perf_counter()
+    for claimed in _batches(specs, batch_size):
+        with store.claim("upsample", [s.key for s in claimed]) as missing:
+            batch = [s for s in claimed if s.key in missing]
+            if batch:
+                sampling = batch[0].sampling
+                low_res = torch.from_numpy(np.stack([store.get("base", s.base_key)[0] for s in batch]))
+                start = time.perf_counter()
+                with bars.batch("upsample", len(batch)) as progress:
                     images = pipeline.upsample(
                         [s.prompt.text for s in batch],
                         low_res,
@@ -154,13 +163,14 @@ def _run_upsample(pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: S
                         temperature=sampling.param("upsample_temp"),
                         loop_options=sampling.loop_options("upsample"),
                         known=batch_known([prompt_inputs(s.prompt) for s in batch], "upsample"),
+                        progress=progress,
                     )
-                    seconds = (time.perf_counter() - start) / len(batch)
-                    for spec, image in zip(batch, images.numpy(), strict=True):
-                        meta = {"prompt": spec.prompt.text, "seed": spec.seed, "base_key": spec.base_key}
-                        store.put("upsample", spec.key, image, meta, seconds=seconds)
-            computed += len(batch)
-            bar.update(len(claimed))
+                seconds = (time.perf_counter() - start) / len(batch)
+                for spec, image in zip(batch, images.numpy(), strict=True):
+                    meta = {"prompt": spec.prompt.text, "seed": spec.seed, "base_key": spec.base_key}
+                    store.put("upsample", spec.key, image, meta, seconds=seconds)
+        computed += len(batch)
+        bars.done(len(claimed))
     return computed
 
 
@@ -169,8 +179,16 @@ def missing_keys(specs: Sequence[SampleSpec], store: SampleStore) -> list[str]:
     return [s.key for s in _unique(specs, lambda s: s.key) if not store.has("upsample", s.key)]
 
 
-def manifest(specs: Sequence[SampleSpec], store: SampleStore, *, suite: str, random_weights: bool) -> pd.DataFrame:
-    """One row per sample of `specs` (all in the store): spec, parameters, file paths and timings."""
+def manifest(
+    specs: Sequence[SampleSpec],
+    store: SampleStore,
+    *,
+    suite: str,
+    random_weights: bool,
+    environment: dict[str, str | int] | None = None,
+) -> pd.DataFrame:
+    """One row per sample of `specs` (all in the store): spec, parameters, file paths and timings, and the
+    `environment` this run samples with (harness.environment)."""
     tag_names = sorted({name for spec in specs for name in spec.prompt.tags})
     rows = []
     for spec in specs:
@@ -191,6 +209,7 @@ def manifest(specs: Sequence[SampleSpec], store: SampleStore, *, suite: str, ran
             "random_weights": random_weights,
             "dtype": s.dtype,
             "device_type": s.device_type,
+            **(environment or {}),
             "path_64": str(store.path("base", spec.base_key)),
             "path_256": str(store.path("upsample", spec.key)),
             "time_base_s": store.seconds("base", spec.base_key),

@@ -19,21 +19,25 @@ from harness.plugins import load_plugins
 from harness.rundir import HYDRA_CONFIG, RunDir
 
 
+def score_run_dir(run_dir: Path, *, group: str | None = None) -> None:
+    """Score a run dir's whole plan with its own saved config (UsageError when samples are missing)."""
+    run = RunDir(run_dir)
+    if not run.hydra_config_file.is_file():
+        raise ConfigError(f"{str(run_dir)!r} is not a run dir: it has no {HYDRA_CONFIG}")
+    load_plugins()
+    cfg = saved_config(OmegaConf.load(run.hydra_config_file))
+    cfg.runner.stage = "score"
+    Job(cfg, run_dir=Path(run_dir).resolve(), overrides=run.hydra_overrides() or [], group=group).run()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Score a run dir whose samples are in the store (e.g. made by shards) with the run's own config."""
     parser = argparse.ArgumentParser(prog="python -m harness.score", description=main.__doc__)
     parser.add_argument("run_dir", type=Path, help="a run dir written by python -m harness (holds .hydra/)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    run = RunDir(args.run_dir)
     try:
-        if not run.hydra_config_file.is_file():
-            raise ConfigError(f"{str(args.run_dir)!r} is not a run dir: it has no {HYDRA_CONFIG}")
-        load_plugins()
-        cfg = saved_config(OmegaConf.load(run.hydra_config_file))
-        cfg.runner.stage = "score"
-        job = Job(cfg, run_dir=args.run_dir.resolve(), overrides=run.hydra_overrides() or [], group=None)
-        job.run()
+        score_run_dir(args.run_dir)
     except USAGE_ERRORS as err:
         print(f"error: {error_line(err)}", file=sys.stderr)
         return 2

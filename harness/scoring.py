@@ -32,8 +32,8 @@ def score_samples(
         metrics.update({name: finite_or_none(value) for name, value in result.metrics.items()})
         tables.update(result.tables)
         notes.extend(result.notes)
-    for note in notes:
-        log.info("note: %s", note)
+    for note in notes:  # the one place a note is logged; scorers only return theirs
+        (log.warning if note.startswith("UNVALIDATED") else log.info)("note: %s", note)
     return results, metrics, tables, notes
 
 

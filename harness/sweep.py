@@ -192,6 +192,9 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
+        from harness.shard_union import score_shard_unions  # imports the job: only at the sweep's end
+
+        score_shard_unions(sweep_dir)
         group = config.get("experiment") or sweep_dir.name
         logger_cfg = OmegaConf.to_object(config.logger) if "logger" in config else None
         summarise_sweep(sweep_dir, logger_cfg, group)

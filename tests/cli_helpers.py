@@ -63,6 +63,8 @@ def cli_env(home: Path) -> dict[str, str]:
         ("WANDB_CONFIG_DIR", "wandb_config"),
         ("WANDB_DATA_DIR", "wandb_data"),
         ("GLIDE_CACHE", "glide_cache"),
+        ("HF_HOME", "hf_home"),  # the scorers' weights: empty, so nothing a developer fetched leaks in
+        ("TORCH_HOME", "torch_home"),
     ]:
         (home / folder).mkdir(parents=True, exist_ok=True)
         env[variable] = str(home / folder)

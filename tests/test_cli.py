@@ -96,9 +96,10 @@ def bias_run(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> S
         "hydra.run.dir=run",
         "store.cache_dir=store",
     ]
-    check(run_cli(args, cwd=root, env=env))
+    result = check(run_cli(args, cwd=root, env=env))
     run = read_run(root / "run")
-    run.args, run.root, run.store = args, root, root / "store"
+    run.args, run.root, run.store, run.result = args, root, root / "store", result
+    run.log = (root / "run" / "harness.log").read_text()
     run.store_files = store_bytes(root / "store")
     run.wandb = offline_runs(root / "run")
     run.suite = yaml.safe_load((CONF / "suite" / "bias.yaml").read_text())
@@ -192,6 +193,20 @@ def test_summary_metrics_are_named_per_scorer_and_count_the_samples(bias_run):
     assert (metrics["clip/n"], metrics["fid/n"], metrics["fid/n_ref"]) == (len(prompts), len(prompts), N_REFERENCE)
     assert (metrics["bias/n_probe"], metrics["bias/probe_n"]) == (n_probe, len(prompts) - n_probe)
     assert metrics["clip/score_mean"] == pytest.approx(float(np.mean(bias_run.results["clip.score"])))
+
+
+def test_the_console_shows_the_harness_lines_and_the_log_file_also_the_libraries_info(bias_run):
+    console = bias_run.result.stdout.splitlines()
+    assert any("[harness.runner][INFO]" in line for line in console)
+    assert not [line for line in console if "][INFO]" in line and "][harness." not in line]
+    assert "[root][INFO] - Using default SimpleTokenizer." in bias_run.log  # open_clip's line, in the file only
+
+
+def test_each_note_is_logged_once(bias_run):
+    notes = bias_run.summary["notes"]
+    assert notes
+    for note in notes:
+        assert bias_run.log.count(note) == 1, note
 
 
 def test_hydra_writes_the_config_and_overrides_into_the_run_dir(bias_run):
@@ -640,6 +655,10 @@ BAD_INPUTS = {
     "real_model_without_weights": (
         ["+suite=couch", "model=glide", "model.download=false", "model.cache_dir=no_weights", "scorers=[]", *RUN],
         [glide_url("base"), "no_weights/base.pt"],
+    ),
+    "real_clip_without_weights": (  # the default scorers with the real CLIP; cli_env's caches are empty
+        ["+suite=bias", *TINY, "scorer.clip.model=ViT-L-14", "scorer.clip.pretrained=openai", *RUN],
+        ["scorer clip", "ViT-L-14:openai", "open_clip_pytorch_model.bin", "python -m harness.fetch --only clip"],
     ),
 }
 if not torch.cuda.is_available():

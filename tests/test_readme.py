@@ -3,6 +3,9 @@
 import re
 from pathlib import Path
 
+import pytest
+from cli_helpers import cli_env, run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,3 +24,24 @@ def test_readme_pins_the_torch_builds_in_both_commands():
     commands = _readme_commands()
     assert len(commands) == 2
     assert all("torch==2.14.1 torchvision==0.29.1" in c for c in commands)
+
+
+def _usage_command(pattern: str) -> list[str]:
+    """The README's one command line matching `pattern`, as arguments after `python -m harness`."""
+    lines = {
+        line.strip() for line in re.findall(rf"python -m harness ({pattern}[^#\n]*)", (ROOT / "README.md").read_text())
+    }
+    assert len(lines) == 1, lines
+    return lines.pop().split()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("pattern", "finished"),
+    [(r"\+suite=bias model=tiny", "summary.json"), (r"-m \+suite=\S+ model=tiny", "sweep_summary.parquet")],
+)
+def test_the_readme_tiny_commands_run_as_written(tmp_path, pattern, finished):
+    args = _usage_command(pattern)
+    result = run_cli(args, cwd=tmp_path, env=cli_env(tmp_path / "home"), timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list((tmp_path / "outputs").rglob(finished))

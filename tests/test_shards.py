@@ -172,3 +172,48 @@ def test_the_launcher_runs_the_shards_as_separate_jobs(launched_shards, one_shar
 
 def test_launched_shards_sample_the_pngs_of_the_one_shard_run(launched_shards, one_shard):
     assert_same_pngs(launched_shards.store, one_shard.store)
+
+
+@pytest.fixture(scope="module")
+def scored_by_shards(root: Path, env: dict[str, str]) -> SimpleNamespace:
+    """Under the default runner.stage=all: shard 0 alone, then shard 1 alone (which finds shard 0 done); and both
+    as one joblib multirun, whose end scores the union."""
+    prompts, out = root / "prompts.csv", SimpleNamespace()
+    out.first, out.second = (
+        run_cli(
+            args(prompts, store="store_all", extra=[f"runner.shard={i}/2", f"hydra.run.dir=all{i}"]), cwd=root, env=env
+        )
+        for i in (0, 1)
+    )
+    out.first_files = files_under(root / "all0")
+    sweep = root / "all_sweep"
+    extra = [*LAUNCHERS["joblib"], "runner.shard=0/2,1/2", f"hydra.sweep.dir={sweep.name}"]
+    out.multirun = run_cli(args(prompts, store="store_all_joblib", extra=extra, multirun=True), cwd=root, env=env)
+    out.sweep, out.store = sweep, root / "store_all_joblib"
+    return out
+
+
+def test_a_shard_whose_partners_are_not_done_exits_0_saying_the_union_is_scored_later(scored_by_shards, root):
+    result = check(scored_by_shards.first)
+    (line,) = [line for line in result.stdout.splitlines() if "the union" in line]
+    assert "shard 0/2 sampled; the union of its 2 shards will be scored when they finish" in line
+    assert f"python -m harness.score {(root / 'all0').resolve()}" in line
+    assert "manifest.parquet" in scored_by_shards.first_files and "summary.json" not in scored_by_shards.first_files
+
+
+def test_the_shard_that_finds_its_partners_done_scores_the_union(scored_by_shards, root, one_shard):
+    check(scored_by_shards.second)
+    results = pd.read_parquet(root / "all1" / "results.parquet")
+    assert sorted(results["key"]) == sorted(one_shard.manifest["key"])
+
+
+def test_a_sharded_joblib_multirun_scores_the_union_once_at_its_end(scored_by_shards, one_shard):
+    check(scored_by_shards.multirun)
+    sweep = scored_by_shards.sweep
+    assert (sweep / "1" / "manifest.parquet").is_file() and not (sweep / "1" / "summary.json").exists()
+    manifest = pd.read_parquet(sweep / "0" / "manifest.parquet")
+    pd.testing.assert_frame_equal(manifest.drop(columns=LOCAL_COLUMNS), one_shard.manifest.drop(columns=LOCAL_COLUMNS))
+    summary = json.loads((sweep / "0" / "summary.json").read_text())
+    assert summary["run"]["suite"] == "file"
+    assert pd.read_parquet(sweep / "sweep_summary.parquet")["job"].tolist() == [0]
+    assert_same_pngs(scored_by_shards.store, one_shard.store)

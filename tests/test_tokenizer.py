@@ -94,3 +94,15 @@ def test_unknown_encoding_name_is_one_clear_error():
     message = str(err.value)
     assert "\n" not in message
     assert "'gpt3'" in message and "gpt2" in message and "bytes" in message
+
+
+def test_a_long_prompt_is_named_by_its_first_words_and_warned_about_once(encoding, caplog):
+    prompt = "a painting of " + " ".join(f"word{i}" for i in range(40))  # 3 + 40 words, over 128 byte tokens
+    n_tokens = len(prompt)  # one token per byte
+    with caplog.at_level(logging.WARNING, logger="harness.glide.tokenizer"):
+        for text_ctx in (128, 128):  # two stages of one run
+            Tokenizer(encoding, text_ctx=text_ctx).batch([prompt, prompt])
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert "'a painting of word0 word1 word2 ...'" in message and "word3" not in message
+    assert f"is {n_tokens} tokens long; the model reads 128, so the last {n_tokens - 128} are dropped" in message

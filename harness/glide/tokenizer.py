@@ -68,6 +68,26 @@ def load_encoding(name: str) -> tiktoken.Encoding:
         ) from err
 
 
+PROMPT_HEAD_WORDS = 6
+
+
+def prompt_head(prompt: str) -> str:
+    """The first words of a prompt, enough to find it in a suite without printing a paragraph."""
+    words = prompt.split()
+    return " ".join(words[:PROMPT_HEAD_WORDS]) + (" ..." if len(words) > PROMPT_HEAD_WORDS else "")
+
+
+@cache  # once per prompt and process: every batch and both stages encode the same prompt again
+def warn_truncated(prompt: str, n_tokens: int, text_ctx: int) -> None:
+    log.warning(
+        "prompt %r is %d tokens long; the model reads %d, so the last %d are dropped",
+        prompt_head(prompt),
+        n_tokens,
+        text_ctx,
+        n_tokens - text_ctx,
+    )
+
+
 class Tokenizer:
     """Encodes prompts as fixed-length token rows padded with end-of-text, plus a mask of real tokens."""
 
@@ -81,13 +101,7 @@ class Tokenizer:
     def encode(self, prompt: str) -> tuple[list[int], list[bool]]:
         tokens = self.encoding.encode_ordinary(prompt.lower())
         if len(tokens) > self.text_ctx:
-            log.warning(
-                "prompt %r is %d tokens long; the model reads %d, so the last %d are dropped",
-                prompt,
-                len(tokens),
-                self.text_ctx,
-                len(tokens) - self.text_ctx,
-            )
+            warn_truncated(prompt, len(tokens), self.text_ctx)
             tokens = tokens[: self.text_ctx]
         pad = self.text_ctx - len(tokens)
         return tokens + [self.pad_token] * pad, [True] * len(tokens) + [False] * pad

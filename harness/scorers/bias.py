@@ -194,6 +194,9 @@ class BiasScorer:
         """The shared CLIP model's weights (scorer.clip), which the clip scorer checks and fetches."""
         return ()
 
+    def weights(self) -> tuple[WeightFile, ...]:
+        return self.encoder.weights()
+
     def class_embeddings(self) -> np.ndarray:
         return self.probe.class_embeddings()
 
@@ -224,8 +227,6 @@ class BiasScorer:
         }
         if group_table is not None:
             tables["bias/groups"] = group_table
-        for note in notes:
-            (log.warning if note.startswith("UNVALIDATED") else log.info)(note)
         return ScoreResult(columns, metrics, tables, notes)
 
     def _columns(self, index: pd.Index, probs: np.ndarray, expected: np.ndarray) -> pd.DataFrame:

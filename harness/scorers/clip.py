@@ -15,6 +15,7 @@ import pandas as pd
 from harness.scorers.clip_encoder import ClipConfig, ClipEncoder
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import cluster_means, mean_ci, mean_interval_method
+from harness.scorers.weights import WeightFile
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ class ClipScorer:
     def __init__(self, config: ClipConfig, encoder: ClipEncoder) -> None:
         self.config = config
         self.encoder = encoder
+
+    def weights(self) -> tuple[WeightFile, ...]:
+        return self.encoder.weights()
 
     def score(self, samples: pd.DataFrame) -> ScoreResult:
         require_columns(samples, ("key", "path_256", "prompt"), self.name)

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from harness.scorers.feature_cache import FeatureCache
 from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions, ScorerConfigError, build_config, require
+from harness.scorers.weights import WeightFile, open_clip_weights
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,11 @@ class ClipEncoder:
     @property
     def model_id(self) -> str:
         return self.cache.model_id
+
+    def weights(self) -> tuple[WeightFile, ...]:
+        """The open_clip weights this encoder loads (none for random initialisation)."""
+        cfg = self.config
+        return open_clip_weights(f"CLIP {cfg.model}:{cfg.pretrained}", cfg.model_name, cfg.pretrained)
 
     def _load(self) -> None:
         if self._model is not None:

@@ -24,11 +24,12 @@ from harness.scorers.distances import (
     gaussian_moments,
     kid,
 )
-from harness.scorers.fid_features import ExtractorConfig, ImageFeatures, ResizeMode
+from harness.scorers.fid_features import ExtractorConfig, ImageFeatures, ResizeMode, extractor_weights
 from harness.scorers.grouping import column_groups
 from harness.scorers.options import ScorerConfigError, build_config, require
 from harness.scorers.reference import ReferenceConfig, ReferenceStats, load_stats
 from harness.scorers.result import ScoreResult, require_columns
+from harness.scorers.weights import WeightFile
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,10 @@ class FidScorer:
         self.encoder = encoder if same else ClipEncoder(cmmd_config, cache_dir=cache_dir, device=device)
         self.features = ImageFeatures(config.extractor, cache_dir=cache_dir, device=device)
 
+    def weights(self) -> tuple[WeightFile, ...]:
+        """The Inception weights and the CMMD CLIP's."""
+        return (*extractor_weights(self.config.extractor), *self.encoder.weights())
+
     def score(self, samples: pd.DataFrame) -> ScoreResult:
         require_columns(samples, ("key", "path_256", "prompt"), self.name)
         paths, keys = list(samples["path_256"]), list(samples["key"])
@@ -230,8 +235,6 @@ class FidScorer:
                     "note": "; ".join(group_notes) or None,
                 }
             )
-        for note in notes:
-            log.warning(note)
         return ScoreResult(pd.DataFrame(index=samples.index), metrics, {"fid/groups": pd.DataFrame(rows)}, notes)
 
     def _score_group(

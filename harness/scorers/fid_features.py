@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 from torchmetrics.image.fid import NoTrainInceptionV3
 from tqdm.auto import tqdm
 
 from harness.scorers.feature_cache import FeatureCache
 from harness.scorers.images import load_square_uint8
 from harness.scorers.options import ScorerConfigError, require
+from harness.scorers.weights import WeightFile, local_path, torch_hub_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,16 @@ def build_extractor(config: ExtractorConfig) -> tuple[torch.nn.Module, int]:
         "inception-v3-compat", [layer], feature_extractor_weights_path=config.inception_weights
     )
     return _FirstOutput(network).eval(), config.inception_features
+
+
+def extractor_weights(config: ExtractorConfig) -> tuple[WeightFile, ...]:
+    """The Inception weights FID loads: the file `inception_weights` names, else torch-fidelity's download in
+    torch hub's cache (both Inception variants load that one file); a custom extractor brings its own."""
+    if config.feature_extractor != INCEPTION:
+        return ()
+    if config.inception_weights is not None:
+        return (local_path("Inception (FID)", config.inception_weights),)
+    return (torch_hub_checkpoint("Inception (FID)", URL_INCEPTION_V3, "python -m harness.fetch --only inception"),)
 
 
 def feature_dim(config: ExtractorConfig) -> int:

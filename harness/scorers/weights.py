@@ -62,6 +62,56 @@ def pretrained(label: str, name_or_dir: str, *, needs_weights: bool = True) -> W
     return WeightFile(label, f"hf://{name_or_dir}", available, fetch)
 
 
+def open_clip_weights(label: str, model: str, pretrained: str | None) -> tuple[WeightFile, ...]:
+    """The file open_clip's `create_model(model, pretrained)` loads, looked up where open_clip downloads it.
+
+    A pretrained tag resolves through open_clip's registry: its `hf_hub` entry (ORG/REPO/ or ORG/REPO/FILE,
+    the file defaulting to open_clip's weights name, a .safetensors twin preferred) in the Hugging Face cache,
+    else its `url`, saved under its basename in ~/.cache/clip. Random weights (pretrained null) need nothing.
+    """
+    import open_clip
+
+    fetch = f"python -m harness.fetch --only clip --clip {model}:{pretrained}"
+    if pretrained is None:
+        if model.startswith("hf-hub:"):
+            repo = model.removeprefix("hf-hub:").strip("/")
+            available = _cached(repo, "open_clip_config.json") and _open_clip_hub_file_cached(repo, None)
+            return (
+                WeightFile(label, f"hf://{repo}", available, f"python -m harness.fetch --only clip --clip {model}"),
+            )
+        if model.startswith("local-dir:"):
+            return (local_path(label, model.removeprefix("local-dir:")),)
+        return ()
+    cfg = open_clip.pretrained.get_pretrained_cfg(model, pretrained)
+    if not cfg:
+        return (local_path(label, pretrained),)
+    if cfg.get("hf_hub"):
+        repo, filename = cfg["hf_hub"].rstrip("/"), None
+        if not cfg["hf_hub"].endswith("/"):
+            repo, filename = cfg["hf_hub"].rsplit("/", 1)
+        name = filename or open_clip.pretrained.HF_WEIGHTS_NAME
+        return (WeightFile(label, f"hf://{repo}/{name}", _open_clip_hub_file_cached(repo, filename), fetch),)
+    url = cfg["url"]
+    path = Path("~/.cache/clip").expanduser() / url.rsplit("/", 1)[-1]
+    return (WeightFile(label, str(path), path.is_file(), fetch),)
+
+
+def _open_clip_hub_file_cached(repo: str, filename: str | None) -> bool:
+    import open_clip
+
+    filename = filename or open_clip.pretrained.HF_WEIGHTS_NAME
+    names = [*open_clip.pretrained._get_safe_alternatives(filename), filename]
+    return any(_cached(repo, name) for name in names)
+
+
+def torch_hub_checkpoint(label: str, url: str, fetch: str) -> WeightFile:
+    """A file torch.hub's `load_state_dict_from_url` keeps under <torch hub dir>/checkpoints/<basename>."""
+    import torch
+
+    path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    return WeightFile(label, str(path), path.is_file(), fetch)
+
+
 def missing(weights: Iterable[WeightFile]) -> list[WeightFile]:
     """The weights that are not on this machine, in order."""
     return [weight for weight in weights if not weight.available]
