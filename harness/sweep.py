@@ -14,6 +14,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from harness.fidelity import FIDELITY_TABLE, summarise_fidelity
 from harness.io import write_parquet
 from harness.rundir import RunDir, finished_job_dirs, parse_overrides
 from harness.tracking import LineChart, open_tracker
@@ -111,6 +112,7 @@ def log_sweep_summary(
     group: str,
     images: Mapping[str, Path] | None = None,
     comparisons: pd.DataFrame | None = None,
+    extra_tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> None:
     """One run of job_type "sweep-summary" in `group`: the table "sweep_summary" (one row per job), the table
     "paired_comparisons", a line chart of each metric against each swept parameter (see sweep_charts) and the
@@ -131,6 +133,7 @@ def log_sweep_summary(
             tables = {SWEEP_TABLE: summary}
             if comparisons is not None:
                 tables[COMPARISONS_TABLE] = comparisons
+            tables.update(extra_tables or {})
             tracker.log_tables(tables, images=images, charts=sweep_charts(summary))
 
 
@@ -150,6 +153,13 @@ def summarise_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str | None) 
         write_parquet(sweep_dir / PAIRED_COMPARISONS, comparisons)
     except Exception as err:
         log.warning("the paired comparisons failed (%s: %s)", type(err).__name__, err)
+    extra_tables: dict[str, pd.DataFrame] = {}
+    try:
+        fidelity = summarise_fidelity(sweep_dir)
+        if fidelity is not None:
+            extra_tables[FIDELITY_TABLE] = fidelity
+    except Exception as err:
+        log.warning("the sampler fidelity failed (%s: %s)", type(err).__name__, err)
     images: dict[str, Path] = {}
     try:
         report = build_report([sweep_dir])
@@ -161,7 +171,13 @@ def summarise_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str | None) 
     if logger_cfg is not None:
         try:
             log_sweep_summary(
-                logger_cfg, sweep_dir=sweep_dir, summary=summary, group=group, images=images, comparisons=comparisons
+                logger_cfg,
+                sweep_dir=sweep_dir,
+                summary=summary,
+                group=group,
+                images=images,
+                comparisons=comparisons,
+                extra_tables=extra_tables,
             )
         except Exception as err:  # the tracker mirrors what is on disk; its failure costs nothing
             log.warning("logging the sweep summary failed (%s: %s)", type(err).__name__, err)
