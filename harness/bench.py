@@ -218,7 +218,7 @@ def sampler_preset(name: str) -> dict[str, str]:
     return {key: str(merged[key]) for key in SAMPLER_KEYS}
 
 
-def scaled_steps(respacing: str, stage: str, scale: float) -> str:
+def scaled_steps(respacing: str, scale: float) -> str:
     """`scale` of a respacing's kept timesteps as an evenly spaced count (at least 2), for a shorter timing run."""
     kept = len(space_timesteps(1000, respacing))
     return respacing if scale == 1 else str(max(2, round(kept * scale)))
@@ -337,8 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             log.info("%s", line)
         for name in presets:
             sampler = sampler_preset(name)
-            base = scaled_steps(sampler["base_steps"], "base", args.e2e_scale)
-            up = scaled_steps(sampler["upsample_steps"], "upsample", args.e2e_scale)
+            base = scaled_steps(sampler["base_steps"], args.e2e_scale)
+            up = scaled_steps(sampler["upsample_steps"], args.e2e_scale)
             line, _ = bench_end_to_end(device, dtypes[0], args.batch or 1, base, up, sampler["base_loop"],
                                        sampler["upsample_loop"])  # fmt: skip
             log.info("sampler=%s: %s", name, line)

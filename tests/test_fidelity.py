@@ -63,7 +63,8 @@ def fidelity_sweep(tmp_path_factory):
         "sampler.dtype=fp32",
         "+fidelity_base=dpmpp_2m10,ddim25",
         "+fidelity_upsample=dpmpp_2m5",
-        "fidelity.reference={sampler.base_loop: ddim, sampler.base_steps: '25', sampler.upsample_loop: dpmpp_2m, sampler.upsample_steps: '5'}",
+        "fidelity.reference={sampler.base_loop: ddim, sampler.base_steps: '25',"
+        " sampler.upsample_loop: dpmpp_2m, sampler.upsample_steps: '5'}",
         "hydra.sweep.dir=sweep",
         "store.cache_dir=store",
     ]
