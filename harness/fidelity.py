@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
+from harness.glide.diffusion import space_timesteps
 from harness.io import write_parquet
 from harness.rundir import RunDir, finished_job_dirs
 from harness.scorers.clip_encoder import ClipConfig, ClipEncoder
@@ -32,6 +33,7 @@ FIDELITY = "fidelity.parquet"
 FIDELITY_TABLE = "fidelity"
 # The sampler settings that name a point of the grid.
 POINT_KEYS = ("sampler.base_loop", "sampler.base_steps", "sampler.upsample_loop", "sampler.upsample_steps")
+DIFFUSION_STEPS = 1000  # both released models
 TINY_FEATURES = "harness.scorers.tiny_features:TinyFeatures"
 
 
@@ -113,18 +115,15 @@ def seed_spread(samples: pd.DataFrame, metric: str) -> float:
 
 def per_image(point: Point, stage: str, peers: Sequence[Point]) -> float:
     """UNet forwards per image of a stage: counted calls over images sampled (one call per image with
-    sampler.per_sample), from this job or, where it found the stage in the store, a job with its settings."""
+    sampler.per_sample), from this job or a job with the same stage settings; where every job found the stage
+    in the store, its kept timesteps (each loop calls the UNet once per kept timestep)."""
     keys = [k for k in POINT_KEYS if k.startswith(f"sampler.{stage}")]
-    same = [
-        p
-        for p in (point, *peers)
-        if all(OmegaConf.select(p.config, k) == OmegaConf.select(point.config, k) for k in keys)
-    ]
-    for p in same:
+    mine = [OmegaConf.select(point.config, k) for k in keys]
+    for p in (point, *peers):
         sampled = p.sampling.get(f"{stage}_sampled", 0)
-        if sampled:
+        if sampled and [OmegaConf.select(p.config, k) for k in keys] == mine:
             return p.sampling.get(f"{stage}_forwards", 0) / sampled
-    return float("nan")
+    return float(len(space_timesteps(DIFFUSION_STEPS, str(OmegaConf.select(point.config, f"sampler.{stage}_steps")))))
 
 
 def score_columns(samples: pd.DataFrame) -> list[str]:
