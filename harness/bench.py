@@ -5,6 +5,7 @@ sampling throughput, and the harness's own overhead on a tiny-model run. Not a t
     python -m harness.bench --dtype fp32,bf16                 # both, with the outputs' max abs difference
     python -m harness.bench --device cuda --batch 16 --e2e    # GPU: forward + images/s end to end
     python -m harness.bench --models "" --overhead 32         # harness overhead of a model=tiny run
+    python -m harness.bench --models "" --e2e --e2e-scale 0.1  # each sampler preset at a tenth of its steps
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness.glide.config import preset
+from harness.glide.diffusion import space_timesteps
 from harness.glide.models import ModelSpec, load_pipeline, random_model
 from harness.glide.pipeline import DTYPES, cpu_has_native_bf16, resolve_device
 from harness.glide.unet import GlideUNet
@@ -173,7 +176,13 @@ def report_forward(result: ForwardResult) -> str:
 
 
 def bench_end_to_end(
-    device: torch.device, dtype: str, batch: int, base_steps: str, upsample_steps: str
+    device: torch.device,
+    dtype: str,
+    batch: int,
+    base_steps: str,
+    upsample_steps: str,
+    base_loop: str = "ancestral",
+    upsample_loop: str = "ddim",
 ) -> tuple[str, torch.Tensor]:
     """Images/s of base (guided) + upsampler with the full-size architectures (random weights), and the images."""
     spec = ModelSpec(weights="random")
@@ -181,17 +190,79 @@ def bench_end_to_end(
     pipeline = load_pipeline(spec, device=str(device), dtype=dtype, per_sample=False, tokenizer="bytes")
     prompts, seeds = ["a house by the lake"] * batch, list(range(batch))
     start = time.perf_counter()
-    images = pipeline.sample_base(prompts, seeds, guidance_scale=3.0, steps=base_steps)
+    images = pipeline.sample_base(prompts, seeds, guidance_scale=3.0, steps=base_steps, loop=base_loop)
     _sync(device)
     base_s = time.perf_counter() - start
-    upsampled = pipeline.upsample(prompts, images, seeds, steps=upsample_steps, temperature=0.997)
+    upsampled = pipeline.upsample(prompts, images, seeds, steps=upsample_steps, temperature=0.997, loop=upsample_loop)
     _sync(device)
     total = time.perf_counter() - start
     line = (
-        f"end to end {device} {dtype} batch {batch} (base {base_steps} steps, upsampler {upsample_steps}): "
+        f"end to end {device} {dtype} batch {batch} (base {base_loop} {base_steps}, upsampler {upsample_loop} "
+        f"{upsample_steps}): "
         f"{batch / total:.3f} images/s ({base_s:.1f} s base, {total - base_s:.1f} s upsampler)"
     )
     return line, upsampled
+
+
+SAMPLER_CONF = Path(__file__).parent / "conf" / "sampler"
+SAMPLER_KEYS = ("base_loop", "base_steps", "upsample_loop", "upsample_steps")
+
+
+def sampler_preset(name: str) -> dict[str, str]:
+    """The loops and step respacings of conf/sampler/NAME.yaml, its `defaults` (the default preset) applied."""
+    node = OmegaConf.load(SAMPLER_CONF / f"{name}.yaml")
+    merged = OmegaConf.create()
+    for item in node.get("defaults", []):
+        merged = OmegaConf.merge(merged, OmegaConf.load(SAMPLER_CONF / f"{item}.yaml")) if item != "_self_" else merged
+    merged = OmegaConf.merge(merged, {k: v for k, v in node.items() if k != "defaults"})
+    return {key: str(merged[key]) for key in SAMPLER_KEYS}
+
+
+def scaled_steps(respacing: str, scale: float) -> str:
+    """`scale` of a respacing's kept timesteps as an evenly spaced count (at least 2), for a shorter timing run."""
+    kept = len(space_timesteps(1000, respacing))
+    return respacing if scale == 1 else str(max(2, round(kept * scale)))
+
+
+def count_forwards(sampler: dict[str, str]) -> tuple[int, int]:
+    """UNet calls per image of each stage (base: one guided call at batch 2), counted on the tiny model."""
+    spec = ModelSpec(name="tiny", base="tiny_base", upsample="tiny_upsample", weights="random")
+    pipeline = load_pipeline(spec, device="cpu", dtype="fp32", per_sample=False, tokenizer="bytes")
+    counts = [0, 0]
+
+    def counter(index: int):
+        def hook(module, args, output):
+            counts[index] += 1
+
+        return hook
+
+    handles = [pipeline.base.model.register_forward_hook(counter(0)),
+               pipeline.upsampler.model.register_forward_hook(counter(1))]  # fmt: skip
+    with torch.no_grad():
+        images = pipeline.sample_base(["a"], [0], guidance_scale=3.0, steps=sampler["base_steps"],
+                                      loop=sampler["base_loop"])  # fmt: skip
+        pipeline.upsample(["a"], images, [0], steps=sampler["upsample_steps"], temperature=0.997,
+                          loop=sampler["upsample_loop"])  # fmt: skip
+    for handle in handles:
+        handle.remove()
+    return counts[0], counts[1]
+
+
+def preset_costs(presets: list[str]) -> list[str]:
+    """Per preset: UNet forwards and full-size GFLOPs per image, and each preset's FLOPs over the first's."""
+    base_gflop, up_gflop = count_gflop("base", 2), count_gflop("upsample", 1)
+    lines, first = [], None
+    for name in presets:
+        sampler = sampler_preset(name)
+        base, up = count_forwards(sampler)
+        gflop = base * base_gflop + up * up_gflop
+        first = first or gflop
+        lines.append(
+            f"sampler={name} ({sampler['base_loop']} {sampler['base_steps']}, {sampler['upsample_loop']} "
+            f"{sampler['upsample_steps']}): {base} + {up} UNet forwards per image, {gflop / 1e3:.1f} TFLOP per "
+            f"image at full size ({gflop / first:.3f} of sampler={presets[0]})"
+        )
+    return lines
 
 
 def image_difference(images: torch.Tensor, reference: torch.Tensor) -> str:
@@ -241,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e", action="store_true", help="also time base + upsampler sampling end to end")
     parser.add_argument("--base-steps", default="100")
     parser.add_argument("--upsample-steps", default="fast27")
+    parser.add_argument("--presets", default="default,fast", help="sampler presets (conf/sampler/) for --e2e")
+    parser.add_argument("--e2e-scale", type=float, default=1.0, help="--e2e: share of each preset's steps to run")
     parser.add_argument("--overhead", type=int, default=0, metavar="N", help="measure harness overhead at N samples")
     parser.add_argument("--overhead-args", default="", help="extra CLI overrides for the overhead run")
     args = parser.parse_args(argv)
@@ -268,8 +341,18 @@ def main(argv: list[str] | None = None) -> int:
         log.info("  %s", official_side_by_side(model, results[0], device, args.repeats))
         del model
     if args.e2e:
+        presets = list(filter(None, args.presets.split(",")))
+        for line in preset_costs(presets):
+            log.info("%s", line)
+        for name in presets:
+            sampler = sampler_preset(name)
+            base = scaled_steps(sampler["base_steps"], args.e2e_scale)
+            up = scaled_steps(sampler["upsample_steps"], args.e2e_scale)
+            line, _ = bench_end_to_end(device, dtypes[0], args.batch or 1, base, up, sampler["base_loop"],
+                                       sampler["upsample_loop"])  # fmt: skip
+            log.info("sampler=%s: %s", name, line)
         reference = None
-        for dtype in dtypes:
+        for dtype in dtypes if len(dtypes) > 1 else ():
             line, images = bench_end_to_end(device, dtype, args.batch or 1, args.base_steps, args.upsample_steps)
             log.info("%s", line)
             if reference is None:

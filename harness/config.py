@@ -192,6 +192,23 @@ class StoreConfig:
     cache_dir: str = "outputs/samples"  # the shared sample store; relative to the directory of the command
 
 
+LPIPS_NETS = ("alex", "vgg", "squeeze")
+
+
+@dataclass
+class FidelityConfig:
+    """A sampler-fidelity sweep (harness/fidelity.py): the reference point every other job is compared with."""
+
+    reference: dict[str, str] = field(default_factory=dict)  # config key -> value; empty: no fidelity step
+    lpips_net: str = "alex"  # alex | vgg | squeeze
+    lpips_backbone: str = "auto"  # auto (random for random-weight models) | pretrained | random | a state-dict file
+    fid_features: str = "auto"  # auto (tiny features for random-weight models) | inception | a class path
+
+    def __post_init__(self) -> None:
+        if self.lpips_net not in LPIPS_NETS:
+            raise ConfigError(f"fidelity.lpips_net: {self.lpips_net!r} is not one of {', '.join(LPIPS_NETS)}")
+
+
 @dataclass
 class RunConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
@@ -203,6 +220,7 @@ class RunConfig:
     note: str = ""  # what the study is for / what the seed observed (experiments set it)
     finding: FindingConfig | None = None  # which metric tests the note's claim, and what outcome supports it
     scorers: list[str] = field(default_factory=list)
+    fidelity: FidelityConfig = field(default_factory=FidelityConfig)
     scorer: Any = None  # typed by run_config_class(): one node per registered scorer
     logger: Any = None  # typed by the schema the chosen conf/logger/NAME.yaml names (harness.tracking)
 

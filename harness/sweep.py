@@ -14,6 +14,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from harness.fidelity import FIDELITY_TABLE, summarise_fidelity
 from harness.io import write_parquet
 from harness.rundir import RunDir, finished_job_dirs, parse_overrides
 from harness.tracking import LineChart, open_tracker
@@ -114,6 +115,7 @@ def log_sweep_summary(
     images: Mapping[str, Path] | None = None,
     comparisons: pd.DataFrame | None = None,
     findings: pd.DataFrame | None = None,
+    extra_tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> None:
     """One run of job_type "sweep-summary" in `group`: the table "sweep_summary" (one row per job), the table
     "paired_comparisons", a line chart of each metric against each swept parameter (see sweep_charts) and the
@@ -136,6 +138,7 @@ def log_sweep_summary(
                 tables[COMPARISONS_TABLE] = comparisons
             if findings is not None and not findings.empty:
                 tables[FINDINGS_TABLE] = findings
+            tables.update(extra_tables or {})
             tracker.log_tables(tables, images=images, charts=sweep_charts(summary))
 
 
@@ -161,6 +164,13 @@ def summarise_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str | None) 
             write_parquet(sweep_dir / FINDINGS, findings)
     except Exception as err:
         log.warning("the paired comparisons or findings failed (%s: %s)", type(err).__name__, err)
+    extra_tables: dict[str, pd.DataFrame] = {}
+    try:
+        fidelity = summarise_fidelity(sweep_dir)
+        if fidelity is not None:
+            extra_tables[FIDELITY_TABLE] = fidelity
+    except Exception as err:
+        log.warning("the sampler fidelity failed (%s: %s)", type(err).__name__, err)
     images: dict[str, Path] = {}
     try:
         report = build_report([sweep_dir])
@@ -179,6 +189,7 @@ def summarise_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str | None) 
                 images=images,
                 comparisons=comparisons,
                 findings=findings,
+                extra_tables=extra_tables,
             )
         except Exception as err:  # the tracker mirrors what is on disk; its failure costs nothing
             log.warning("logging the sweep summary failed (%s: %s)", type(err).__name__, err)

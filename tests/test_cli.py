@@ -610,6 +610,18 @@ BAD_INPUTS = {
         ["+suite=couch", *STEPLESS, "sampler.base_steps=3", "sampler.upsample_steps=1", *RUN],
         ["sampler.upsample_steps", "'1'", "at least 2"],
     ),
+    "unknown_solver": (
+        ["+suite=couch", *QUICK, "sampler.upsample_loop=dpm_solver", *RUN],
+        ["sampler.upsample_loop", "'dpm_solver'", "dpmpp_2m", "unipc"],
+    ),
+    "solver_with_fast27": (
+        ["+suite=couch", *STEPLESS, "sampler.base_loop=dpmpp_2m", "sampler.base_steps=fast27", *RUN],
+        ["sampler.base_steps", "'fast27'", "dpmpp_2m", "allowed"],
+    ),
+    "solver_with_zero_steps": (
+        ["+suite=couch", *STEPLESS, "sampler.base_loop=unipc", "sampler.base_steps=0", *RUN],
+        ["sampler.base_steps", "'0'", "positive step count"],
+    ),
     "cuda_index_beyond_the_gpus": (
         ["+suite=couch", *QUICK, f"sampler.device=cuda:{torch.cuda.device_count()}", *RUN],
         ["sampler.device", f"'cuda:{torch.cuda.device_count()}'"],

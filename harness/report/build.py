@@ -14,10 +14,19 @@ from pathlib import Path
 import pandas as pd
 
 from harness.comparisons import paired_comparisons
+from harness.fidelity import read_fidelity
 from harness.io import write_atomic
 from harness.report.cells import Links, SampleCells, ThumbnailStore
 from harness.report.findings import finding_metrics, findings_view, study_findings
-from harness.report.html import comparisons_view, grid_view, header_view, metrics_view, render_page, runs_view
+from harness.report.html import (
+    comparisons_view,
+    fidelity_view,
+    grid_view,
+    header_view,
+    metrics_view,
+    render_page,
+    runs_view,
+)
 from harness.report.load import PathArg, Study, as_paths, load_study
 from harness.report.options import ReportOptions
 from harness.report.plots import PlotFile, metric_plots
@@ -70,6 +79,7 @@ def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Se
         ],
         "findings": findings_view(study_findings(study, comparisons)),
         "comparisons": comparisons_view(comparisons),
+        "fidelity": fidelity_view([read_fidelity(p) for p in sources]),
         "runs": runs_view(study),
         "thumb_size": options.thumb_size,
     }

@@ -192,6 +192,27 @@ def comparisons_view(comparisons: pd.DataFrame) -> dict:
     return {"rows": rows, "note": note}
 
 
+FIDELITY_COLUMNS = ("forwards_per_image", "seconds_per_image", "lpips", "clip_cosine", "fid", "clip_fd")
+
+
+def fidelity_view(tables: Sequence[pd.DataFrame | None]) -> dict:
+    """The sampler-fidelity table of the sweeps that have one: a row per point, the cheapest qualifying marked."""
+    frames = [t for t in tables if t is not None]
+    if not frames:
+        return {"rows": []}
+    table = pd.concat(frames, ignore_index=True)
+    diffs = [c for c in table.columns if c.startswith("diff.")]
+    header = ["point", *FIDELITY_COLUMNS, *(f"{c} (spread {c.removeprefix('diff.')})" for c in diffs), "within spread"]
+    rows = []
+    for row in table.to_dict("records"):
+        cells = [_table_cell(row[c]) for c in FIDELITY_COLUMNS]
+        cells += [_table_cell(f"{format_value(row[c])} ({format_value(row['spread.' + c[5:]])})") for c in diffs]
+        cells.append(_table_cell("yes" if row["within_spread"] else "no"))
+        label = row["point"] + (" (reference)" if row["reference"] else "") + (" — cheapest" if row["cheapest"] else "")
+        rows.append({"point": label, "cells": cells, "note": row["note"]})
+    return {"header": header, "rows": rows}
+
+
 def _table_cell(value: object) -> dict:
     number = finite_or_none(value)
     sort = number if number is not None else format_value(value)

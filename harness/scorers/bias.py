@@ -191,10 +191,6 @@ class BiasScorer:
         self.interest = None if config.class_of_interest is None else ids.index(config.class_of_interest)
 
     def weights(self) -> tuple[WeightFile, ...]:
-        """The shared CLIP model's weights (scorer.clip), which the clip scorer checks and fetches."""
-        return ()
-
-    def weights(self) -> tuple[WeightFile, ...]:
         return self.encoder.weights()
 
     def class_embeddings(self) -> np.ndarray:
