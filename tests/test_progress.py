@@ -60,6 +60,7 @@ def test_the_log_names_the_work_then_estimates_the_time(tmp_path, pipeline, capl
     store = SampleStore(tmp_path)
     specs = make_plan(SUITE, SAMPLING, seed=0, samples_per_prompt=2)
     sample_missing(specs[:2], store, lambda: pipeline, batch_size=2, progress_file=io.StringIO())
+    caplog.clear()  # the first call's lines, where an earlier test left the logger at INFO
     with caplog.at_level(logging.INFO):
         sample_missing(specs, store, lambda: pipeline, batch_size=2, progress_file=io.StringIO())
     lines = [r.getMessage() for r in caplog.records]

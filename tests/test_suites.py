@@ -299,7 +299,10 @@ def test_an_empty_objects_list_or_a_blank_object_is_refused(bad):
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_experiment_states_its_claim_and_the_metric_that_tests_it(path):
     rc = run_config(f"+experiment={path.stem}")
-    assert rc.note and rc.finding is not None
+    if rc.finding is None:  # a measurement of the harness's own samplers, not a claim of the seed study
+        assert rc.note and rc.fidelity.reference
+        return
+    assert rc.note
     assert rc.finding.expect in ("increase", "decrease", "highest", "lowest")
     scorer = rc.finding.metric.replace("/", ".").split(".")[0]
     assert scorer in rc.scorers

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import CheckpointError, default_cache_dir, load_state_dict, resolve_checkpoint
+from .checkpoints import RELEASED_CHECKPOINTS, CheckpointError, default_cache_dir, load_state_dict, resolve_checkpoint
 from .config import PRESETS, preset
 from .errors import GlideInputError
 from .files import write_file_atomic
@@ -216,9 +216,12 @@ def random_model(preset_name: str, seed: int) -> GlideUNet:
 
 def checkpoint_file(spec: ModelSpec, stage: str) -> Path:
     """The stage's checkpoint: the configured path, else the cache, else a download."""
-    # The released checkpoints are named as their presets (base, upsample, base_inpaint, upsample_inpaint).
+    # The released checkpoints are named as their presets (base, upsample, base_inpaint, upsample_inpaint);
+    # another architecture given official-format files (a test's tiny one) takes the stage's file name.
+    preset_name = getattr(spec, stage)
+    name = preset_name if preset_name in RELEASED_CHECKPOINTS else stage
     return resolve_checkpoint(
-        getattr(spec, stage), path=getattr(spec, f"{stage}_path"), cache_dir=spec.cache_dir, download=spec.download
+        name, path=getattr(spec, f"{stage}_path"), cache_dir=spec.cache_dir, download=spec.download
     )
 
 

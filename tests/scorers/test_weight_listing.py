@@ -9,7 +9,6 @@ from pathlib import Path
 
 import huggingface_hub.constants
 import pytest
-import torch
 
 from harness.scorers.clip_encoder import ClipConfig, ClipEncoder
 from harness.scorers.fid_features import ExtractorConfig, extractor_weights
@@ -61,18 +60,16 @@ def test_a_local_clip_weights_file_is_listed_as_itself(tmp_path):
     assert weight.available and weight.source == str(path) and weight.fetch is None
 
 
-def test_fid_inception_weights_are_looked_up_in_torch_hubs_checkpoints(tmp_path):
-    before = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path))
-    try:
-        (weight,) = extractor_weights(ExtractorConfig())
-        assert weight.source == str(tmp_path / "checkpoints" / INCEPTION_FILE) and not weight.available
-        assert weight.fetch == "python -m harness.fetch --only inception"
-        (tmp_path / "checkpoints").mkdir()
-        (tmp_path / "checkpoints" / INCEPTION_FILE).write_bytes(b"weights")
-        assert not missing(extractor_weights(ExtractorConfig()))
-    finally:
-        torch.hub.set_dir(before)
+def test_fid_inception_weights_are_looked_up_in_torch_hubs_checkpoints(tmp_path, monkeypatch):
+    # torch hub's folder is $TORCH_HOME/hub (torch.hub.set_dir would pin it for every later test).
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    hub = tmp_path / "hub"
+    (weight,) = extractor_weights(ExtractorConfig())
+    assert weight.source == str(hub / "checkpoints" / INCEPTION_FILE) and not weight.available
+    assert weight.fetch == "python -m harness.fetch --only inception"
+    (hub / "checkpoints").mkdir(parents=True)
+    (hub / "checkpoints" / INCEPTION_FILE).write_bytes(b"weights")
+    assert not missing(extractor_weights(ExtractorConfig()))
 
 
 def test_a_custom_feature_extractor_lists_no_inception(tmp_path):
