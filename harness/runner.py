@@ -109,69 +109,85 @@ def sample_missing(
     return stats
 
 
-def _run_base(
-    pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int, bars: SamplingProgress
+def _run_stage(
+    stage: str,
+    specs: Sequence[SampleSpec],
+    store: SampleStore,
+    batch_size: int,
+    bars: SamplingProgress,
+    key_of: Callable[[SampleSpec], str],
+    meta_of: Callable[[SampleSpec], dict],
+    prepare: Callable[[Sequence[SampleSpec]], Callable],
 ) -> int:
-    """Sample and store the specs' base images; returns how many this run computed (others may share the store)."""
+    """Sample and store one stage's images of `specs`, batch by batch under per-key claims; returns how many this
+    run computed (others may share the store). `prepare(batch)` reads the batch's inputs and returns the sampling
+    call, `progress -> images`, so that only that call is timed."""
     computed = 0
     for claimed in _batches(specs, batch_size):
-        with store.claim("base", [s.base_key for s in claimed]) as missing:
-            batch = [s for s in claimed if s.base_key in missing]
+        with store.claim(stage, [key_of(s) for s in claimed]) as missing:
+            batch = [s for s in claimed if key_of(s) in missing]
             if batch:
-                sampling = batch[0].sampling
+                sample = prepare(batch)
                 start = time.perf_counter()
-                with bars.batch("base", len(batch)) as progress:
-                    images = pipeline.sample_base(
-                        [s.prompt.text for s in batch],
-                        [s.seed for s in batch],
-                        guidance=sampling.param("guidance"),
-                        guidance_scale=sampling.param("guidance_scale"),
-                        loop=sampling.param("base_loop"),
-                        steps=sampling.param("base_steps"),
-                        loop_options=sampling.loop_options("base"),
-                        known=batch_known([prompt_inputs(s.prompt) for s in batch], "base"),
-                        progress=progress,
-                    )
+                with bars.batch(stage, len(batch)) as progress:
+                    images = sample(progress)
                 seconds = (time.perf_counter() - start) / len(batch)
                 for spec, image in zip(batch, images.numpy(), strict=True):
-                    meta = {"prompt": spec.prompt.text, "seed": spec.seed}
-                    store.put("base", spec.base_key, image, meta, seconds=seconds)
+                    store.put(stage, key_of(spec), image, meta_of(spec), seconds=seconds)
         computed += len(batch)
         bars.done(len(claimed))
     return computed
+
+
+def _run_base(
+    pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int, bars: SamplingProgress
+) -> int:
+    """Sample and store the specs' base images; returns how many this run computed."""
+
+    def prepare(batch: Sequence[SampleSpec]) -> Callable:
+        sampling = batch[0].sampling
+        return lambda progress: pipeline.sample_base(
+            [s.prompt.text for s in batch],
+            [s.seed for s in batch],
+            guidance=sampling.param("guidance"),
+            guidance_scale=sampling.param("guidance_scale"),
+            loop=sampling.param("base_loop"),
+            steps=sampling.param("base_steps"),
+            loop_options=sampling.loop_options("base"),
+            known=batch_known([prompt_inputs(s.prompt) for s in batch], "base"),
+            progress=progress,
+        )
+
+    def meta_of(spec: SampleSpec) -> dict:
+        return {"prompt": spec.prompt.text, "seed": spec.seed}
+
+    return _run_stage("base", specs, store, batch_size, bars, lambda s: s.base_key, meta_of, prepare)
 
 
 def _run_upsample(
     pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int, bars: SamplingProgress
 ) -> int:
     """Upsample and store the specs' 256px images; returns how many this run computed."""
-    computed = 0
-    for claimed in _batches(specs, batch_size):
-        with store.claim("upsample", [s.key for s in claimed]) as missing:
-            batch = [s for s in claimed if s.key in missing]
-            if batch:
-                sampling = batch[0].sampling
-                low_res = torch.from_numpy(np.stack([store.get("base", s.base_key)[0] for s in batch]))
-                start = time.perf_counter()
-                with bars.batch("upsample", len(batch)) as progress:
-                    images = pipeline.upsample(
-                        [s.prompt.text for s in batch],
-                        low_res,
-                        [s.seed for s in batch],
-                        loop=sampling.param("upsample_loop"),
-                        steps=sampling.param("upsample_steps"),
-                        temperature=sampling.param("upsample_temp"),
-                        loop_options=sampling.loop_options("upsample"),
-                        known=batch_known([prompt_inputs(s.prompt) for s in batch], "upsample"),
-                        progress=progress,
-                    )
-                seconds = (time.perf_counter() - start) / len(batch)
-                for spec, image in zip(batch, images.numpy(), strict=True):
-                    meta = {"prompt": spec.prompt.text, "seed": spec.seed, "base_key": spec.base_key}
-                    store.put("upsample", spec.key, image, meta, seconds=seconds)
-        computed += len(batch)
-        bars.done(len(claimed))
-    return computed
+
+    def prepare(batch: Sequence[SampleSpec]) -> Callable:
+        sampling = batch[0].sampling
+        low_res = torch.from_numpy(np.stack([store.get("base", s.base_key)[0] for s in batch]))
+        return lambda progress: pipeline.upsample(
+            [s.prompt.text for s in batch],
+            low_res,
+            [s.seed for s in batch],
+            loop=sampling.param("upsample_loop"),
+            steps=sampling.param("upsample_steps"),
+            temperature=sampling.param("upsample_temp"),
+            loop_options=sampling.loop_options("upsample"),
+            known=batch_known([prompt_inputs(s.prompt) for s in batch], "upsample"),
+            progress=progress,
+        )
+
+    def meta_of(spec: SampleSpec) -> dict:
+        return {"prompt": spec.prompt.text, "seed": spec.seed, "base_key": spec.base_key}
+
+    return _run_stage("upsample", specs, store, batch_size, bars, lambda s: s.key, meta_of, prepare)
 
 
 def missing_keys(specs: Sequence[SampleSpec], store: SampleStore) -> list[str]:
