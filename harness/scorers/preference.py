@@ -24,7 +24,6 @@ from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import prompt_mean
 from harness.scorers.tiny_models import HPS_RANDOM_SEED, is_tiny, seeded
 from harness.scorers.tiny_models import build as build_tiny
-from harness.scorers.tiny_models import processor as tiny_processor
 from harness.scorers.weights import WeightFile, hub_file, local_path, pretrained
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,8 @@ class PreferenceConfig:
         check_source(f"{where}.pickscore_model", self.pickscore_model)
         check_source(f"{where}.pickscore_processor", self.pickscore_processor)
         # The tiny model reads letter token ids; a real processor's ids would fall outside its vocabulary.
-        if is_tiny(self.pickscore_model) != is_tiny(self.pickscore_processor):
+        tiny = is_tiny(self.pickscore_model) or is_tiny(self.pickscore_processor)
+        if tiny and self.pickscore_model != self.pickscore_processor:
             raise ScorerConfigError(
                 f"{where}.pickscore_processor: {self.pickscore_processor!r} does not fit pickscore_model "
                 f"{self.pickscore_model!r}; a tiny model takes its own tiny processor (the same name)"
@@ -167,8 +167,7 @@ class PickScoreModel:
 
         log.info("loading PickScore %s on %s", config.pickscore_model, device)
         if is_tiny(config.pickscore_model):
-            model, _ = build_tiny(config.pickscore_model)
-            self.processor = tiny_processor(config.pickscore_processor)
+            model, self.processor = build_tiny(config.pickscore_model)
         else:
             model = CLIPModel.from_pretrained(config.pickscore_model)
             self.processor = AutoProcessor.from_pretrained(config.pickscore_processor)

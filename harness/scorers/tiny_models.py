@@ -128,8 +128,3 @@ def build(name: str) -> tuple[Any, Any]:
     with seeded(seed):
         model, processor = builder()
     return model.eval(), processor
-
-
-def processor(name: str) -> Any:
-    """The processor of a tiny model alone (PickScore names its processor apart from its model)."""
-    return build(name)[1]
