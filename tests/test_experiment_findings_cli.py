@@ -4,17 +4,21 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import TINY, check, cli_env, run_cli
+import torch
+from cli_helpers import TINY, check, cli_env, error_lines, files_under, run_cli
 from PIL import Image
 from scipy import ndimage
+from transformers import pipeline
 from wandb_files import offline_runs, table_json
 
 from harness.findings import NO_VERDICT_RANDOM
+from harness.scorers.tiny_models import CLIPSEG, OWLV2, build
 
 
 def run_experiment(tmp_path: Path, name: str, *extra: str) -> Path:
@@ -32,6 +36,20 @@ def upsample_temp(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def styles(tmp_path_factory) -> Path:
     return run_experiment(tmp_path_factory.mktemp("styles"), "styles", "sampler.samples_per_prompt=1")
+
+
+@pytest.fixture(scope="module")
+def novel(tmp_path_factory) -> Path:
+    return run_experiment(tmp_path_factory.mktemp("novel"), "novel")
+
+
+@pytest.fixture(scope="module")
+def guidance_scale(tmp_path_factory) -> Path:
+    return run_experiment(tmp_path_factory.mktemp("guidance_scale"), "guidance_scale")
+
+
+def jobs(sweep: Path) -> list[Path]:
+    return sorted((p for p in sweep.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
 
 
 def test_upsample_temp_writes_sharpness_and_noise_per_sample_to_results(upsample_temp):
@@ -79,3 +97,90 @@ def test_styles_reports_p_intended_per_style_with_the_probe_validation(styles):
     assert row["metric"] == "style.p_intended" and row["expect"] == "lowest (pixel art)"
     assert row["measured"].startswith(f"pixel art: {pixel['style.p_intended'].mean():.4g} [")
     assert row["verdict"] == NO_VERDICT_RANDOM
+
+
+def best_box_score(path: Path, query: str) -> float:
+    """transformers' zero-shot detection pipeline on the tiny OWLv2, one query, every box kept: the best score."""
+    model, processor = build(OWLV2)
+    detect = pipeline(
+        "zero-shot-object-detection",
+        model=model,
+        tokenizer=processor.tokenizer,
+        image_processor=processor.image_processor,
+        device="cpu",
+    )
+    boxes = detect(Image.open(path).convert("RGB"), candidate_labels=[query], threshold=0.0)
+    return max(box["score"] for box in boxes)
+
+
+def test_novel_writes_each_objects_best_box_score_and_presence_per_sample(novel):
+    (job,) = jobs(novel)
+    results = pd.read_parquet(job / "results.parquet")
+    assert len(results) == 6
+    first = results.iloc[0]
+    assert list(first["objects"]) == ["polar bear", "ship"]
+    for item, column in (("polar bear", "polar_bear"), ("ship", "ship")):
+        truth = best_box_score(job / first["path_256"], f"a photo of a {item}")
+        assert first[f"detect.score.{column}"] == pytest.approx(truth, abs=1e-5)
+    for _, row in results.iterrows():
+        scores = [row[f"detect.score.{o.replace(' ', '_')}"] for o in row["objects"]]
+        assert row["detect.all_present"] == all(score >= 0.1 for score in scores)
+
+
+def test_novel_findings_compare_the_novel_prompts_with_the_scene_and_give_no_verdict(novel):
+    (job,) = jobs(novel)
+    results = pd.read_parquet(job / "results.parquet")
+    findings = pd.read_parquet(novel / "findings.parquet")
+    (row,) = findings.to_dict("records")
+    assert row["metric"] == "detect.all_present" and row["compare"] == "tag.kind"
+    assert row["expect"] == "lowest (novel)" and row["verdict"] == NO_VERDICT_RANDOM
+    rate = results[results["tag.kind"] == "novel"].groupby("prompt_id")["detect.all_present"].mean().mean()
+    assert row["measured"].startswith(f"novel: {rate:.4g} [")
+    (logged,) = offline_runs(novel)
+    table = table_json(logged, "findings")
+    assert [dict(zip(table["columns"], r, strict=True))["metric"] for r in table["data"]] == ["detect.all_present"]
+
+
+def lake_share_by_hand(path: Path) -> float:
+    """The share of CLIPSeg's 'lake' mask whose sigmoid exceeds 0.5, from the tiny CLIPSeg called directly."""
+    model, processor = build(CLIPSEG)
+    inputs = processor(text=["lake"], images=[Image.open(path).convert("RGB")], return_tensors="pt")
+    with torch.no_grad():
+        probs = torch.sigmoid(model(**inputs).logits).numpy()
+    return float((probs > 0.5).mean())
+
+
+def test_guidance_scale_writes_the_lake_coverage_per_sample(guidance_scale):
+    for job in jobs(guidance_scale):
+        results = pd.read_parquet(job / "results.parquet")
+        assert {"detect.coverage.house", "detect.coverage.lake"} <= set(results.columns)
+        first = results.iloc[0]
+        # A batched and a single forward may differ in the last bits: one pixel of the 32 x 32 mask may flip.
+        truth = lake_share_by_hand(job / first["path_256"])
+        assert first["detect.coverage.lake"] == pytest.approx(truth, abs=1.01 / 1024)
+
+
+def test_guidance_scale_findings_hold_the_paired_coverage_steps_and_no_verdict(guidance_scale):
+    findings = pd.read_parquet(guidance_scale / "findings.parquet")
+    (row,) = findings.to_dict("records")
+    assert row["metric"] == "detect.coverage.lake" and row["compare"] == "sampler.guidance_scale"
+    assert row["verdict"] == NO_VERDICT_RANDOM
+    comparisons = pd.read_parquet(guidance_scale / "paired_comparisons.parquet")
+    steps = comparisons[comparisons["metric"] == "detect.coverage.lake"]
+    assert len(steps) == 2
+    results = [pd.read_parquet(job / "results.parquet").set_index("seed") for job in jobs(guidance_scale)]
+    for step, (low, high) in zip(steps.itertuples(), pairwise(results), strict=True):
+        by_hand = (high["detect.coverage.lake"] - low["detect.coverage.lake"]).mean()
+        assert step.diff == pytest.approx(by_hand)
+    first = steps.iloc[0]
+    assert row["measured"].startswith(f"{first['value_a']}→{first['value_b']}: {first['diff']:.4g} [")
+
+
+def test_a_missing_detector_fails_before_sampling_with_the_command_that_fetches_it(tmp_path):
+    missing = "glide-eval-tests/no-such-detector"
+    args = ["-m", "+experiment=novel", *TINY, f"scorer.detect.detector={missing}"]
+    args += [f"hydra.sweep.dir={tmp_path / 'sweep'}", f"store.cache_dir={tmp_path / 'store'}"]
+    result = run_cli(args, cwd=tmp_path, env=cli_env(tmp_path / "home"))
+    assert result.returncode == 2
+    assert error_lines(result)[-1].endswith(f"(hf://{missing}); fetch it with: hf download {missing}")
+    assert files_under(tmp_path / "store") == [] and files_under(tmp_path / "sweep") == []

@@ -30,6 +30,8 @@ from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions, ScorerConfigError
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import prompt_mean
+from harness.scorers.tiny_models import build as build_tiny
+from harness.scorers.tiny_models import is_tiny
 from harness.scorers.weights import WeightFile, pretrained
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class DetectConfig:
     OWL-ViT checkpoints (`google/owlvit-base-patch32`, 4x fewer image tokens, faster) load too.
     CLIPSeg rd64-refined (Apache-2.0, 150M parameters, 600 MB) is the standard text-prompted segmenter in
     transformers. 0.1 is transformers' default detection threshold for OWL models; 0.5 halves CLIPSeg's sigmoid.
+    `harness-tiny-owlv2` and `harness-tiny-clipseg` are tiny random-weight ones built in code (tiny_models.py).
     """
 
     detector: str = "google/owlv2-base-patch16-ensemble"
@@ -149,12 +152,16 @@ class DetectScorer:
         self._segmenter: tuple[Any, Any] | None = None
 
     def weights(self) -> tuple[WeightFile, ...]:
-        return (
-            pretrained("OWL detector (detect.objects)", self.config.detector),
-            pretrained("CLIPSeg segmenter (detect.phrases)", self.config.segmenter),
+        sources = (
+            ("OWL detector (detect.objects)", self.config.detector),
+            ("CLIPSeg segmenter (detect.phrases)", self.config.segmenter),
         )
+        return tuple(pretrained(label, source) for label, source in sources if not is_tiny(source))
 
     def _load_detector(self) -> tuple[Any, Any]:
+        if self._detector is None and is_tiny(self.config.detector):
+            model, processor = build_tiny(self.config.detector)
+            self._detector = (model.to(self.device), processor)
         if self._detector is None:
             from transformers import AutoConfig, AutoModelForZeroShotObjectDetection, AutoProcessor
 
@@ -171,6 +178,9 @@ class DetectScorer:
         return self._detector
 
     def _load_segmenter(self) -> tuple[Any, Any]:
+        if self._segmenter is None and is_tiny(self.config.segmenter):
+            model, processor = build_tiny(self.config.segmenter)
+            self._segmenter = (model.to(self.device), processor)
         if self._segmenter is None:
             from transformers import CLIPSegForImageSegmentation, CLIPSegProcessor
 

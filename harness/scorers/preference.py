@@ -22,6 +22,8 @@ from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions, ScorerConfigError
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import prompt_mean
+from harness.scorers.tiny_models import HPS_RANDOM_SEED, is_tiny, seeded
+from harness.scorers.tiny_models import build as build_tiny
 from harness.scorers.weights import WeightFile, hub_file, local_path, pretrained
 
 log = logging.getLogger(__name__)
@@ -41,15 +43,17 @@ class PreferenceConfig:
     """Options of the preference scorer.
 
     `hps_checkpoint` is `hf://ORG/REPO/FILE` (fetched into the Hugging Face cache) or a local file; the HPSv2.1
-    file holds the whole fine-tuned model, so no base CLIP weights are needed. PickScore's model and processor
-    are hub ids or local folders: its authors pair the model with the processor of the CLIP-H it was tuned from.
+    file holds the whole fine-tuned model, so no base CLIP weights are needed; null gives the architecture seeded
+    random weights (with `harness-tiny-clip`, for smoke runs). PickScore's model and processor are hub ids or
+    local folders: its authors pair the model with the processor of the CLIP-H it was tuned from.
+    `harness-tiny-pickscore` as both is a tiny random-weight one built in code (tiny_models.py).
     """
 
     models: tuple[str, ...] = MODELS
     stage: str = "256"
     batch_size: int = 8
     hps_architecture: str = "ViT-H-14"
-    hps_checkpoint: str = "hf://xswu/HPSv2/HPS_v2.1_compressed.pt"
+    hps_checkpoint: str | None = "hf://xswu/HPSv2/HPS_v2.1_compressed.pt"
     pickscore_model: str = "yuvalkirstain/PickScore_v1"
     pickscore_processor: str = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
     bootstrap_resamples: int = 1000
@@ -66,12 +70,21 @@ class PreferenceConfig:
             )
         checkpoint = self.hps_checkpoint
         hub = isinstance(checkpoint, str) and checkpoint.startswith(HUB_PREFIX)
-        if not isinstance(checkpoint, str) or not checkpoint.strip() or (hub and checkpoint.count("/") < 4):
+        bad = not isinstance(checkpoint, str) or not checkpoint.strip() or (hub and checkpoint.count("/") < 4)
+        if checkpoint is not None and bad:
             raise ScorerConfigError(
-                f"{where}.hps_checkpoint: expected hf://ORG/REPO/FILE or a local file, got {checkpoint!r}"
+                f"{where}.hps_checkpoint: expected hf://ORG/REPO/FILE, a local file or null (random weights), "
+                f"got {checkpoint!r}"
             )
         check_source(f"{where}.pickscore_model", self.pickscore_model)
         check_source(f"{where}.pickscore_processor", self.pickscore_processor)
+        # The tiny model reads letter token ids; a real processor's ids would fall outside its vocabulary.
+        tiny = is_tiny(self.pickscore_model) or is_tiny(self.pickscore_processor)
+        if tiny and self.pickscore_model != self.pickscore_processor:
+            raise ScorerConfigError(
+                f"{where}.pickscore_processor: {self.pickscore_processor!r} does not fit pickscore_model "
+                f"{self.pickscore_model!r}; a tiny model takes its own tiny processor (the same name)"
+            )
         check_integer(f"{where}.batch_size", self.batch_size, 1)
         check_bootstrap(where, self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
 
@@ -113,14 +126,16 @@ class HpsModel:
 
     def __init__(self, config: PreferenceConfig, device: torch.device) -> None:
         checkpoint = config.hps_checkpoint
-        if checkpoint.startswith(HUB_PREFIX):
+        if checkpoint is not None and checkpoint.startswith(HUB_PREFIX):
             from huggingface_hub import hf_hub_download
 
             checkpoint = hf_hub_download(*_split_hub_file(checkpoint))
-        log.info("loading HPS %s from %s on %s", config.hps_architecture, checkpoint, device)
+        log.info("loading HPS %s from %s on %s", config.hps_architecture, checkpoint or "random weights", device)
         # The checkpoint was trained without QuickGELU; pretrained=None keeps open_clip from fetching anything.
-        model, _, preprocess = open_clip.create_model_and_transforms(config.hps_architecture, pretrained=None)
-        model.load_state_dict(_state_dict(checkpoint))
+        with seeded(HPS_RANDOM_SEED):
+            model, _, preprocess = open_clip.create_model_and_transforms(config.hps_architecture, pretrained=None)
+        if checkpoint is not None:
+            model.load_state_dict(_state_dict(checkpoint))
         self.model = model.to(device).eval()
         # HPSv2 resizes the longer side to 224 (bicubic) and pads; for square images that is open_clip's
         # validation transform (bicubic resize, centre crop of the whole image, CLIP normalisation).
@@ -151,8 +166,12 @@ class PickScoreModel:
         from transformers import AutoProcessor, CLIPModel
 
         log.info("loading PickScore %s on %s", config.pickscore_model, device)
-        self.model = CLIPModel.from_pretrained(config.pickscore_model).to(device).eval()
-        self.processor = AutoProcessor.from_pretrained(config.pickscore_processor)
+        if is_tiny(config.pickscore_model):
+            model, self.processor = build_tiny(config.pickscore_model)
+        else:
+            model = CLIPModel.from_pretrained(config.pickscore_model)
+            self.processor = AutoProcessor.from_pretrained(config.pickscore_processor)
+        self.model = model.to(device).eval()
         self.device = device
 
     @property
@@ -185,12 +204,12 @@ class PreferenceScorer:
     def weights(self) -> tuple[WeightFile, ...]:
         cfg = self.config
         out: list[WeightFile] = []
-        if "hps" in cfg.models:
+        if "hps" in cfg.models and cfg.hps_checkpoint is not None:
             if cfg.hps_checkpoint.startswith(HUB_PREFIX):
                 out.append(hub_file("HPSv2.1 checkpoint", *_split_hub_file(cfg.hps_checkpoint)))
             else:
                 out.append(local_path("HPSv2.1 checkpoint", cfg.hps_checkpoint))
-        if "pickscore" in cfg.models:
+        if "pickscore" in cfg.models and not is_tiny(cfg.pickscore_model):
             out.append(pretrained("PickScore model", cfg.pickscore_model))
             out.append(pretrained("PickScore processor", cfg.pickscore_processor, needs_weights=False))
         return tuple(out)

@@ -8,28 +8,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import tiny_hf  # noqa: F401  (offline before transformers is imported)
 import torch
 from omegaconf import OmegaConf
 from PIL import Image
-from tiny_hf import text_config, tiny_tokenizer, vision_config
 from transformers import (
-    CLIPSegConfig,
     CLIPSegForImageSegmentation,
     CLIPSegProcessor,
-    Owlv2Config,
-    Owlv2ForObjectDetection,
-    Owlv2ImageProcessor,
-    Owlv2Processor,
     OwlViTConfig,
     OwlViTForObjectDetection,
     OwlViTImageProcessor,
     OwlViTProcessor,
-    ViTImageProcessor,
     pipeline,
 )
 
 from harness.scorers.detect import DetectConfig, DetectScorer, slug
 from harness.scorers.options import ScorerConfigError
+from harness.scorers.tiny_models import CLIPSEG, OWLV2, build, letter_tokenizer, text_config, vision_config
 
 TEMPLATE = "a {}"
 OBJECTS = [["polar bear", "ship"], ["hedgehog", "calculator"], None, ["polar bear", "ship"], ["hedgehog", "calculator"]]
@@ -51,10 +46,8 @@ def _save(model: torch.nn.Module, processor, folder: Path) -> str:
 
 @pytest.fixture(scope="session")
 def owlv2_dir(tmp_path_factory) -> str:
-    torch.manual_seed(0)
-    config = Owlv2Config(text_config=text_config(16), vision_config=vision_config(), projection_dim=16)
-    processor = Owlv2Processor(Owlv2ImageProcessor(size={"height": 32, "width": 32}), tiny_tokenizer(16))
-    return _save(Owlv2ForObjectDetection(config).eval(), processor, tmp_path_factory.mktemp("owlv2"))
+    """The harness's tiny OWLv2, saved: transformers' own loader and pipeline read it back."""
+    return _save(*build(OWLV2), tmp_path_factory.mktemp("owlv2"))
 
 
 @pytest.fixture(scope="session")
@@ -62,24 +55,13 @@ def owlvit_dir(tmp_path_factory) -> str:
     torch.manual_seed(1)
     config = OwlViTConfig(text_config=text_config(16), vision_config=vision_config(), projection_dim=16)
     image_processor = OwlViTImageProcessor(size={"height": 32, "width": 32}, crop_size={"height": 32, "width": 32})
-    processor = OwlViTProcessor(image_processor, tiny_tokenizer(16))
+    processor = OwlViTProcessor(image_processor, letter_tokenizer(16))
     return _save(OwlViTForObjectDetection(config).eval(), processor, tmp_path_factory.mktemp("owlvit"))
 
 
 @pytest.fixture(scope="session")
 def clipseg_dir(tmp_path_factory) -> str:
-    torch.manual_seed(2)
-    config = CLIPSegConfig(
-        text_config=text_config(77),
-        vision_config=vision_config(),
-        projection_dim=16,
-        reduce_dim=8,
-        extract_layers=[0],
-        decoder_num_attention_heads=2,
-        decoder_intermediate_size=16,
-    )
-    processor = CLIPSegProcessor(ViTImageProcessor(size={"height": 32, "width": 32}), tiny_tokenizer(77))
-    return _save(CLIPSegForImageSegmentation(config).eval(), processor, tmp_path_factory.mktemp("clipseg"))
+    return _save(*build(CLIPSEG), tmp_path_factory.mktemp("clipseg"))
 
 
 @pytest.fixture
@@ -225,6 +207,23 @@ def test_a_bare_string_is_one_object_and_a_number_is_an_error(owlv2_dir, clipseg
     samples["objects"] = pd.Series([5, None, None, None, None], index=samples.index, dtype=object)
     with pytest.raises(ValueError, match=r"samples column 'objects', row 100: expected a list of strings, got 5"):
         scorer.score(samples)
+
+
+def test_the_tiny_names_score_as_transformers_does_with_the_built_models(owlv2_dir, clipseg_dir, samples, expected):
+    columns = DetectScorer(_config(OWLV2, CLIPSEG)).score(samples).columns
+    for position, row in enumerate(expected):
+        for item, score in row.items():
+            assert columns[f"detect.score.{slug(item)}"].iloc[position] == pytest.approx(score, abs=1e-5)
+    for position, phrases in enumerate(PHRASES):
+        for phrase in phrases or []:
+            truth = _coverage_by_hand(clipseg_dir, samples["path_256"].iloc[position], phrase, 0.5)
+            assert columns[f"detect.coverage.{phrase}"].iloc[position] == pytest.approx(truth, abs=1.01 / 1024)
+
+
+def test_the_tiny_names_need_no_weights():
+    assert DetectScorer(_config(OWLV2, CLIPSEG)).weights() == ()
+    (weight,) = DetectScorer(_config(OWLV2, "glide-eval-tests/no-such-segmenter")).weights()
+    assert weight.source == "hf://glide-eval-tests/no-such-segmenter"
 
 
 def test_a_detector_of_another_kind_is_refused_by_name(clipseg_dir, samples):

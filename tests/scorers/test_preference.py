@@ -9,15 +9,16 @@ import numpy as np
 import open_clip
 import pandas as pd
 import pytest
+import tiny_hf  # noqa: F401  (offline before transformers is imported)
 import torch
 from by_hand import prompt_mean_by_hand
 from omegaconf import OmegaConf
 from PIL import Image
-from tiny_hf import text_config, tiny_tokenizer, vision_config
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
 from harness.scorers.options import ScorerConfigError
 from harness.scorers.preference import PreferenceConfig, PreferenceScorer
+from harness.scorers.tiny_models import HPS_RANDOM_SEED, PICKSCORE, build, letter_tokenizer, text_config, vision_config
 
 PROMPTS = ["a house by the lake", "a corgi", "a house by the lake", "a polar bear sailing a ship", "a corgi"]
 # Not CLIP's initial 1/0.07, so a scorer that assumed 100 instead of the model's exp(t) would fail.
@@ -49,7 +50,7 @@ def pickscore_dirs(tmp_path_factory) -> tuple[str, str]:
     model_dir, processor_dir = tmp_path_factory.mktemp("pickscore"), tmp_path_factory.mktemp("clip_h_processor")
     CLIPModel(config).eval().save_pretrained(model_dir)
     image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    CLIPProcessor(image_processor, tiny_tokenizer(77)).save_pretrained(processor_dir)
+    CLIPProcessor(image_processor, letter_tokenizer(77)).save_pretrained(processor_dir)
     return str(model_dir), str(processor_dir)
 
 
@@ -138,6 +139,52 @@ def test_a_missing_image_file_is_an_error(tiny_clip, hps_checkpoint, pickscore_d
     Path(samples["path_256"].iloc[1]).unlink()
     with pytest.raises(FileNotFoundError):
         PreferenceScorer(_config(tiny_clip, hps_checkpoint, pickscore_dirs, models=("hps",))).score(samples)
+
+
+def _tiny_config(**options) -> PreferenceConfig:
+    return PreferenceConfig(
+        hps_architecture="harness-tiny-clip",
+        hps_checkpoint=None,
+        pickscore_model=PICKSCORE,
+        pickscore_processor=PICKSCORE,
+        bootstrap_resamples=200,
+        **options,
+    )
+
+
+def test_a_null_hps_checkpoint_scores_with_the_architectures_seeded_random_weights(samples, tmp_path):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(HPS_RANDOM_SEED)
+        model = open_clip.create_model("harness-tiny-clip")
+    checkpoint = tmp_path / "random.pt"
+    torch.save(model.state_dict(), checkpoint)
+    expected = _hps_by_hand("harness-tiny-clip", str(checkpoint), list(samples["path_256"]), PROMPTS)
+    before = torch.get_rng_state()
+    result = PreferenceScorer(_tiny_config(models=("hps",))).score(samples)
+    np.testing.assert_allclose(result.columns["preference.hps"], expected, rtol=1e-5, atol=1e-4)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_the_tiny_pickscore_scores_as_transformers_does_with_the_built_model(samples, tmp_path):
+    model, processor = build(PICKSCORE)
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "processor")
+    expected = _pickscore_by_hand(
+        str(tmp_path / "model"), str(tmp_path / "processor"), list(samples["path_256"]), PROMPTS
+    )
+    result = PreferenceScorer(_tiny_config(models=("pickscore",))).score(samples)
+    np.testing.assert_allclose(result.columns["preference.pickscore"], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_tiny_models_need_no_weights():
+    assert PreferenceScorer(_tiny_config()).weights() == ()
+
+
+def test_a_tiny_pickscore_with_a_real_processor_is_refused():
+    with pytest.raises(
+        ScorerConfigError, match="pickscore_processor: 'laion/CLIP-ViT-H-14-laion2B-s32B-b79K' does not"
+    ):
+        PreferenceConfig(pickscore_model=PICKSCORE)
 
 
 def test_weights_point_at_the_released_files_by_default():
