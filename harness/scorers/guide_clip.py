@@ -17,7 +17,7 @@ import torch
 
 from harness.glide.checkpoints import CheckpointError, checkpoint_info, default_cache_dir, resolve_checkpoint
 from harness.glide.models import CLIP_PARTS, ModelSpec, load_guide
-from harness.glide.noised_clip import normalize
+from harness.glide.noised_clip import clip_preset, normalize
 from harness.glide.pipeline import ClipGuide
 from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions, require
@@ -74,6 +74,10 @@ class GuideClipScorer:
     name = "guide_clip"
 
     def __init__(self, config: GuideClipConfig, model: ModelSpec, device: str = "cpu") -> None:
+        steps = clip_preset(model.clip).n_timesteps
+        require(
+            config.timestep < steps, "scorer.guide_clip.timestep", f"below {steps} for {model.clip}", config.timestep
+        )
         self.config = config
         self.model = model
         self.device = torch.device(device)
