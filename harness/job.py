@@ -151,7 +151,9 @@ class Job:
         for note in self.scorer_notes:
             log.info("note: %s", note)
         if rc.runner.stage != "sample":
-            self.scorers = build_scorers(names, rc.scorer, cache_dir=self.store.root, device=self.device)
+            self.scorers = build_scorers(
+                names, rc.scorer, cache_dir=self.store.root, device=self.device, model=rc.model
+            )
             check_scorer_weights(self.scorers)  # like the GLIDE checkpoints: refuse before any sampling
         if rc.runner.stage != "score" and missing_keys(shard(self.plan, *self.shard), self.store):
             guide = get_guidance(rc.sampler.guidance).needs_guide

@@ -18,6 +18,7 @@ from harness.fidelity import read_fidelity
 from harness.io import write_atomic
 from harness.report.cells import Links, SampleCells, ThumbnailStore
 from harness.report.findings import finding_metrics, findings_view, study_findings
+from harness.report.guide_scores import guide_scores_view
 from harness.report.html import (
     comparisons_view,
     fidelity_view,
@@ -80,6 +81,7 @@ def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Se
         "findings": findings_view(study_findings(study, comparisons)),
         "comparisons": comparisons_view(comparisons),
         "fidelity": fidelity_view([read_fidelity(p) for p in sources]),
+        "guide_scores": guide_scores_view(study),
         "runs": runs_view(study),
         "thumb_size": options.thumb_size,
     }

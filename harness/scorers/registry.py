@@ -15,11 +15,13 @@ from typing import Any
 
 import torch
 
+from harness.glide.models import ModelSpec
 from harness.scorers.bias import BiasConfig, BiasScorer
 from harness.scorers.clip import ClipScorer
 from harness.scorers.clip_encoder import ClipConfig, ClipEncoder
 from harness.scorers.detect import DetectConfig, DetectScorer
 from harness.scorers.fid import FidConfig, FidScorer
+from harness.scorers.guide_clip import GuideClipConfig, GuideClipScorer
 from harness.scorers.options import ScorerConfigError, build_config
 from harness.scorers.preference import PreferenceConfig, PreferenceScorer
 from harness.scorers.quality import QualityConfig, QualityScorer
@@ -32,11 +34,13 @@ SHARED_CLIP = "clip"
 
 @dataclass
 class ScorerContext:
-    """What a factory may use besides its own options: every scorer's options, the cache and the device."""
+    """What a factory may use besides its own options: every scorer's options, the cache, the device and the
+    run's model spec (None outside a run; a scorer that reads the run's own models needs it)."""
 
     options: Mapping[str, Any]
     cache_dir: Path | None
     device: str
+    model: ModelSpec | None = None
 
     @cached_property
     def clip_encoder(self) -> ClipEncoder:
@@ -60,7 +64,14 @@ SCORERS: dict[str, ScorerEntry] = {
     "quality": ScorerEntry(QualityConfig, lambda cfg, ctx: QualityScorer(cfg)),
     "detect": ScorerEntry(DetectConfig, lambda cfg, ctx: DetectScorer(cfg, device=ctx.device)),
     "preference": ScorerEntry(PreferenceConfig, lambda cfg, ctx: PreferenceScorer(cfg, device=ctx.device)),
+    "guide_clip": ScorerEntry(GuideClipConfig, lambda cfg, ctx: GuideClipScorer(cfg, _run_model(ctx), ctx.device)),
 }
+
+
+def _run_model(context: ScorerContext) -> ModelSpec:
+    if context.model is None:
+        raise ScorerConfigError("scorer guide_clip scores with the run's own noised CLIP: build it with the model spec")
+    return context.model
 
 
 def register_scorer(name: str, options: type, build: Callable[[Any, ScorerContext], Scorer]) -> None:
@@ -86,9 +97,12 @@ def check_scorer_names(names: Sequence[str]) -> None:
         raise ScorerConfigError(f"scorers: {list(names)} names a scorer twice")
 
 
-def build_scorers(names: Sequence[str], options: Any, *, cache_dir: Path | None, device: str = "cpu") -> list[Scorer]:
+def build_scorers(
+    names: Sequence[str], options: Any, *, cache_dir: Path | None, device: str = "cpu", model: ModelSpec | None = None
+) -> list[Scorer]:
     """The scorers `names`, in order. `options` is the typed `scorer` node, or a mapping of name -> options
-    (a dataclass instance or a plain mapping, which is typed here); missing ones take their defaults."""
+    (a dataclass instance or a plain mapping, which is typed here); missing ones take their defaults.
+    `model` is the run's model spec, for scorers that load the run's own models (guide_clip)."""
     check_scorer_names(names)
     if not names:
         return []
@@ -97,7 +111,7 @@ def build_scorers(names: Sequence[str], options: Any, *, cache_dir: Path | None,
     except (RuntimeError, TypeError) as err:
         raise ScorerConfigError(f"device: {device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from err
     typed = {name: _typed_options(name, options) for name in {SHARED_CLIP, *names}}
-    context = ScorerContext(typed, cache_dir, device)
+    context = ScorerContext(typed, cache_dir, device, model)
     return [SCORERS[name].build(typed[name], context) for name in names]
 
 
