@@ -15,7 +15,7 @@ import pandas as pd
 
 from harness.config import FindingConfig
 from harness.scorers.options import BootstrapOptions
-from harness.scorers.stats import prompt_mean
+from harness.scorers.stats import holm, paired_comparison, prompt_mean
 
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
@@ -103,6 +103,13 @@ def trend_verdict(comparisons: pd.DataFrame, metric: str, compare: str, expect: 
     return "; ".join(parts), verdict
 
 
+def _study_rows(samples: pd.DataFrame) -> pd.DataFrame:
+    """The samples that test a claim: control rows (with an expected_class) validate probes and are left out."""
+    if "expected_class" not in samples.columns:
+        return samples
+    return samples[samples["expected_class"].isna() | (samples["expected_class"].astype(str) == "")]
+
+
 def group_intervals(
     samples: pd.DataFrame, metric: str, compare: str, options: BootstrapOptions | None = None
 ) -> pd.DataFrame:
@@ -112,9 +119,7 @@ def group_intervals(
     if metric not in samples.columns or compare not in samples.columns:
         return pd.DataFrame(columns=columns)
     options = options or BootstrapOptions()
-    frame = samples
-    if "expected_class" in frame.columns:
-        frame = frame[frame["expected_class"].isna() | (frame["expected_class"].astype(str) == "")]
+    frame = _study_rows(samples)
     values = pd.array(frame[metric]).to_numpy(dtype=np.float64, na_value=np.nan)
     units = frame["prompt_id"].astype(str).to_numpy()
     labels = frame[compare].astype(str).to_numpy()
@@ -158,6 +163,49 @@ def rank_verdict(groups: pd.DataFrame, target: str, expect: str) -> tuple[str, s
     if any(below(other, chosen) for other in others):
         return measured, NOT_SUPPORTED
     if all(below(chosen, other) for other in others):
+        return measured, SUPPORTED
+    return measured, INCONCLUSIVE
+
+
+def prompt_means_by_group(samples: pd.DataFrame, metric: str, compare: str) -> dict[str, pd.Series]:
+    """Per value of the samples column `compare`: each prompt's mean of `metric` over all its samples there
+    (seeds, and every sweep cell the value pools), indexed by (prompt_id, 0) as paired comparisons take it."""
+    frame = _study_rows(samples)
+    values = pd.Series(pd.array(frame[metric]).to_numpy(dtype=np.float64, na_value=np.nan), index=frame.index)
+    groups = {}
+    for value, rows in frame.groupby(frame[compare].astype(str)).groups.items():
+        means = values[rows].groupby(frame.loc[rows, "prompt_id"].astype(str)).mean().dropna()
+        groups[str(value)] = pd.Series(means.to_numpy(), index=pd.MultiIndex.from_product([means.index, [0]]))
+    return groups
+
+
+def paired_rank_verdict(
+    samples: pd.DataFrame, metric: str, compare: str, target: str, expect: str, alpha: float
+) -> tuple[str, str] | None:
+    """(measured, verdict) of highest / lowest when every value of `compare` holds the same prompts (a sweep
+    at equal prompts and seeds): target minus each other value, per prompt, as paired comparisons with
+    Holm-adjusted p. None when the values hold different prompts (then only separate intervals apply)."""
+    if metric not in samples.columns or compare not in samples.columns:
+        return None
+    groups = prompt_means_by_group(samples, metric, compare)
+    if target not in groups or len(groups) < 2:
+        return None
+    prompts = {value: set(means.index) for value, means in groups.items()}
+    if any(index != prompts[target] for index in prompts.values()) or len(prompts[target]) < 2:
+        return None
+    others = [value for value in groups if value != target]
+    rows = [paired_comparison(groups[other], groups[target], BootstrapOptions()) for other in others]
+    p_holm = holm([row.p for row in rows])
+    above = expect == "highest"
+    towards = [p < alpha and (r.ci_low > 0 if above else r.ci_high < 0) for r, p in zip(rows, p_holm, strict=True)]
+    against = [p < alpha and (r.ci_high < 0 if above else r.ci_low > 0) for r, p in zip(rows, p_holm, strict=True)]
+    measured = "; ".join(
+        f"{target} − {other}: {_interval(row.diff, row.ci_low, row.ci_high)}, p_holm {_fmt(p)}, {row.n_prompts} prompts"
+        for other, row, p in zip(others, rows, p_holm, strict=True)
+    )
+    if any(against):
+        return measured, NOT_SUPPORTED
+    if all(towards):
         return measured, SUPPORTED
     return measured, INCONCLUSIVE
 
@@ -217,6 +265,13 @@ def findings(
         elif finding.expect in ("increase", "decrease"):
             measured, verdict = trend_verdict(comparisons, metric, finding.compare, finding.expect, finding.alpha)
             basis = f"paired comparisons of adjacent values, Holm-adjusted p < {finding.alpha:g}"
+        elif paired := paired_rank_verdict(
+            samples, metric, finding.compare, str(finding.target), finding.expect, finding.alpha
+        ):
+            measured, verdict = paired
+            basis = (
+                f"paired comparisons over shared prompts against every other group, Holm-adjusted p < {finding.alpha:g}"
+            )
         else:
             groups = group_intervals(samples, metric, finding.compare)
             measured, verdict = rank_verdict(groups, str(finding.target), finding.expect)

@@ -171,3 +171,56 @@ def test_the_finding_round_trips_through_a_flattened_run_config():
     flat = flatten_config({"finding": {**vars(finding)}, "note": "x"})
     assert finding_from_config(flat) == finding
     assert finding_from_config(flatten_config({"finding": None})) is None
+
+
+def paired_samples(shift: float, *, prompts: int = 7, spread: float = 5.0, noise: float = 0.05) -> pd.DataFrame:
+    """Two guidances at equal prompts and seeds: prompt effects `spread` wide, classifier_free `shift` above,
+    the CLIP guide pooled over two scales; per-sample noise small beside the prompt effects."""
+    rng = np.random.default_rng(0)
+    effects = rng.normal(0, spread, prompts)
+    rows = []
+    for guidance, cells, offset in (("classifier_free", 1, shift), ("clip", 2, 0.0)):
+        for cell in range(cells):
+            for j, effect in enumerate(effects):
+                for seed in range(2):
+                    score = effect + offset + rng.normal(0, noise)
+                    rows.append({"prompt_id": f"p{j}", "seed": seed, "guidance": guidance, "cell": cell, "s": score})
+    return pd.DataFrame(rows)
+
+
+CFG_ABOVE = FindingConfig(metric="s", compare="guidance", expect="highest", target="classifier_free")
+
+
+def test_a_rank_claim_at_equal_prompts_is_read_from_per_prompt_differences():
+    samples = paired_samples(0.5)
+    (row,) = findings(CFG_ABOVE, CLAIM, comparisons=pd.DataFrame(), samples=samples, runs=(), random_weights=False)
+    # Independently: each prompt's mean under each guidance (seeds and pooled cells averaged), then the mean
+    # of the per-prompt differences with a Student t interval over the 7 prompts (below min_n: t, not bootstrap-t).
+    means = samples.groupby(["guidance", "prompt_id"])["s"].mean().unstack(0)
+    d = (means["classifier_free"] - means["clip"]).to_numpy()
+    low, high = sps.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=d.std(ddof=1) / np.sqrt(len(d)))
+    assert row.measured.startswith(f"classifier_free − clip: {d.mean():.4g} [{low:.4g}, {high:.4g}]")
+    assert row.verdict == SUPPORTED and row.basis.startswith("paired comparisons")
+    # The prompt effects dwarf the shift: separate intervals per guidance overlap and could not decide.
+    separate = group_intervals(samples.assign(expected_class=None), "s", "guidance")
+    assert rank_verdict(separate, "classifier_free", "highest")[1] == INCONCLUSIVE
+
+
+def test_a_paired_rank_claim_against_the_data_is_not_supported():
+    samples = paired_samples(-0.5)
+    (row,) = findings(CFG_ABOVE, CLAIM, comparisons=pd.DataFrame(), samples=samples, runs=(), random_weights=False)
+    assert row.verdict == NOT_SUPPORTED
+
+
+def test_three_prompts_cannot_support_a_paired_rank_claim_however_large_the_shift():
+    # A sign-flip test over 3 prompts has 2**3 equally likely sign patterns: its smallest p is 2/8 = 0.25.
+    samples = paired_samples(10.0, prompts=3)
+    (row,) = findings(CFG_ABOVE, CLAIM, comparisons=pd.DataFrame(), samples=samples, runs=(), random_weights=False)
+    assert row.verdict == INCONCLUSIVE
+
+
+def test_groups_of_different_prompts_fall_back_to_separate_intervals():
+    samples = paired_samples(0.5)
+    samples = samples[~((samples["guidance"] == "clip") & (samples["prompt_id"] == "p0"))]
+    (row,) = findings(CFG_ABOVE, CLAIM, comparisons=pd.DataFrame(), samples=samples, runs=(), random_weights=False)
+    assert row.basis.startswith("intervals over prompts")
