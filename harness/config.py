@@ -121,7 +121,7 @@ class PromptConfig:
     expected_class: str | None = None  # the class a control prompt names (probe validation)
     objects: list[str] | None = None  # what the image must show (detect scorer: object presence)
     phrases: list[str] | None = None  # the phrases whose image area is measured (detect scorer: coverage)
-    image: str | None = None  # inpainting: the source image's path
+    image: Any = None  # inpainting: the source image's path, or {prompt, seed}: a source the harness samples
     mask: Any = None  # inpainting: a 64x64 mask image's path (white keeps), or {left, top, right, bottom} to repaint
 
 
