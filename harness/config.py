@@ -22,6 +22,7 @@ from harness.glide.models import ModelSpec, check_device
 from harness.glide.pipeline import DTYPES
 from harness.glide.samplers import LOOPS
 from harness.scorers import scorer_options_class
+from harness.scorers.perceptual import LPIPS_NETS
 from harness.tracking import TRACKERS
 from harness.tracking import register_schemas as register_tracker_schemas
 
@@ -190,9 +191,6 @@ class RunnerConfig:
 @dataclass
 class StoreConfig:
     cache_dir: str = "outputs/samples"  # the shared sample store; relative to the directory of the command
-
-
-LPIPS_NETS = ("alex", "vgg", "squeeze")
 
 
 @dataclass

@@ -165,6 +165,10 @@ def probe_scorers(rc: RunConfig) -> tuple[list[str], list[str]]:
     whose classes its control prompts name), whose taxonomy and class of interest it then takes."""
     names = list(rc.scorers)
     check_scorer_names(names)
+    if "inpaint" in names and not any(p.image is not None or p.mask is not None for p in rc.suite.prompts):
+        raise ConfigError(
+            f"scorers: inpaint scores inpainting runs; suite {rc.suite.name!r} has no prompt with an image and mask"
+        )
     if "bias" not in names:
         return names, []
     probe = rc.suite.probe

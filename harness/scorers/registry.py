@@ -20,6 +20,7 @@ from harness.scorers.clip import ClipScorer
 from harness.scorers.clip_encoder import ClipConfig, ClipEncoder
 from harness.scorers.detect import DetectConfig, DetectScorer
 from harness.scorers.fid import FidConfig, FidScorer
+from harness.scorers.inpaint import InpaintConfig, InpaintScorer
 from harness.scorers.options import ScorerConfigError, build_config
 from harness.scorers.preference import PreferenceConfig, PreferenceScorer
 from harness.scorers.quality import QualityConfig, QualityScorer
@@ -60,6 +61,7 @@ SCORERS: dict[str, ScorerEntry] = {
     "quality": ScorerEntry(QualityConfig, lambda cfg, ctx: QualityScorer(cfg)),
     "detect": ScorerEntry(DetectConfig, lambda cfg, ctx: DetectScorer(cfg, device=ctx.device)),
     "preference": ScorerEntry(PreferenceConfig, lambda cfg, ctx: PreferenceScorer(cfg, device=ctx.device)),
+    "inpaint": ScorerEntry(InpaintConfig, lambda cfg, ctx: InpaintScorer(cfg, ctx.clip_encoder)),
 }
 
 
