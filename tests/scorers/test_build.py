@@ -113,7 +113,7 @@ def test_scorers_are_built_in_the_order_named(scorer_cfg, tmp_path):
         (
             ["clip", "fidd"],
             "cpu",
-            "scorers: unknown scorer 'fidd'; available: bias, clip, detect, fid, preference, quality",
+            "scorers: unknown scorer 'fidd'; available: bias, clip, detect, fid, inpaint, preference, quality",
         ),
         (["clip", "clip"], "cpu", "names a scorer twice"),
         (["clip"], "gpu0", "device: 'gpu0' is not a torch device"),
