@@ -143,3 +143,28 @@ def test_a_bad_generated_source_is_one_line_exit_2_and_nothing_written(tmp_path,
     (line,) = error_lines(result)
     assert named in line and "prompt 'corgi'" in line
     assert files_under(tmp_path) == []
+
+
+def test_absent_text_to_image_checkpoints_stop_the_run_before_any_sampling_naming_the_fetch(tmp_path, env):
+    """Inpainting files present (official-format files of the tiny presets), the source pair's absent."""
+    import torch
+
+    from harness.glide.models import random_model
+
+    for stage, preset in (("base", "tiny_base_inpaint"), ("upsample", "tiny_upsample_inpaint")):
+        torch.save(random_model(preset, 0).state_dict(), tmp_path / f"{stage}_inpaint.pt")
+    official = [
+        "model.weights=official",
+        f"model.base_path={tmp_path / 'base_inpaint.pt'}",
+        f"model.upsample_path={tmp_path / 'upsample_inpaint.pt'}",
+        "model.download=false",
+        "model.source.weights=official",
+        f"model.cache_dir={tmp_path / 'empty_cache'}",
+    ]
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_cli(["+suite=inpaint", "model=tiny_inpaint", *official, *QUICK, *RUN], cwd=work, env=env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = error_lines(result)
+    assert "python -m harness.fetch" in line and "base" in line
+    assert files_under(work) == []
