@@ -16,10 +16,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.config import RunConfig, SamplerConfig, pixel_fields, register
+from harness.config import RunConfig, SamplerConfig, pixel_fields
 from harness.environment import sampling_environment
 from harness.errors import ConfigError, MissingWeightsError
-from harness.glide.config import PRESETS, preset
+from harness.glide.config import preset
 from harness.glide.guidance import get_guidance
 from harness.glide.models import ModelSpec, SourceSpec, load_pipeline, resolve_official_checkpoints, resolve_threads
 from harness.glide.pipeline import resolve_device, resolve_dtype
@@ -39,10 +39,6 @@ from harness.tracking import flatten_config
 
 log = logging.getLogger(__name__)
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
-# The inpainting model a text-to-image model's name stands for when the suite inpaints: `+suite=inpaint
-# model=tiny` means the tiny models, and only the inpainting pair can run those prompts.
-INPAINTING_MODELS = {"glide": "glide_inpaint", "tiny": "tiny_inpaint"}
 # Sampler fields that say how a job runs rather than what it samples: a generated source takes the run's.
 _RUNTIME_FIELDS = ("batch_size", "device", "dtype", "per_sample", "compile")
 
@@ -82,37 +78,6 @@ def model_sampling(model: ModelSpec, sampler: SamplerConfig, device: torch.devic
         per_sample=sampler.per_sample,
         compiled=sampler.compile,
     )
-
-
-def _inpaints(cfg: DictConfig) -> bool:
-    prompts = OmegaConf.select(cfg, "suite.prompts", default=None) or []
-    return any(p.get("image") is not None or p.get("mask") is not None for p in prompts)
-
-
-def inpainting_model(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, list[str], str | None]:
-    """The config and overrides with the inpainting model that the text-to-image model (glide, tiny) stands for
-    when the suite inpaints, composed as if the user had named it (its sampler settings too); and a note."""
-    base = OmegaConf.select(cfg, "model.base", default=None)
-    name = OmegaConf.select(cfg, "model.name", default=None)
-    if not _inpaints(cfg) or base not in PRESETS or preset(base).inpaint or name not in INPAINTING_MODELS:
-        return cfg, overrides, None
-    chosen = INPAINTING_MODELS[name]
-    swapped = [o for o in overrides if o.split("=")[0].lstrip("+~") != "model"] + [f"model={chosen}"]
-    composed = _compose(swapped)
-    composed.runner = cfg.runner  # a stage the caller set (python -m harness.score) stays
-    note = f"suite {cfg.suite.name!r} inpaints: model={name} runs as model={chosen}"
-    return composed, swapped, note
-
-
-def _compose(overrides: list[str]) -> DictConfig:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    register()
-    if GlobalHydra.instance().is_initialized():
-        return compose("config", overrides=overrides)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=overrides)
 
 
 def source_sampler(source: SourceSpec, run: SamplerConfig) -> SamplerConfig:
@@ -201,7 +166,6 @@ class Job:
         self, cfg: DictConfig, *, run_dir: Path, overrides: list[str], group: str | None, job_num: int | None = None
     ):
         load_plugins()  # launcher workers are fresh processes: their registries need the plugins too
-        cfg, overrides, model_note = inpainting_model(cfg, overrides)
         self.rc = rc = typed_config(cfg)
         self.run_dir = run_dir
         self.multirun = job_num is not None
@@ -225,8 +189,6 @@ class Job:
         check_writable(run_dir, "output dir (hydra.run.dir / hydra.sweep.dir)")
         self.scorers = []
         names, self.scorer_notes = probe_scorers(rc)
-        if model_note:
-            self.scorer_notes.insert(0, model_note)
         for note in self.scorer_notes:
             log.info("note: %s", note)
         if rc.runner.stage != "sample":
