@@ -20,7 +20,7 @@ from harness.config import register
 from harness.errors import USAGE_ERRORS, error_line
 from harness.outdirs import creatable_error, record_new_dirs, remove_new_dirs
 from harness.plugins import load_plugins
-from harness.preflight import check_command
+from harness.preflight import check_command, inpainting_model
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"  # package data: found the same in a wheel
 
@@ -107,7 +107,14 @@ except USAGE_ERRORS as err:
 register()
 
 if __name__ == "__main__":
-    if error := check_group_choices(sys.argv[1:]) or check_command(sys.argv[1:], CONF_DIR, group_choices("suite")):
+    if error := check_group_choices(sys.argv[1:]):
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    argv, note = inpainting_model(sys.argv[1:], CONF_DIR)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+        sys.argv[1:] = argv  # Hydra reads the command line from sys.argv
+    if error := check_command(argv, CONF_DIR, group_choices("suite")):
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     try:

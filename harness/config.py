@@ -22,6 +22,7 @@ from harness.glide.models import ModelSpec, check_device
 from harness.glide.pipeline import DTYPES
 from harness.glide.samplers import LOOPS
 from harness.scorers import scorer_options_class
+from harness.scorers.perceptual import LPIPS_NETS
 from harness.tracking import TRACKERS
 from harness.tracking import register_schemas as register_tracker_schemas
 
@@ -121,7 +122,7 @@ class PromptConfig:
     expected_class: str | None = None  # the class a control prompt names (probe validation)
     objects: list[str] | None = None  # what the image must show (detect scorer: object presence)
     phrases: list[str] | None = None  # the phrases whose image area is measured (detect scorer: coverage)
-    image: str | None = None  # inpainting: the source image's path
+    image: Any = None  # inpainting: the source image's path, or {prompt, seed}: a source the harness samples
     mask: Any = None  # inpainting: a 64x64 mask image's path (white keeps), or {left, top, right, bottom} to repaint
 
 
@@ -190,9 +191,6 @@ class RunnerConfig:
 @dataclass
 class StoreConfig:
     cache_dir: str = "outputs/samples"  # the shared sample store; relative to the directory of the command
-
-
-LPIPS_NETS = ("alex", "vgg", "squeeze")
 
 
 @dataclass

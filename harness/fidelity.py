@@ -25,6 +25,7 @@ from harness.scorers.distances import enough_for_covariance, frechet_distance, g
 from harness.scorers.fid_features import ExtractorConfig, ImageFeatures
 from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions
+from harness.scorers.perceptual import lpips_network
 from harness.scorers.stats import cluster_means, paired_comparison, prompt_mean
 
 log = logging.getLogger(__name__)
@@ -67,22 +68,6 @@ def reference_of(config: Any) -> dict[str, str]:
 
 def is_reference(point: Point, reference: Mapping[str, str]) -> bool:
     return all(str(OmegaConf.select(point.config, key)) == value for key, value in reference.items())
-
-
-def lpips_network(net: str, backbone: str, random_weights: bool) -> torch.nn.Module:
-    """LPIPS with its linear heads from the lpips wheel; the backbone pretrained (torchvision's weights, from
-    $TORCH_HOME when offline), seeded random (`random`, or `auto` for random-weight models), or every weight
-    from a local state-dict file (a path)."""
-    import lpips
-
-    if backbone == "auto":
-        backbone = "random" if random_weights else "pretrained"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=backbone != "pretrained", verbose=False)
-    if backbone not in ("pretrained", "random"):
-        model.load_state_dict(torch.load(backbone, map_location="cpu", weights_only=True))
-    return model.eval()
 
 
 def image_tensor(path: str | Path) -> torch.Tensor:

@@ -1,12 +1,14 @@
 """An inpainting prompt's inputs: its source image and keep-mask read, checked and digested for content keys.
 
-The image is a path to any image PIL reads; the mask a path to a 64x64 image (white keeps the source pixel,
-black repaints it) or a rectangle {left, top, right, bottom} of [0, 1] fractions to repaint.
+The image is a path to any image PIL reads, or a generated source {prompt, seed} that the job samples with the
+model's text-to-image pair first; the mask a path to a 64x64 image (white keeps the source pixel, black
+repaints it) or a rectangle {left, top, right, bottom} of [0, 1] fractions to repaint.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from harness.errors import ConfigError
 from harness.glide.inpaint import BASE_SIZE, InpaintError, keep_mask, rectangle_mask, source_tensors
 from harness.glide.pipeline import KnownPixels
+from harness.io import write_atomic
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,46 @@ class InpaintInputs:
 
     def upsample(self) -> KnownPixels:
         return KnownPixels(self.source_256, self.mask_64)
+
+
+@dataclass(frozen=True)
+class GeneratedSource:
+    """A source image the harness makes: the text-to-image sample of `prompt` at `seed`."""
+
+    prompt: str
+    seed: int
+
+
+_SOURCE_KEYS = ("prompt", "seed")
+
+
+def generated_source(image: Any, where: str) -> GeneratedSource | None:
+    """The generated source an `image: {prompt, seed}` names, checked; None for an image path."""
+    if not isinstance(image, Mapping):
+        return None
+    if sorted(image) != sorted(_SOURCE_KEYS):
+        raise ConfigError(
+            f"{where}: generated source keys {sorted(image)} are not allowed; give exactly prompt and seed "
+            "(e.g. image: {prompt: a field of grass, seed: 0}), or a path to an image"
+        )
+    prompt, seed = image["prompt"], image["seed"]
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ConfigError(f"{where}: generated source prompt {prompt!r} must be a non-empty text")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"{where}: generated source seed {seed!r} must be an integer >= 0")
+    return GeneratedSource(prompt.strip(), seed)
+
+
+def store_mask(root: Path, mask_64: torch.Tensor) -> Path:
+    """The 64 px keep-mask as a PNG (white keeps) under `root`/mask/, named by its pixels; written once, atomically."""
+    pixels = (mask_64[0, 0].numpy() * 255).astype(np.uint8)
+    name = hashlib.sha256(pixels.tobytes()).hexdigest()[:32]
+    path = Path(root) / "mask" / name[:2] / f"{name}.png"
+    if not path.is_file():
+        buffer = io.BytesIO()
+        Image.fromarray(pixels, "L").save(buffer, format="PNG")
+        write_atomic(path, buffer.getvalue())
+    return path
 
 
 def read_source(path: str, where: str) -> np.ndarray:
@@ -86,7 +129,8 @@ def load_inputs(image: str, mask: Any, where: str) -> InpaintInputs:
 
 
 def prompt_inputs(prompt: Any, where: str | None = None) -> InpaintInputs | None:
-    """The inputs of a prompt (config or suite Prompt) carrying `image` and `mask`; None for a text-only one."""
+    """The inputs of a prompt (config or suite Prompt) carrying `image` and `mask`; None for a text-only one.
+    A generated source is read once it is sampled, when the suite's prompts name its file (suites.with_sources)."""
     where = where or f"prompt {prompt.id!r}"
     if prompt.image is None and prompt.mask is None:
         return None
@@ -109,7 +153,7 @@ def batch_known(inputs: list[InpaintInputs | None], stage: str) -> KnownPixels |
 def check_suite_for_model(prompts: list[Any], inpaint_model: bool, model_name: str) -> None:
     """An inpainting model needs every prompt's image and mask; a text-to-image model takes none."""
     for prompt in prompts:
-        has_inputs = prompt.image is not None or prompt.mask is not None
+        has_inputs = prompt.image is not None or prompt.mask is not None or getattr(prompt, "source", None) is not None
         if inpaint_model and not has_inputs:
             raise ConfigError(
                 f"model={model_name} inpaints: prompt {prompt.id!r} needs an image and a mask (e.g. +suite=inpaint)"

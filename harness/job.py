@@ -16,12 +16,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.config import RunConfig
+from harness.config import RunConfig, SamplerConfig, pixel_fields
 from harness.environment import sampling_environment
 from harness.errors import ConfigError, MissingWeightsError
 from harness.glide.config import preset
 from harness.glide.guidance import get_guidance
-from harness.glide.models import load_pipeline, resolve_official_checkpoints, resolve_threads
+from harness.glide.models import ModelSpec, SourceSpec, load_pipeline, resolve_official_checkpoints, resolve_threads
 from harness.glide.pipeline import resolve_device, resolve_dtype
 from harness.inpaint_inputs import check_suite_for_model
 from harness.outdirs import creatable_error
@@ -34,10 +34,13 @@ from harness.scorers import build_scorers, check_scorer_names
 from harness.scorers.weights import missing
 from harness.scoring import log_to_tracker, score_samples
 from harness.store import SampleStore
-from harness.suites import Suite, load_suite
+from harness.suites import Prompt, Suite, load_suite
 from harness.tracking import flatten_config
 
 log = logging.getLogger(__name__)
+
+# Sampler fields that say how a job runs rather than what it samples: a generated source takes the run's.
+_RUNTIME_FIELDS = ("batch_size", "device", "dtype", "per_sample", "compile")
 
 
 def typed_config(cfg: DictConfig) -> RunConfig:
@@ -62,14 +65,48 @@ def job_device(requested: str, job_num: int | None) -> torch.device:
 
 
 def resolve_sampling(rc: RunConfig, device: torch.device) -> Sampling:
+    return model_sampling(rc.model, rc.sampler, device)
+
+
+def model_sampling(model: ModelSpec, sampler: SamplerConfig, device: torch.device) -> Sampling:
+    """What changes the pixels of `model`'s samples under `sampler` on `device`, besides prompt and seed."""
     return Sampling.create(
-        rc.sampler,
-        model_id=rc.model.guided_model_id(get_guidance(rc.sampler.guidance).needs_guide),
+        sampler,
+        model_id=model.guided_model_id(get_guidance(sampler.guidance).needs_guide),
         device_type=device.type,
-        dtype=resolve_dtype(rc.sampler.dtype, device, preset(rc.model.base).num_channels),
-        per_sample=rc.sampler.per_sample,
-        compiled=rc.sampler.compile,
+        dtype=resolve_dtype(sampler.dtype, device, preset(model.base).num_channels),
+        per_sample=sampler.per_sample,
+        compiled=sampler.compile,
     )
+
+
+def source_sampler(source: SourceSpec, run: SamplerConfig) -> SamplerConfig:
+    """The sampler of generated sources: the run's device and batching, the source pair's own pixel fields."""
+    allowed = [f.name for f in pixel_fields()]
+    unknown = [key for key in source.sampler if key not in allowed]
+    if unknown:
+        raise ConfigError(f"model.source.sampler.{unknown[0]}: unknown key; allowed: {', '.join(allowed)}")
+    try:
+        return SamplerConfig(**{key: getattr(run, key) for key in _RUNTIME_FIELDS}, **source.sampler)
+    except ConfigError as err:
+        raise ConfigError(f"model.source.{err}") from None
+
+
+def source_specs(suite: Suite, rc: RunConfig, device: torch.device) -> list[SampleSpec]:
+    """One text-to-image sample per generated source of the suite, in `suite.sources` order (their 256 px images
+    are the sources); keyed as that pair's samples of any run, so runs and suites share them."""
+    sources = suite.sources
+    if not sources:
+        return []
+    if rc.model.source is None:
+        prompt = next(p for p in suite.prompts if p.source is not None)
+        raise ConfigError(
+            f"prompt {prompt.id!r}: its image is a generated source, but model={rc.model.name} names no "
+            "model.source (the text-to-image pair that makes it); give the image as a path"
+        )
+    sampler = source_sampler(rc.model.source, rc.sampler)
+    sampling = model_sampling(rc.model.source.model(rc.model), sampler, device)
+    return [SampleSpec(Prompt(f"source_{i}", s.prompt), s.seed, sampling) for i, s in enumerate(sources)]
 
 
 def run_info(cfg: DictConfig, rc: RunConfig, suite: Suite, sampling: Sampling, overrides: list[str]) -> dict[str, Any]:
@@ -93,6 +130,10 @@ def probe_scorers(rc: RunConfig) -> tuple[list[str], list[str]]:
     whose classes its control prompts name), whose taxonomy and class of interest it then takes."""
     names = list(rc.scorers)
     check_scorer_names(names)
+    if "inpaint" in names and not any(p.image is not None or p.mask is not None for p in rc.suite.prompts):
+        raise ConfigError(
+            f"scorers: inpaint scores inpainting runs; suite {rc.suite.name!r} has no prompt with an image and mask"
+        )
     if "bias" not in names:
         return names, []
     probe = rc.suite.probe
@@ -132,11 +173,11 @@ class Job:
         check_suite_for_model(self.suite.prompts, preset(rc.model.base).inpaint, rc.model.name)
         self.device = str(job_device(rc.sampler.device, job_num))
         self.sampling = resolve_sampling(rc, torch.device(self.device))
-        self.plan = make_plan(
-            self.suite, self.sampling, seed=rc.sampler.seed, samples_per_prompt=rc.sampler.samples_per_prompt
-        )
-        self.shard = parse_shard(rc.runner.shard)
         self.store = SampleStore(Path(rc.store.cache_dir))
+        self.source_specs = source_specs(self.suite, rc, torch.device(self.device))
+        self.plan: list[SampleSpec] | None = None
+        self._resolve_sources()
+        self.shard = parse_shard(rc.runner.shard)
         self.group = rc.experiment or group or self.suite.name
         widths = [preset(name).num_channels for name in (rc.model.base, rc.model.upsample)]
         self.torch_threads = resolve_threads(self.sampling.device_type, max(widths))
@@ -155,12 +196,48 @@ class Job:
                 names, rc.scorer, cache_dir=self.store.root, device=self.device, model=rc.model
             )
             check_scorer_weights(self.scorers)  # like the GLIDE checkpoints: refuse before any sampling
-        if rc.runner.stage != "score" and missing_keys(shard(self.plan, *self.shard), self.store):
+        if rc.runner.stage != "score":
             guide = get_guidance(rc.sampler.guidance).needs_guide
-            resolve_official_checkpoints(rc.model, guide=guide)  # no weights: fail now, before any sampling
+            if self.plan is None or missing_keys(shard(self.plan, *self.shard), self.store):
+                resolve_official_checkpoints(rc.model, guide=guide)  # no weights: fail now, before any sampling
+            if missing_keys(self.source_specs, self.store):
+                source = rc.model.source
+                resolve_official_checkpoints(source.model(rc.model), guide=self._source_guide())
+
+    def _source_guide(self) -> bool:
+        return get_guidance(self.source_specs[0].sampling.param("guidance")).needs_guide
+
+    def _resolve_sources(self) -> None:
+        """The plan, once every generated source is in the store (until then its prompts' keys are unknown)."""
+        if missing_keys(self.source_specs, self.store):
+            return
+        files = {
+            s: self.store.path("upsample", spec.key)
+            for s, spec in zip(self.suite.sources, self.source_specs, strict=True)
+        }
+        self.suite = self.suite.with_sources(files)
+        sampler = self.rc.sampler
+        self.plan = make_plan(
+            self.suite, self.sampling, seed=sampler.seed, samples_per_prompt=sampler.samples_per_prompt
+        )
+
+    def _make_sources(self) -> dict[str, float]:
+        """Sample the generated sources the store lacks, with the text-to-image pair; then plan the run."""
+        stats = sample_missing(
+            self.source_specs, self.store, self._load_source_pipeline, batch_size=self.rc.sampler.batch_size
+        )
+        self._resolve_sources()
+        return stats.as_dict()
 
     def run(self) -> dict[str, Any]:
         info = dict(self.info)
+        if self.rc.runner.stage in ("all", "sample") and self.source_specs:
+            info["sampling_sources"] = self._make_sources()
+        if self.plan is None:
+            raise ConfigError(
+                f"the suite's {len(self.source_specs)} generated source image(s) are not all in the store "
+                f"{self.store.root}; sample them first (runner.stage=all or sample)"
+            )
         if self.rc.runner.stage in ("all", "sample"):
             specs = shard(self.plan, *self.shard)
             stats = sample_missing(specs, self.store, self._load_pipeline, batch_size=self.rc.sampler.batch_size)
@@ -215,6 +292,19 @@ class Job:
             suite=self.suite.name,
             random_weights=self.rc.model.random_weights,
             environment=self.environment,
+        )
+
+    def _load_source_pipeline(self):
+        torch.set_num_threads(self.torch_threads)
+        sampling = self.source_specs[0].sampling
+        log.info("sampling the generated source images with model=%s", self.rc.model.source.name)
+        return load_pipeline(
+            self.rc.model.source.model(self.rc.model),
+            device=self.device,
+            dtype=sampling.dtype,
+            per_sample=sampling.per_sample,
+            compile=sampling.compiled,
+            guide=self._source_guide(),
         )
 
     def _load_pipeline(self):

@@ -24,6 +24,9 @@ from harness.scorers import check_scorer_names
 # Flags after which Hydra does something other than run jobs (help, printing the config, shell completion).
 _OTHER_MODES = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
 _MULTIRUN = ("-m", "--multirun")
+# The inpainting pair a text-to-image model's name stands for when the suite inpaints: only that pair can run
+# its prompts, so `+suite=inpaint model=tiny` means model=tiny_inpaint, with that preset's sampler settings.
+INPAINTING_MODELS = {"glide": "glide_inpaint", "tiny": "tiny_inpaint"}
 
 
 def check_command(argv: Sequence[str], conf_dir: Path, suites: Sequence[str]) -> str | None:
@@ -41,6 +44,34 @@ def check_command(argv: Sequence[str], conf_dir: Path, suites: Sequence[str]) ->
     except (HydraException, OmegaConfBaseException, *USAGE_ERRORS) as err:
         return describe(err)
     return None
+
+
+def inpainting_model(argv: Sequence[str], conf_dir: Path) -> tuple[list[str], str | None]:
+    """`argv` with `model=glide` / `model=tiny` (given or by default) swapped for its inpainting pair when the
+    suite inpaints, so Hydra composes, saves and logs the model that runs; and a note saying so, else None."""
+    argv = list(argv)
+    if any(arg.split("=")[0] in _OTHER_MODES for arg in argv):
+        return argv, None
+    model_args = [i for i, arg in enumerate(argv) if arg.split("=")[0].lstrip("+~") == "model"]
+    overrides = [arg for arg in argv if not arg.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        if any(o.is_sweep_override() for o in parsed if o.get_key_element().lstrip("+~") in ("model", "suite")):
+            return argv, None  # each point then says which model it needs
+        first = [f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else text
+                 for o, text in zip(parsed, overrides, strict=True)]  # fmt: skip
+        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+            cfg = compose("config", overrides=first)
+    except (HydraException, OmegaConfBaseException, *USAGE_ERRORS):
+        return argv, None  # check_command reports it
+    name = OmegaConf.select(cfg, "model.name", default=None)
+    prompts = OmegaConf.select(cfg, "suite.prompts", default=None) or []
+    inpaints = any(p.get("image") is not None or p.get("mask") is not None for p in prompts)
+    if not inpaints or name not in INPAINTING_MODELS:
+        return argv, None
+    chosen = INPAINTING_MODELS[name]
+    argv = [arg for i, arg in enumerate(argv) if i not in model_args] + [f"model={chosen}"]
+    return argv, f"suite {cfg.suite.name!r} inpaints: model={name} runs as model={chosen}"
 
 
 def _job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:

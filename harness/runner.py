@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import IO
 
 import numpy as np
@@ -18,10 +19,11 @@ import torch
 from torch.utils.hooks import RemovableHandle
 
 from harness.glide.pipeline import GlidePipeline
-from harness.inpaint_inputs import batch_known, prompt_inputs
+from harness.inpaint_inputs import batch_known, prompt_inputs, store_mask
 from harness.plan import SampleSpec, Sampling
 from harness.progress import SamplingProgress
 from harness.store import SampleStore
+from harness.suites import Prompt
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +208,8 @@ def manifest(
     """One row per sample of `specs` (all in the store): spec, parameters, file paths and timings, and the
     `environment` this run samples with (harness.environment)."""
     tag_names = sorted({name for spec in specs for name in spec.prompt.tags})
+    inpainting = any(spec.prompt.image is not None for spec in specs)
+    inputs: dict[str, dict] = {}
     rows = []
     for spec in specs:
         s = spec.sampling
@@ -231,8 +235,24 @@ def manifest(
             "time_base_s": store.seconds("base", spec.base_key),
             "time_up_s": store.seconds("upsample", spec.key),
         }
+        if inpainting:
+            if spec.prompt.id not in inputs:
+                inputs[spec.prompt.id] = inpaint_columns(spec.prompt, store)
+            row.update(inputs[spec.prompt.id])
         rows.append(row)
     frame = pd.DataFrame(rows)
     for column in ("expected_class", "objects", "phrases"):
         frame[column] = frame[column].astype(object)
     return frame
+
+
+def inpaint_columns(prompt: Prompt, store: SampleStore) -> dict:
+    """An inpainting prompt's manifest columns: its source image's path, its 64 px keep-mask as a PNG in the
+    store (the scorer and the report read both) and, for a generated source, the prompt and seed it was made of."""
+    known = prompt_inputs(prompt)
+    return {
+        "path_source": str(Path(prompt.image).expanduser().resolve()),
+        "path_mask": str(store_mask(store.root, known.mask_64)),
+        "source_prompt": prompt.source.prompt if prompt.source is not None else None,
+        "source_seed": prompt.source.seed if prompt.source is not None else None,
+    }

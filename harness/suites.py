@@ -9,13 +9,13 @@ import csv
 import io
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from harness.config import PromptConfig, SuiteConfig
 from harness.errors import ConfigError
-from harness.inpaint_inputs import prompt_inputs
+from harness.inpaint_inputs import GeneratedSource, generated_source, prompt_inputs, read_mask
 
 _CSV_RESERVED = ("id", "text", "expected_class")
 
@@ -28,9 +28,10 @@ class Prompt:
     expected_class: str | None = None
     objects: tuple[str, ...] | None = None  # named objects the image should show (detect scorer)
     phrases: tuple[str, ...] | None = None  # phrases whose image area is measured (detect scorer)
-    image: str | None = None  # inpainting: the source image's path
+    image: str | None = None  # inpainting: the source image's path (a generated source's once it is sampled)
     mask: Any = None  # inpainting: a 64x64 mask image's path, or a rectangle {left, top, right, bottom}
     inputs_digest: str | None = None  # the pixels of image and mask (harness/inpaint_inputs.py), for the keys
+    source: GeneratedSource | None = None  # inpainting: the text-to-image sample that is the source image
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,22 @@ class Suite:
     @property
     def tag_names(self) -> list[str]:
         return sorted({name for prompt in self.prompts for name in prompt.tags})
+
+    @property
+    def sources(self) -> list[GeneratedSource]:
+        """The generated sources its prompts name, each once, in prompt order."""
+        return list(dict.fromkeys(p.source for p in self.prompts if p.source is not None))
+
+    def with_sources(self, files: Mapping[GeneratedSource, str]) -> Suite:
+        """The suite with each generated source's file as its prompt's image, read and digested like a given one."""
+        prompts = []
+        for prompt in self.prompts:
+            if prompt.source is not None and prompt.image is None:
+                resolved = replace(prompt, image=str(files[prompt.source]))
+                inputs = prompt_inputs(resolved, f"suite {self.name!r}: prompt {prompt.id!r}")
+                prompt = replace(resolved, inputs_digest=inputs.digest)
+            prompts.append(prompt)
+        return replace(self, prompts=tuple(prompts))
 
 
 def load_suite(cfg: SuiteConfig) -> Suite:
@@ -78,9 +95,16 @@ def _prompt(p: PromptConfig, suite: str) -> Prompt:
     """A suite prompt of its config; an inpainting prompt's image and mask are read and checked here."""
     tags = {k: str(v) for k, v in p.tags.items()}
     mask = dict(p.mask) if isinstance(p.mask, Mapping) else p.mask
-    inputs = prompt_inputs(p)
-    digest = inputs.digest if inputs is not None else None
     where = f"suite {suite!r}: prompt {p.id!r}"
+    source = generated_source(p.image, where)
+    if source is not None:  # its pixels exist once the job has sampled it; the mask is checked now
+        if p.mask is None:
+            raise ConfigError(f"{where}: an inpainting prompt needs both image and mask; mask is missing")
+        read_mask(mask, where)
+        digest, image = None, None
+    else:
+        inputs = prompt_inputs(p)
+        digest, image = (inputs.digest if inputs is not None else None), p.image
     return Prompt(
         p.id,
         p.text,
@@ -88,9 +112,10 @@ def _prompt(p: PromptConfig, suite: str) -> Prompt:
         p.expected_class,
         objects=_items(p.objects, f"{where} objects"),
         phrases=_items(p.phrases, f"{where} phrases"),
-        image=p.image,
+        image=image,
         mask=mask,
         inputs_digest=digest,
+        source=source,
     )
 
 

@@ -603,6 +603,19 @@ def test_unknown_mode_is_refused_listing_the_modes():
     assert "'edit'" in message and "text2im, inpaint, clip" in message
 
 
+@pytest.mark.parametrize(
+    ("name", "fetch"),
+    [
+        ("base", "`python -m harness.fetch`"),
+        ("upsample_inpaint", "`python -m harness.fetch --only glide --modes inpaint`"),
+        ("clip_image_enc", "`python -m harness.fetch --only glide --modes clip`"),
+    ],
+)
+def test_a_missing_checkpoint_names_the_fetch_of_its_own_mode(tmp_path, name, fetch):
+    message = error_of(resolve_checkpoint, name, cache_dir=tmp_path, download=False)
+    assert fetch in message
+
+
 def test_unknown_name_lists_every_released_checkpoint(tmp_path):
     message = error_of(resolve_checkpoint, "base-inpaint", cache_dir=tmp_path, download=False)
     assert "'base-inpaint'" in message

@@ -103,16 +103,17 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("glide-eval")) / "glide"
 
 
-def offline_message(url: str, dest: Path, reason: str) -> str:
-    """The one-paragraph explanation for a file that could not be downloaded."""
+def offline_message(url: str, dest: Path, reason: str, mode: str = "text2im") -> str:
+    """The one-paragraph explanation for a file that could not be downloaded; `mode` names its fetch."""
+    fetch = "python -m harness.fetch" + ("" if mode == "text2im" else f" --only glide --modes {mode}")
     return (
         f"Could not download {url} ({reason}). To run without network access, download that file on a "
-        f"machine that has it and put it at {dest}, or run `python -m harness.fetch` on such a machine "
+        f"machine that has it and put it at {dest}, or run `{fetch}` on such a machine "
         f"and copy its cache folders over."
     )
 
 
-def download_file(url: str, dest: Path) -> None:
+def download_file(url: str, dest: Path, mode: str = "text2im") -> None:
     """Download `url` to `dest` with a progress bar, atomically.
 
     The body goes to `<dest>.part-<random>` in the same folder and is renamed only when complete and
@@ -129,7 +130,7 @@ def download_file(url: str, dest: Path) -> None:
         publish(part, dest)  # with the umask's mode, as any file the user creates
     except (OSError, http.client.HTTPException) as err:
         part.unlink(missing_ok=True)
-        raise CheckpointError(offline_message(url, dest, _reason(err))) from err
+        raise CheckpointError(offline_message(url, dest, _reason(err), mode)) from err
     except BaseException:
         part.unlink(missing_ok=True)
         raise
@@ -184,9 +185,9 @@ def resolve_checkpoint(
         return cached
     url = info.url(base_url)
     if not download:
-        raise CheckpointError(offline_message(url, cached, "it is not in the cache and downloading is off"))
+        raise CheckpointError(offline_message(url, cached, "it is not in the cache and downloading is off", info.mode))
     log.info("GLIDE checkpoint %r is not cached; downloading it to %s", name, cached)
-    download_file(url, cached)
+    download_file(url, cached, info.mode)
     return cached
 
 

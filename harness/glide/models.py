@@ -9,8 +9,9 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -67,6 +68,44 @@ def resolve_threads(device_type: str, num_channels: int) -> int:
 
 
 @dataclass
+class SourceSpec:
+    """The text-to-image pair, and its sampler settings, that an inpainting model's suites make their
+    generated source images with (a prompt's `image: {prompt, seed}`); the 256 px image is the source."""
+
+    name: str = "glide"
+    base: str = "base"
+    upsample: str = "upsample"
+    weights: str = "official"
+    seed: int = 0
+    base_path: str | None = None  # local checkpoint files; null: the inpainting model's cache dir, else a download
+    upsample_path: str | None = None
+    sampler: dict[str, Any] = field(default_factory=dict)  # sampler fields these sources are sampled with
+
+    def __post_init__(self) -> None:
+        for key in ("base", "upsample"):
+            name = getattr(self, key)
+            if name not in PRESETS or PRESETS[name].inpaint:
+                allowed = ", ".join(n for n, cfg in PRESETS.items() if not cfg.inpaint)
+                raise GlideInputError(f"model.source.{key}: {name!r} is not a text-to-image preset; allowed: {allowed}")
+        if self.weights not in WEIGHTS:
+            raise GlideInputError(f"model.source.weights: {self.weights!r} is not one of {', '.join(WEIGHTS)}")
+
+    def model(self, owner: ModelSpec) -> ModelSpec:
+        """The pair as a model spec of its own, fetched into (or read from) the inpainting model's cache."""
+        return ModelSpec(
+            name=self.name,
+            base=self.base,
+            upsample=self.upsample,
+            weights=self.weights,
+            seed=self.seed,
+            base_path=self.base_path,
+            upsample_path=self.upsample_path,
+            cache_dir=owner.cache_dir,
+            download=owner.download,
+        )
+
+
+@dataclass
 class ModelSpec:
     """The two stages' presets and where their weights come from."""
 
@@ -83,6 +122,8 @@ class ModelSpec:
     clip: str = "noised_clip"  # a preset of glide/noised_clip.py CLIP_PRESETS
     clip_image_path: str | None = None  # a local clip_image_enc.pt; null: the cache dir, else a download
     clip_text_path: str | None = None  # a local clip_text_enc.pt
+    # Inpainting models: the text-to-image pair that makes generated source images (null: sources are files).
+    source: SourceSpec | None = None
 
     def __post_init__(self) -> None:
         for key in ("base", "upsample"):

@@ -70,13 +70,9 @@ def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Se
         "metrics": metrics_view(study, curves, link, expected_scorers()),
         "ci_level": f"{options.ci_level:.0%}",
         "views": [
-            {
-                "id": view.id,
-                "title": view.title,
-                "template": view.template,
-                "data": view.section(study, plots, cells, options),
-            }
+            {"id": view.id, "title": view.title, "template": view.template, "data": data}
             for view, plots in drawn
+            if (data := view.section(study, plots, cells, options)) is not None  # an optional view without data
         ],
         "findings": findings_view(study_findings(study, comparisons)),
         "comparisons": comparisons_view(comparisons),

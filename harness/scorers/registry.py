@@ -22,6 +22,7 @@ from harness.scorers.clip_encoder import ClipConfig, ClipEncoder
 from harness.scorers.detect import DetectConfig, DetectScorer
 from harness.scorers.fid import FidConfig, FidScorer
 from harness.scorers.guide_clip import GuideClipConfig, GuideClipScorer
+from harness.scorers.inpaint import InpaintConfig, InpaintScorer
 from harness.scorers.options import ScorerConfigError, build_config
 from harness.scorers.preference import PreferenceConfig, PreferenceScorer
 from harness.scorers.quality import QualityConfig, QualityScorer
@@ -65,6 +66,7 @@ SCORERS: dict[str, ScorerEntry] = {
     "detect": ScorerEntry(DetectConfig, lambda cfg, ctx: DetectScorer(cfg, device=ctx.device)),
     "preference": ScorerEntry(PreferenceConfig, lambda cfg, ctx: PreferenceScorer(cfg, device=ctx.device)),
     "guide_clip": ScorerEntry(GuideClipConfig, lambda cfg, ctx: GuideClipScorer(cfg, _run_model(ctx), ctx.device)),
+    "inpaint": ScorerEntry(InpaintConfig, lambda cfg, ctx: InpaintScorer(cfg, ctx.clip_encoder)),
 }
 
 

@@ -113,7 +113,8 @@ def test_scorers_are_built_in_the_order_named(scorer_cfg, tmp_path):
         (
             ["clip", "fidd"],
             "cpu",
-            "scorers: unknown scorer 'fidd'; available: bias, clip, detect, fid, guide_clip, preference, quality",
+            "scorers: unknown scorer 'fidd'; available: bias, clip, detect, fid, guide_clip, inpaint, preference, "
+            "quality",
         ),
         (["clip", "clip"], "cpu", "names a scorer twice"),
         (["clip"], "gpu0", "device: 'gpu0' is not a torch device"),

@@ -1,11 +1,12 @@
 """Each scorer's part of the report: the scorers the page has a metrics section for, and the views they add.
 
-A new scorer with its own section: one module here with a View, and one line in SCORER_VIEWS.
+A new scorer with its own section: one module here with a View, and one line in SCORER_VIEWS (or, for a
+scorer that only some runs have, in OPTIONAL_VIEWS: its section returns None where no run has its data).
 """
 
 from __future__ import annotations
 
-from harness.report.views import bias
+from harness.report.views import bias, inpaint
 from harness.report.views.protocol import View
 
 # Page order. Every scorer named here gets a metrics section (saying "not computed" when no run has its
@@ -15,6 +16,8 @@ SCORER_VIEWS: dict[str, tuple[View, ...]] = {
     "fid": (),
     "bias": (bias.VIEW,),
 }
+# Views of one kind of run (inpainting): on the page only when a run of that kind is in the study.
+OPTIONAL_VIEWS: tuple[View, ...] = (inpaint.VIEW,)
 
 
 def expected_scorers() -> tuple[str, ...]:
@@ -24,4 +27,4 @@ def expected_scorers() -> tuple[str, ...]:
 
 def all_views() -> tuple[View, ...]:
     """Every view of every scorer, in page order."""
-    return tuple(view for views in SCORER_VIEWS.values() for view in views)
+    return (*(view for views in SCORER_VIEWS.values() for view in views), *OPTIONAL_VIEWS)
