@@ -16,16 +16,16 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.config import RunConfig, SamplerConfig, pixel_fields
+from harness.config import RunConfig
 from harness.environment import sampling_environment
 from harness.errors import ConfigError, MissingWeightsError
 from harness.glide.config import preset
 from harness.glide.guidance import get_guidance
-from harness.glide.models import ModelSpec, SourceSpec, load_pipeline, resolve_official_checkpoints, resolve_threads
-from harness.glide.pipeline import resolve_device, resolve_dtype
+from harness.glide.models import load_pipeline, resolve_official_checkpoints, resolve_threads
+from harness.glide.pipeline import resolve_device
 from harness.inpaint_inputs import check_suite_for_model
 from harness.outdirs import creatable_error
-from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
+from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, sampling_of, shard
 from harness.plugins import load_plugins
 from harness.preflight import describe
 from harness.rundir import write_manifest, write_results
@@ -33,14 +33,12 @@ from harness.runner import manifest, missing_keys, sample_missing
 from harness.scorers import build_scorers, check_scorer_names
 from harness.scorers.weights import missing
 from harness.scoring import log_to_tracker, score_samples
+from harness.sources import source_specs
 from harness.store import SampleStore
-from harness.suites import Prompt, Suite, load_suite
+from harness.suites import Suite, load_suite
 from harness.tracking import flatten_config
 
 log = logging.getLogger(__name__)
-
-# Sampler fields that say how a job runs rather than what it samples: a generated source takes the run's.
-_RUNTIME_FIELDS = ("batch_size", "device", "dtype", "per_sample", "compile")
 
 
 def typed_config(cfg: DictConfig) -> RunConfig:
@@ -65,48 +63,7 @@ def job_device(requested: str, job_num: int | None) -> torch.device:
 
 
 def resolve_sampling(rc: RunConfig, device: torch.device) -> Sampling:
-    return model_sampling(rc.model, rc.sampler, device)
-
-
-def model_sampling(model: ModelSpec, sampler: SamplerConfig, device: torch.device) -> Sampling:
-    """What changes the pixels of `model`'s samples under `sampler` on `device`, besides prompt and seed."""
-    return Sampling.create(
-        sampler,
-        model_id=model.guided_model_id(get_guidance(sampler.guidance).needs_guide),
-        device_type=device.type,
-        dtype=resolve_dtype(sampler.dtype, device, preset(model.base).num_channels),
-        per_sample=sampler.per_sample,
-        compiled=sampler.compile,
-    )
-
-
-def source_sampler(source: SourceSpec, run: SamplerConfig) -> SamplerConfig:
-    """The sampler of generated sources: the run's device and batching, the source pair's own pixel fields."""
-    allowed = [f.name for f in pixel_fields()]
-    unknown = [key for key in source.sampler if key not in allowed]
-    if unknown:
-        raise ConfigError(f"model.source.sampler.{unknown[0]}: unknown key; allowed: {', '.join(allowed)}")
-    try:
-        return SamplerConfig(**{key: getattr(run, key) for key in _RUNTIME_FIELDS}, **source.sampler)
-    except ConfigError as err:
-        raise ConfigError(f"model.source.{err}") from None
-
-
-def source_specs(suite: Suite, rc: RunConfig, device: torch.device) -> list[SampleSpec]:
-    """One text-to-image sample per generated source of the suite, in `suite.sources` order (their 256 px images
-    are the sources); keyed as that pair's samples of any run, so runs and suites share them."""
-    sources = suite.sources
-    if not sources:
-        return []
-    if rc.model.source is None:
-        prompt = next(p for p in suite.prompts if p.source is not None)
-        raise ConfigError(
-            f"prompt {prompt.id!r}: its image is a generated source, but model={rc.model.name} names no "
-            "model.source (the text-to-image pair that makes it); give the image as a path"
-        )
-    sampler = source_sampler(rc.model.source, rc.sampler)
-    sampling = model_sampling(rc.model.source.model(rc.model), sampler, device)
-    return [SampleSpec(Prompt(f"source_{i}", s.prompt), s.seed, sampling) for i, s in enumerate(sources)]
+    return sampling_of(rc.model, rc.sampler, device)
 
 
 def run_info(cfg: DictConfig, rc: RunConfig, suite: Suite, sampling: Sampling, overrides: list[str]) -> dict[str, Any]:

@@ -11,8 +11,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from harness.config import SamplerConfig, pixel_fields
 from harness.errors import ConfigError
+from harness.glide.config import preset
+from harness.glide.guidance import get_guidance
+from harness.glide.models import ModelSpec
+from harness.glide.pipeline import resolve_dtype
 from harness.glide.samplers import LOOPS
 from harness.suites import Prompt, Suite
 
@@ -57,6 +63,18 @@ class Sampling:
             environment = ("model_id", "device_type", "dtype", "per_sample", "compiled")
             fields.update({name: getattr(self, name) for name in environment})
         return fields
+
+
+def sampling_of(model: ModelSpec, sampler: SamplerConfig, device: torch.device) -> Sampling:
+    """What changes the pixels of `model`'s samples under `sampler` on `device`, besides prompt and seed."""
+    return Sampling.create(
+        sampler,
+        model_id=model.guided_model_id(get_guidance(sampler.guidance).needs_guide),
+        device_type=device.type,
+        dtype=resolve_dtype(sampler.dtype, device, preset(model.base).num_channels),
+        per_sample=sampler.per_sample,
+        compiled=sampler.compile,
+    )
 
 
 @dataclass(frozen=True)
