@@ -1,11 +1,13 @@
 """The package's seams as import contracts (pyproject.toml [tool.importlinter]), checked by import-linter.
 
 The model package stays free of the harness, scorers never reach into the runner, store or report, and no
-two modules import each other, directly or around a circle.
+two modules import each other, directly or around a circle. Checking a command line imports none of the
+libraries the scorers score with: a bad value answers before they would have loaded.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,7 +18,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = shutil.which("lint-imports")
-pytestmark = pytest.mark.skipif(LINT_IMPORTS is None, reason="import-linter is not installed (the dev extra)")
+needs_lint_imports = pytest.mark.skipif(LINT_IMPORTS is None, reason="import-linter is not installed (the dev extra)")
+# What the scorers load only when they score (each takes from a tenth of a second to seconds to import).
+SCORING_LIBRARIES = (
+    "open_clip",
+    "transformers",
+    "torchmetrics",
+    "torch_fidelity",
+    "torchvision",
+    "lpips",
+    "skimage",
+    "scipy.stats",
+    "huggingface_hub",
+)
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
@@ -39,12 +53,14 @@ def add_import(module: Path, statement: str) -> None:
     module.write_text(text.replace(marker, marker + statement + "\n", 1))
 
 
+@needs_lint_imports
 def test_the_package_keeps_every_import_contract():
     result = lint_imports(REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "broken" not in result.stdout.lower().replace("0 broken", "")
 
 
+@needs_lint_imports
 def test_an_import_cycle_breaks_the_contracts(tmp_path):
     root = copy_of_the_package(tmp_path)
     add_import(root / "harness" / "suites.py", "import harness.plan  # plan imports suites: a cycle")
@@ -53,9 +69,46 @@ def test_an_import_cycle_breaks_the_contracts(tmp_path):
     assert "No import cycle" in result.stdout and "BROKEN" in result.stdout
 
 
+@needs_lint_imports
 def test_the_model_package_importing_the_harness_breaks_the_contracts(tmp_path):
     root = copy_of_the_package(tmp_path)
     add_import(root / "harness" / "glide" / "unet.py", "import harness.errors")
     result = lint_imports(root)
     assert result.returncode != 0
     assert "harness.glide is not allowed to import harness.errors" in result.stdout
+
+
+def test_checking_a_command_line_imports_none_of_the_scoring_libraries():
+    """The entry point's own checks, on a good command and a bad one, as `python -m harness` runs them first:
+    typing every scorer's options (their defaults included) must not import what scoring needs."""
+    script = f"""
+import json, sys
+import harness.__main__ as cli
+suites = cli.group_choices("suite")
+good = cli.check_command(["+suite=bias"], cli.CONF_DIR, suites)
+bad = cli.check_command(["+suite=bias", "sampler.guidance_scale=-1"], cli.CONF_DIR, suites)
+loaded = [name for name in {SCORING_LIBRARIES!r} if name in sys.modules]
+print(json.dumps({{"good": good, "bad": bad, "loaded": loaded}}))
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["good"] is None
+    assert report["bad"].startswith("sampler.guidance_scale: -1.0")
+    assert report["loaded"] == []
+
+
+def test_the_option_defaults_typing_leaves_unchecked_are_open_clip_names():
+    """The CLIP and HPS defaults skip open_clip's lookup when a config is typed; open_clip itself knows them."""
+    import open_clip
+
+    from harness.scorers.clip_encoder import ClipConfig
+    from harness.scorers.preference import PreferenceConfig
+
+    clip, preference = ClipConfig(), PreferenceConfig()
+    assert clip.model in open_clip.list_models()
+    assert clip.pretrained in open_clip.list_pretrained_tags_by_model(clip.model)
+    assert preference.hps_architecture in open_clip.list_models()

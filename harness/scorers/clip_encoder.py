@@ -6,16 +6,17 @@ Image embeddings are cached per (model id, image content key) so re-scoring or a
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
-import open_clip
 import torch
 from tqdm.auto import tqdm
 
@@ -29,9 +30,18 @@ log = logging.getLogger(__name__)
 _SCHEMAS = ("hf-hub:", "local-dir:")
 MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 
-# The harness's own architectures join open_clip's registry: `harness-tiny-clip` (16-d embeddings, one layer
-# per tower) runs with `pretrained: null` for smoke runs and tests, with nothing to download.
-open_clip.add_model_config(MODEL_CONFIG_DIR)
+
+@functools.cache
+def open_clip_registry() -> ModuleType:
+    """open_clip, imported on first use (it takes seconds, which a bad command line should not wait for).
+
+    The harness's own architectures join its registry: `harness-tiny-clip` (16-d embeddings, one layer per
+    tower) runs with `pretrained: null` for smoke runs and tests, with nothing to download.
+    """
+    import open_clip
+
+    open_clip.add_model_config(MODEL_CONFIG_DIR)
+    return open_clip
 
 
 def _file_fingerprint(path: Path) -> str:
@@ -50,13 +60,13 @@ def _register_config_file(model: str, where: str) -> str:
         json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ScorerConfigError(f"{where}.model: {model!r} is not a JSON model config ({err})") from err
-    open_clip.add_model_config(path)
+    open_clip_registry().add_model_config(path)
     return path.stem
 
 
 def _config_fingerprint(model: str) -> str:
     """Identifies an architecture by its config, so a changed config never reuses cached embeddings."""
-    config = open_clip.get_model_config(model)
+    config = open_clip_registry().get_model_config(model)
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -71,7 +81,7 @@ def check_model_name(model: str, where: str) -> None:
         return
     if model.startswith(_SCHEMAS):
         return
-    known = open_clip.list_models()
+    known = open_clip_registry().list_models()
     if model not in known:
         close = difflib.get_close_matches(model, known, n=4)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -89,7 +99,7 @@ def check_pretrained(model: str, pretrained: str | None, where: str) -> None:
         raise ScorerConfigError(
             f"{where}.pretrained: must be null for {model!r}: the weights come with the hf-hub:/local-dir: model"
         )
-    tags = open_clip.list_pretrained_tags_by_model(model)
+    tags = open_clip_registry().list_pretrained_tags_by_model(model)
     if pretrained not in tags and not Path(pretrained).is_file():
         raise ScorerConfigError(
             f"{where}.pretrained: {pretrained!r} is neither a pretrained tag of {model} "
@@ -97,12 +107,15 @@ def check_pretrained(model: str, pretrained: str | None, where: str) -> None:
         )
 
 
+_DEFAULT_WEIGHTS = ("ViT-L-14", "openai")
+
+
 @dataclass
 class ClipConfig:
     """Options of conf/scorer/clip.yaml: the CLIP model (shared by all scorers) and the clip scorer's CIs."""
 
-    model: str = "ViT-L-14"
-    pretrained: str | None = "openai"
+    model: str = _DEFAULT_WEIGHTS[0]
+    pretrained: str | None = _DEFAULT_WEIGHTS[1]
     random_init_seed: int = 0
     batch_size: int = 32
     bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)
@@ -115,6 +128,10 @@ class ClipConfig:
         require(self.random_init_seed >= 0, f"{where}.random_init_seed", "an integer >= 0", self.random_init_seed)
         require(self.batch_size >= 1, f"{where}.batch_size", "an integer >= 1", self.batch_size)
         self.bootstrap.check(f"{where}.bootstrap")
+        # Every run's config holds these options: the defaults (open_clip's own names, a test says so) are not
+        # looked up, so that typing a config never waits seconds for open_clip's import.
+        if (self.model, self.pretrained) == _DEFAULT_WEIGHTS:
+            return
         check_model_name(self.model_name, where)
         check_pretrained(self.model_name, self.pretrained, where)
 
@@ -142,7 +159,8 @@ class ClipConfig:
             if model.startswith("hf-hub:"):
                 return f"clip-{model}"
             return f"clip-{model}-{_config_fingerprint(model)}-random{self.random_init_seed}"
-        if Path(self.pretrained).is_file() and self.pretrained not in open_clip.list_pretrained_tags_by_model(model):
+        is_file = Path(self.pretrained).is_file()
+        if is_file and self.pretrained not in open_clip_registry().list_pretrained_tags_by_model(model):
             return f"clip-{model}-file{_file_fingerprint(Path(self.pretrained))}"
         return f"clip-{model}-{self.pretrained}"
 
@@ -172,6 +190,7 @@ class ClipEncoder:
         if self._model is not None:
             return
         cfg = self.config
+        open_clip = open_clip_registry()
         pretrained_cfg = (
             open_clip.pretrained.get_pretrained_cfg(cfg.model_name, cfg.pretrained) if cfg.pretrained else {}
         )

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torchmetrics.image.kid import poly_mmd
 
 
 def enough_for_covariance(n: int, dim: int) -> bool:
@@ -78,6 +77,8 @@ def kid(real: np.ndarray, fake: np.ndarray, *, subsets: int, subset_size: int, s
     Kernel k(x, y) = (x.y / d + 1)^3 (Binkowski et al. 2018) through torchmetrics' `poly_mmd`; each subset
     draws `subset_size` rows without replacement from each set with a generator seeded by `seed`.
     """
+    from torchmetrics.image.kid import poly_mmd
+
     rng = np.random.default_rng(seed)
     real_t = torch.from_numpy(np.asarray(real, dtype=np.float64))
     fake_t = torch.from_numpy(np.asarray(fake, dtype=np.float64))

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
-from torchmetrics.image.fid import NoTrainInceptionV3
 from tqdm.auto import tqdm
 
 from harness.scorers.feature_cache import FeatureCache
@@ -157,9 +155,13 @@ def build_extractor(config: ExtractorConfig) -> tuple[torch.nn.Module, int]:
             probe = module(torch.zeros(1, 3, config.pixel_size, config.pixel_size, dtype=torch.uint8))
         return module, int(probe.reshape(1, -1).shape[1])
     if config.resize_mode is ResizeMode.torchmetrics:
+        from torchmetrics.image.fid import NoTrainInceptionV3
+
         # torchmetrics' variant already returns the one requested layer as (N, d).
         network = NoTrainInceptionV3("inception-v3-compat", [layer], config.inception_weights, antialias=True)
         return network.eval(), config.inception_features
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
     network = FeatureExtractorInceptionV3(
         "inception-v3-compat", [layer], feature_extractor_weights_path=config.inception_weights
     )
@@ -173,6 +175,8 @@ def extractor_weights(config: ExtractorConfig) -> tuple[WeightFile, ...]:
         return ()
     if config.inception_weights is not None:
         return (local_path("Inception (FID)", config.inception_weights),)
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
     return (torch_hub_checkpoint("Inception (FID)", URL_INCEPTION_V3, "python -m harness.fetch --only inception"),)
 
 

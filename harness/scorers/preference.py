@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import open_clip
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from harness.scorers.clip_encoder import open_clip_registry
 from harness.scorers.fields import STAGE_COLUMNS, check_bootstrap, check_integer, check_source, check_stage, choice_list
 from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions, ScorerConfigError
@@ -29,6 +29,7 @@ from harness.scorers.weights import WeightFile, hub_file, local_path, pretrained
 log = logging.getLogger(__name__)
 
 MODELS = ("hps", "pickscore")
+HPS_ARCHITECTURE = "ViT-H-14"
 HUB_PREFIX = "hf://"
 
 
@@ -52,7 +53,7 @@ class PreferenceConfig:
     models: tuple[str, ...] = MODELS
     stage: str = "256"
     batch_size: int = 8
-    hps_architecture: str = "ViT-H-14"
+    hps_architecture: str = HPS_ARCHITECTURE
     hps_checkpoint: str | None = "hf://xswu/HPSv2/HPS_v2.1_compressed.pt"
     pickscore_model: str = "yuvalkirstain/PickScore_v1"
     pickscore_processor: str = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
@@ -64,7 +65,10 @@ class PreferenceConfig:
         where = "scorer.preference"
         object.__setattr__(self, "models", choice_list(f"{where}.models", self.models, MODELS))
         check_stage(f"{where}.stage", self.stage)
-        if self.hps_architecture not in open_clip.list_models():
+        # The default (open_clip's own name, a test says so) is not looked up: typing a config, as every run
+        # does, should not wait seconds for open_clip's import.
+        known = self.hps_architecture == HPS_ARCHITECTURE or self.hps_architecture in open_clip_registry().list_models()
+        if not known:
             raise ScorerConfigError(
                 f"{where}.hps_architecture: unknown open_clip model {self.hps_architecture!r} (HPSv2.1 is ViT-H-14)"
             )
@@ -132,6 +136,7 @@ class HpsModel:
             checkpoint = hf_hub_download(*_split_hub_file(checkpoint))
         log.info("loading HPS %s from %s on %s", config.hps_architecture, checkpoint or "random weights", device)
         # The checkpoint was trained without QuickGELU; pretrained=None keeps open_clip from fetching anything.
+        open_clip = open_clip_registry()
         with seeded(HPS_RANDOM_SEED):
             model, _, preprocess = open_clip.create_model_and_transforms(config.hps_architecture, pretrained=None)
         if checkpoint is not None:

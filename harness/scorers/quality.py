@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from skimage.restoration import estimate_sigma
 from tqdm.auto import tqdm
 
 from harness.scorers.fields import STAGE_COLUMNS, check_bootstrap, choice_list
@@ -64,6 +63,8 @@ def noise_sigma(image: np.ndarray) -> float:
 
     Fine texture also lands in HH1, so this is an upper bound on sensor-like noise; it is what 'grain' means here.
     """
+    from skimage.restoration import estimate_sigma
+
     return float(estimate_sigma(np.asarray(image, dtype=np.float64)))
 
 

@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from harness.scorers.options import BootstrapOptions
 
@@ -27,6 +26,8 @@ def proportion_interval(k: np.ndarray | int, n: np.ndarray | int, level: float) 
     at n=4, p=0.5 (k=0 or 4 give intervals that exclude 0.5). No interval has zero width for n >= 1.
     Equal to scipy.stats.binomtest(k, n).proportion_ci(level, method="exact"), in closed form via Beta quantiles.
     """
+    from scipy import stats as sps
+
     k = np.asarray(k, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     alpha = 1.0 - level
@@ -59,6 +60,8 @@ def mean_interval(values: np.ndarray, options: BootstrapOptions) -> tuple[np.nda
         return nan, nan.copy()
     se = x.std(axis=-1, ddof=1) / np.sqrt(n)
     if n < options.min_n:
+        from scipy import stats as sps
+
         half = sps.t.ppf((1 + options.level) / 2, n - 1) * se
         return mean - half, mean + half
     q_low, q_high = _studentized_quantiles(x, mean, options)
@@ -243,6 +246,8 @@ def chi_square_uniform_pvalue(counts: np.ndarray) -> float | None:
     counts = np.asarray(counts, dtype=np.float64)
     if counts.sum() == 0:
         return None
+    from scipy import stats as sps
+
     return float(sps.chisquare(counts).pvalue)
 
 
@@ -258,5 +263,7 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float | 
     mean = float(data.mean())
     if data.size < 2:
         return mean, None, None
+    from scipy import stats as sps
+
     half = float(sps.t.ppf((1 + level) / 2, data.size - 1) * data.std(ddof=1) / np.sqrt(data.size))
     return mean, mean - half, mean + half

@@ -9,8 +9,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from huggingface_hub import try_to_load_from_cache
-
 # A transformers model repository is usable offline once its config and one of its weight formats are cached.
 MODEL_CONFIG_FILE = "config.json"
 MODEL_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -28,6 +26,8 @@ class WeightFile:
 
 
 def _cached(repo: str, filename: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
     return isinstance(try_to_load_from_cache(repo, filename), str)
 
 
