@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from harness.scorers.clip_encoder import ClipConfig, ClipEncoder
+from harness.scorers.options import BootstrapOptions
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import cluster_means, mean_ci, mean_interval_method
 from harness.scorers.weights import WeightFile
@@ -23,6 +24,25 @@ log = logging.getLogger(__name__)
 def clip_score(cos: np.ndarray) -> np.ndarray:
     """CLIPScore (Hessel et al. 2021, torchmetrics convention without the 2.5 weight): 100 * max(cos, 0)."""
     return 100.0 * np.clip(cos, 0.0, None)
+
+
+def similarity_metrics(
+    name: str, cos: np.ndarray, score: np.ndarray, samples: pd.DataFrame, options: BootstrapOptions
+) -> dict[str, float | None]:
+    """`name/n`, `/n_prompts`, `/score_mean` with its interval over prompts (each prompt's seeds averaged
+    first) and `/cos_mean` of per-sample image-text cosines and their scores."""
+    by = "prompt_id" if "prompt_id" in samples.columns else "prompt"
+    prompt_means = cluster_means(score, samples[by].to_numpy())
+    low, high = mean_ci(prompt_means, options)
+    n_prompts = len(prompt_means)
+    return {
+        f"{name}/n": float(len(score)),
+        f"{name}/n_prompts": float(n_prompts),
+        f"{name}/score_mean": float(prompt_means.mean()) if n_prompts else None,
+        f"{name}/score_ci_low": low,
+        f"{name}/score_ci_high": high,
+        f"{name}/cos_mean": float(cos.mean()) if len(cos) else None,
+    }
 
 
 class ClipScorer:
@@ -43,21 +63,10 @@ class ClipScorer:
         score = clip_score(cos)
         columns = pd.DataFrame({"clip.cos": cos, "clip.score": score}, index=samples.index)
 
-        by = "prompt_id" if "prompt_id" in samples.columns else "prompt"
-        prompt_means = cluster_means(score, samples[by].to_numpy())
-        options = self.config.bootstrap
-        low, high = mean_ci(prompt_means, options)
-        n_prompts = len(prompt_means)
-        metrics: dict[str, float | None] = {
-            "clip/n": float(len(score)),
-            "clip/n_prompts": float(n_prompts),
-            "clip/score_mean": float(prompt_means.mean()) if n_prompts else None,
-            "clip/score_ci_low": low,
-            "clip/score_ci_high": high,
-            "clip/cos_mean": float(cos.mean()) if len(cos) else None,
-        }
+        metrics = similarity_metrics(self.name, cos, score, samples, self.config.bootstrap)
+        n_prompts = int(metrics["clip/n_prompts"])
         if n_prompts >= 2:
-            method = mean_interval_method(n_prompts, options)
+            method = mean_interval_method(n_prompts, self.config.bootstrap)
             notes = [f"clip: score_mean is the mean of {n_prompts} prompt means; interval {method} over prompts"]
         else:
             notes = [f"clip: {n_prompts} prompt(s); no run interval (prompts are the independent units)"]

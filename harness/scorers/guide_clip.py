@@ -19,10 +19,11 @@ from harness.glide.checkpoints import CheckpointError, checkpoint_info, default_
 from harness.glide.models import CLIP_PARTS, ModelSpec, load_guide
 from harness.glide.noised_clip import clip_preset, normalize
 from harness.glide.pipeline import ClipGuide
+from harness.scorers.clip import similarity_metrics
 from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions, require
 from harness.scorers.result import ScoreResult, require_columns
-from harness.scorers.stats import cluster_means, mean_ci, mean_interval_method
+from harness.scorers.stats import mean_interval_method
 from harness.scorers.weights import WeightFile, local_path
 
 CLIP_FETCH = "python -m harness.fetch --only glide --modes clip"
@@ -116,18 +117,8 @@ class GuideClipScorer:
         cos = (images * texts).sum(dim=1).double().cpu().numpy()
         score = self.guide.image_encoder.cfg.logit_scale * cos
         columns = pd.DataFrame({"guide_clip.cos": cos, "guide_clip.score": score}, index=samples.index)
-        by = "prompt_id" if "prompt_id" in samples.columns else "prompt"
-        prompt_means = cluster_means(score, samples[by].to_numpy())
-        low, high = mean_ci(prompt_means, self.config.bootstrap)
-        n_prompts = len(prompt_means)
-        metrics: dict[str, float | None] = {
-            "guide_clip/n": float(len(score)),
-            "guide_clip/n_prompts": float(n_prompts),
-            "guide_clip/score_mean": float(prompt_means.mean()) if n_prompts else None,
-            "guide_clip/score_ci_low": low,
-            "guide_clip/score_ci_high": high,
-            "guide_clip/cos_mean": float(cos.mean()) if len(cos) else None,
-        }
+        metrics = similarity_metrics(self.name, cos, score, samples, self.config.bootstrap)
+        n_prompts = int(metrics["guide_clip/n_prompts"])
         where = f"the noised CLIP ({self.model.clip}) at t={self.config.timestep} on the 64 px base images"
         if n_prompts >= 2:
             method = mean_interval_method(n_prompts, self.config.bootstrap)
