@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ from harness.environment import sampling_environment
 from harness.errors import ConfigError, MissingWeightsError
 from harness.glide.config import preset
 from harness.glide.guidance import get_guidance
-from harness.glide.models import load_pipeline, resolve_official_checkpoints, resolve_threads
-from harness.glide.pipeline import resolve_device
+from harness.glide.models import ModelSpec, load_pipeline, resolve_official_checkpoints, resolve_threads
+from harness.glide.pipeline import GlidePipeline, resolve_device
 from harness.inpaint_inputs import check_suite_for_model
 from harness.outdirs import creatable_error
 from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, sampling_of, shard
@@ -39,6 +40,11 @@ from harness.suites import Suite, load_suite
 from harness.tracking import flatten_config
 
 log = logging.getLogger(__name__)
+
+
+def needs_guide(sampling: Sampling) -> bool:
+    """Whether `sampling`'s guidance differentiates a guide model (CLIP guidance loads the noised CLIP)."""
+    return get_guidance(sampling.param("guidance")).needs_guide
 
 
 def typed_config(cfg: DictConfig) -> RunConfig:
@@ -154,15 +160,12 @@ class Job:
             )
             check_scorer_weights(self.scorers)  # like the GLIDE checkpoints: refuse before any sampling
         if rc.runner.stage != "score":
-            guide = get_guidance(rc.sampler.guidance).needs_guide
+            # No weights: fail now, before any sampling.
             if self.plan is None or missing_keys(shard(self.plan, *self.shard), self.store):
-                resolve_official_checkpoints(rc.model, guide=guide)  # no weights: fail now, before any sampling
+                resolve_official_checkpoints(rc.model, guide=needs_guide(self.sampling))
             if missing_keys(self.source_specs, self.store):
-                source = rc.model.source
-                resolve_official_checkpoints(source.model(rc.model), guide=self._source_guide())
-
-    def _source_guide(self) -> bool:
-        return get_guidance(self.source_specs[0].sampling.param("guidance")).needs_guide
+                source_model = rc.model.source.model(rc.model)
+                resolve_official_checkpoints(source_model, guide=needs_guide(self.source_specs[0].sampling))
 
     def _resolve_sources(self) -> None:
         """The plan, once every generated source is in the store (until then its prompts' keys are unknown)."""
@@ -181,7 +184,10 @@ class Job:
     def _make_sources(self) -> dict[str, float]:
         """Sample the generated sources the store lacks, with the text-to-image pair; then plan the run."""
         stats = sample_missing(
-            self.source_specs, self.store, self._load_source_pipeline, batch_size=self.rc.sampler.batch_size
+            self.source_specs,
+            self.store,
+            self._pipeline_loader(self.rc.model.source.model(self.rc.model), self.source_specs[0].sampling),
+            batch_size=self.rc.sampler.batch_size,
         )
         self._resolve_sources()
         return stats.as_dict()
@@ -197,7 +203,8 @@ class Job:
             )
         if self.rc.runner.stage in ("all", "sample"):
             specs = shard(self.plan, *self.shard)
-            stats = sample_missing(specs, self.store, self._load_pipeline, batch_size=self.rc.sampler.batch_size)
+            load = self._pipeline_loader(self.rc.model, self.sampling)
+            stats = sample_missing(specs, self.store, load, batch_size=self.rc.sampler.batch_size)
             info["sampling"] = stats.as_dict()
             if self.rc.runner.stage == "sample":
                 write_manifest(self.run_dir, self._manifest(specs))
@@ -251,27 +258,20 @@ class Job:
             environment=self.environment,
         )
 
-    def _load_source_pipeline(self):
-        torch.set_num_threads(self.torch_threads)
-        sampling = self.source_specs[0].sampling
-        log.info("sampling the generated source images with model=%s", self.rc.model.source.name)
-        return load_pipeline(
-            self.rc.model.source.model(self.rc.model),
-            device=self.device,
-            dtype=sampling.dtype,
-            per_sample=sampling.per_sample,
-            compile=sampling.compiled,
-            guide=self._source_guide(),
-        )
+    def _pipeline_loader(self, model: ModelSpec, sampling: Sampling) -> Callable[[], GlidePipeline]:
+        """Loads `model`'s pipeline for `sampling` (the guide too when its guidance needs one), when called."""
 
-    def _load_pipeline(self):
-        torch.set_num_threads(self.torch_threads)
-        log.info("sampling on %s with %d torch thread(s)", self.device, self.torch_threads)
-        return load_pipeline(
-            self.rc.model,
-            device=self.device,
-            dtype=self.sampling.dtype,
-            per_sample=self.sampling.per_sample,
-            compile=self.sampling.compiled,
-            guide=get_guidance(self.rc.sampler.guidance).needs_guide,
-        )
+        def load() -> GlidePipeline:
+            torch.set_num_threads(self.torch_threads)
+            threads = self.torch_threads
+            log.info("sampling with model=%s on %s with %d torch thread(s)", model.name, self.device, threads)
+            return load_pipeline(
+                model,
+                device=self.device,
+                dtype=sampling.dtype,
+                per_sample=sampling.per_sample,
+                compile=sampling.compiled,
+                guide=needs_guide(sampling),
+            )
+
+        return load
