@@ -22,7 +22,7 @@ from harness.glide.models import ModelSpec, check_device
 from harness.glide.pipeline import DTYPES
 from harness.glide.samplers import LOOPS
 from harness.scorers import scorer_options_class
-from harness.scorers.perceptual import LPIPS_NETS
+from harness.scorers.perceptual import lpips_option_error
 from harness.tracking import TRACKERS
 from harness.tracking import register_schemas as register_tracker_schemas
 
@@ -203,8 +203,8 @@ class FidelityConfig:
     fid_features: str = "auto"  # auto (tiny features for random-weight models) | inception | a class path
 
     def __post_init__(self) -> None:
-        if self.lpips_net not in LPIPS_NETS:
-            raise ConfigError(f"fidelity.lpips_net: {self.lpips_net!r} is not one of {', '.join(LPIPS_NETS)}")
+        if error := lpips_option_error("fidelity", self.lpips_net, self.lpips_backbone):
+            raise ConfigError(error)
 
 
 @dataclass

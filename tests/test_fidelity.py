@@ -3,6 +3,8 @@ reduced solver grid through the real command (fidelity.parquet, the report's tab
 
 from __future__ import annotations
 
+import re
+
 import lpips
 import numpy as np
 import pandas as pd
@@ -12,6 +14,8 @@ from cli_helpers import check, cli_env, run_cli
 from PIL import Image
 from wandb_files import offline_runs, table_json
 
+from harness.config import FidelityConfig
+from harness.errors import ConfigError
 from harness.fidelity import FIDELITY, frechet, lpips_distances, lpips_network, seed_spread
 
 
@@ -104,3 +108,18 @@ def test_the_report_and_the_sweep_summary_run_carry_the_table(fidelity_sweep):
     assert 'id="fidelity"' in (sweep / "report.html").read_text()
     (logged,) = offline_runs(sweep)
     assert len(table_json(logged, "fidelity")["data"]) == len(table)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"lpips_net": "resnet"}, "fidelity.lpips_net: 'resnet' is not one of alex, vgg, squeeze"),
+        ({"lpips_backbone": "no_such.pt"}, "fidelity.lpips_backbone: 'no_such.pt' is neither auto, pretrained, random"),
+    ],
+)
+def test_bad_lpips_options_are_refused_when_the_config_is_typed(tmp_path, options, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        FidelityConfig(**options)
+    weights = tmp_path / "lpips.pt"
+    weights.write_bytes(b"")
+    assert FidelityConfig(lpips_backbone=str(weights)).lpips_backbone == str(weights)

@@ -28,7 +28,7 @@ from harness.scorers.clip import clip_score
 from harness.scorers.clip_encoder import ClipEncoder
 from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions, ScorerConfigError
-from harness.scorers.perceptual import LPIPS_NETS, lpips_network
+from harness.scorers.perceptual import lpips_network, lpips_option_error
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import prompt_mean
 from harness.scorers.weights import WeightFile
@@ -48,13 +48,8 @@ class InpaintConfig:
     WHERE: ClassVar[str] = "scorer.inpaint"
 
     def __post_init__(self) -> None:
-        if self.lpips_net not in LPIPS_NETS:
-            raise ScorerConfigError(f"{self.WHERE}.lpips_net: {self.lpips_net!r} is not one of {', '.join(LPIPS_NETS)}")
-        backbone = self.lpips_backbone
-        if backbone not in ("auto", "pretrained", "random") and not Path(backbone).expanduser().is_file():
-            raise ScorerConfigError(
-                f"{self.WHERE}.lpips_backbone: {backbone!r} is neither auto, pretrained, random nor a state-dict file"
-            )
+        if error := lpips_option_error(self.WHERE, self.lpips_net, self.lpips_backbone):
+            raise ScorerConfigError(error)
         self.bootstrap.check(f"{self.WHERE}.bootstrap")
 
 

@@ -4,9 +4,21 @@ is pretrained, seeded random (for random-weight models, whose images no trained 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 LPIPS_NETS = ("alex", "vgg", "squeeze")
+LPIPS_BACKBONES = ("auto", "pretrained", "random")
+
+
+def lpips_option_error(where: str, net: str, backbone: str) -> str | None:
+    """The one-line error of LPIPS options under `where` (fidelity, scorer.inpaint), or None when they hold."""
+    if net not in LPIPS_NETS:
+        return f"{where}.lpips_net: {net!r} is not one of {', '.join(LPIPS_NETS)}"
+    if backbone not in LPIPS_BACKBONES and not Path(backbone).expanduser().is_file():
+        return f"{where}.lpips_backbone: {backbone!r} is neither auto, pretrained, random nor a state-dict file"
+    return None
 
 
 def lpips_network(net: str, backbone: str, random_weights: bool) -> torch.nn.Module:
