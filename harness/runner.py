@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from torch.utils.hooks import RemovableHandle
 
+from harness.config import pixel_fields
 from harness.glide.pipeline import GlidePipeline
 from harness.inpaint_inputs import batch_known, prompt_inputs, store_mask
 from harness.plan import SampleSpec, Sampling
@@ -240,10 +241,18 @@ def manifest(
                 inputs[spec.prompt.id] = inpaint_columns(spec.prompt, store)
             row.update(inputs[spec.prompt.id])
         rows.append(row)
-    frame = pd.DataFrame(rows)
+    # A shard may hold no prompts (more shards than prompts): its manifest is empty but has the same columns.
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=_empty_manifest_columns(environment))
     for column in ("expected_class", "objects", "phrases"):
         frame[column] = frame[column].astype(object)
     return frame
+
+
+def _empty_manifest_columns(environment: dict[str, str | int] | None) -> list[str]:
+    identity = ["key", "base_key", "suite", "prompt_id", "prompt", "expected_class", "objects", "phrases", "seed"]
+    parameters = [f.name for f in pixel_fields()]
+    run = ["model_id", "random_weights", "dtype", "device_type", *(environment or {})]
+    return list(dict.fromkeys([*identity, *parameters, *run, "path_64", "path_256", "time_base_s", "time_up_s"]))
 
 
 def inpaint_columns(prompt: Prompt, store: SampleStore) -> dict:
