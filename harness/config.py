@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,9 @@ from harness.tracking import TRACKERS
 from harness.tracking import register_schemas as register_tracker_schemas
 
 DEVICES = ("auto", "cpu", "cuda")
+_INT64_MAX = 2**63 - 1
+# A name that becomes one component of a path (the run and sweep dirs): no separator, no "..", no hidden file.
+_PATH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 STAGES = ("base", "upsample")
 # What the schedules are checked against: both released models diffuse over 1000 steps.
 _DIFFUSION_STEPS = {"base": ("squaredcos_cap_v2", 1000), "upsample": ("linear", 1000)}
@@ -71,6 +75,13 @@ class SamplerConfig:
         for key in ("batch_size", "samples_per_prompt"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"sampler.{key}: {getattr(self, key)!r} must be an integer >= 1")
+        # Seeds seed .. seed + samples_per_prompt - 1 are the manifest's int64 column.
+        highest = _INT64_MAX - self.samples_per_prompt + 1
+        if not -_INT64_MAX - 1 <= self.seed <= highest:
+            raise ConfigError(
+                f"sampler.seed: {self.seed!r} is out of range; allowed: integers from {-_INT64_MAX - 1} to {highest} "
+                f"(with samples_per_prompt={self.samples_per_prompt}, every seed fits in 64 bits)"
+            )
         if self.guidance not in GUIDANCE:
             raise ConfigError(f"sampler.guidance: {self.guidance!r} is not one of {', '.join(GUIDANCE)}")
         for stage in STAGES:
@@ -134,6 +145,15 @@ class ProbeConfig:
     class_of_interest: str | None = None
 
 
+def check_path_name(key: str, value: str) -> None:
+    """Refuse a name that the run or sweep dir is built from unless it is one plain path component."""
+    if not _PATH_NAME.fullmatch(value) or ".." in value:
+        raise ConfigError(
+            f"{key}: {value!r} is not a plain name; allowed: 1-100 letters, digits, '.', '_', '+', '-', "
+            "starting with a letter or digit, without '..' (it names the run's directory)"
+        )
+
+
 @dataclass
 class SuiteConfig:
     name: str = "custom"
@@ -141,6 +161,9 @@ class SuiteConfig:
     prompts: list[PromptConfig] = field(default_factory=list)
     path: str | None = None  # a .txt (one prompt per line) or .csv file of prompts, instead of or besides `prompts`
     probe: ProbeConfig | None = None  # the bias scorer runs only on suites that name a probe
+
+    def __post_init__(self) -> None:
+        check_path_name("suite.name", self.name)
 
 
 FINDING_EXPECTATIONS = ("increase", "decrease", "highest", "lowest")
@@ -192,6 +215,12 @@ class RunnerConfig:
 class StoreConfig:
     cache_dir: str = "outputs/samples"  # the shared sample store; relative to the directory of the command
 
+    def __post_init__(self) -> None:
+        if not self.cache_dir.strip():
+            raise ConfigError(
+                f"store.cache_dir: {self.cache_dir!r} is empty; give the sample store's directory, e.g. outputs/samples"
+            )
+
 
 @dataclass
 class FidelityConfig:
@@ -221,6 +250,10 @@ class RunConfig:
     fidelity: FidelityConfig = field(default_factory=FidelityConfig)
     scorer: Any = None  # typed by run_config_class(): one node per registered scorer
     logger: Any = None  # typed by the schema the chosen conf/logger/NAME.yaml names (harness.tracking)
+
+    def __post_init__(self) -> None:
+        if self.experiment is not None:
+            check_path_name("experiment", self.experiment)
 
 
 def run_config_class() -> type:

@@ -9,17 +9,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException, MissingConfigException
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.config import run_config_class
+from harness.config import pixel_fields, run_config_class
 from harness.errors import USAGE_ERRORS, ConfigError, error_line
-from harness.scorers import check_scorer_names
+from harness.scorers import SCORERS, check_scorer_names
+from harness.scorers.detect import slug
 
 # Flags after which Hydra does something other than run jobs (help, printing the config, shell completion).
 _OTHER_MODES = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
@@ -37,13 +39,33 @@ def check_command(argv: Sequence[str], conf_dir: Path, suites: Sequence[str]) ->
     overrides = [arg for arg in argv if not arg.startswith("-")]
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+            configs = []
             for point in _job_overrides(overrides, multirun):
-                if error := _check_job(point, suites):
+                error, cfg = _check_job(point, suites)
+                if error:
                     shown = " ".join(o for o in point if not o.lstrip("+~").startswith("hydra"))
                     return f"{error} (sweep point: {shown})" if multirun else error
+                configs.append(cfg)
     except (HydraException, OmegaConfBaseException, *USAGE_ERRORS) as err:
         return describe(err)
-    return None
+    return _fidelity_reference_error(configs)
+
+
+def _fidelity_reference_error(configs: Sequence[DictConfig]) -> str | None:
+    """A fidelity sweep's reference point must be one of its jobs: every point is measured against it."""
+    reference = {}
+    for cfg in configs:
+        node = OmegaConf.select(cfg, "fidelity.reference", default=None)
+        reference = (OmegaConf.to_container(node) if node is not None else {}) or reference
+    if not reference:
+        return None
+    if any(all(str(OmegaConf.select(cfg, k)) == str(v) for k, v in reference.items()) for cfg in configs):
+        return None
+    wanted = " ".join(f"{k}={v}" for k, v in reference.items())
+    return (
+        f"fidelity.reference: no point of this sweep has the reference settings {wanted}; every point is compared "
+        "with the reference's images, so the sweep must include it (or set fidelity.reference={} for no comparison)"
+    )
 
 
 def inpainting_model(argv: Sequence[str], conf_dir: Path) -> tuple[list[str], str | None]:
@@ -93,17 +115,67 @@ def _job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
     return BasicSweeper.split_arguments(grid, None)[0]
 
 
-def _check_job(overrides: list[str], suites: Sequence[str]) -> str | None:
+def _check_job(overrides: list[str], suites: Sequence[str]) -> tuple[str | None, DictConfig | None]:
+    """(the job's error line or None, its composed config)."""
+    cfg = None
     try:
         cfg = compose("config", overrides=overrides)
         if cfg.get("suite") is None:
-            return f"no suite given: add +suite=NAME, one of {', '.join(suites)}"
+            return f"no suite given: add +suite=NAME, one of {', '.join(suites)}", cfg
         if unknown := _unknown_keys(cfg):
-            return unknown
-        check_scorer_names(OmegaConf.to_object(cfg).scorers)  # to_object runs every node's value checks
+            return unknown, cfg
+        rc = OmegaConf.to_object(cfg)  # runs every node's value checks
+        check_scorer_names(rc.scorers)
+        return finding_error(rc, cfg), cfg
     except (HydraException, OmegaConfBaseException, *USAGE_ERRORS) as err:
-        return describe(err)
-    return None
+        return describe(err), cfg
+
+
+def finding_error(rc: Any, cfg: DictConfig) -> str | None:
+    """A finding whose metric no scorer of the run writes, or whose `compare` names nothing the run varies or
+    records, would run the whole study for "no verdict"; say so before any sampling."""
+    finding = rc.finding
+    if finding is None:
+        return None
+    for i, metric in enumerate(finding.metrics):
+        key = "finding.metric" if i == 0 else "finding.also"
+        if not any(SCORERS[name].writes(name, metric) for name in rc.scorers):
+            return (
+                f"{key}: {metric!r} is written by none of this run's scorers ({', '.join(rc.scorers) or 'none'}); "
+                "a metric is a scorer's column (clip.score) or run metric (bias/interest_share)"
+            )
+        if error := _detect_name_error(key, metric, rc.suite):
+            return error
+    compare = finding.compare
+    if compare.startswith("tag."):
+        tags = {tag for prompt in rc.suite.prompts for tag in prompt.tags}
+        if rc.suite.path is None and compare[4:] not in tags:
+            return f"finding.compare: {compare!r} is not a tag of suite {rc.suite.name!r} (tags: {_listed(tags)})"
+        return None
+    recorded = {f.name for f in pixel_fields()} | {"prompt_id", "seed", "model_id", "expected_class"}
+    if compare.rsplit(".", 1)[-1] in recorded or OmegaConf.select(cfg, compare, default=_ABSENT) is not _ABSENT:
+        return None
+    return f"finding.compare: {compare!r} is neither a samples column (tag.NAME, {_listed(recorded)}) nor a config key"
+
+
+_ABSENT = object()
+
+
+def _listed(names: set[str]) -> str:
+    return ", ".join(sorted(names)) or "none"
+
+
+def _detect_name_error(key: str, metric: str, suite: Any) -> str | None:
+    """detect.coverage.X / detect.score.X / detect.present.X name a phrase or object of the suite's prompts."""
+    kind, _, name = metric.removeprefix("detect.").partition(".")
+    if not metric.startswith("detect.") or kind not in ("coverage", "score", "present") or suite.path is not None:
+        return None
+    lists = [p.phrases if kind == "coverage" else p.objects for p in suite.prompts]
+    names = {slug(item) for items in lists for item in items or ()}
+    if name in names:
+        return None
+    what = "phrases" if kind == "coverage" else "objects"
+    return f"{key}: {metric!r} names no {what[:-1]} of suite {suite.name!r} (its {what}: {_listed(names)})"
 
 
 def _unknown_keys(node: DictConfig, path: str = "") -> str | None:
@@ -124,6 +196,11 @@ def _unknown_keys(node: DictConfig, path: str = "") -> str | None:
 
 def describe(err: BaseException) -> str:
     """One line for a composition or value error: the key, the value and what is allowed."""
+    if isinstance(err, OverrideParseException):
+        return (
+            f"cannot parse the override {err.override!r}: a value with spaces or any of <>()[]{{}},=:'\" must be "
+            "quoted, e.g. 'key=\"a value\"' (Hydra's override grammar)"
+        )
     if isinstance(err, MissingConfigException) and err.missing_cfg_file:
         group, _, option = err.missing_cfg_file.rpartition("/")
         available = f"; available: {', '.join(err.options)}" if err.options else ""
