@@ -73,6 +73,8 @@ def load_suite(cfg: SuiteConfig) -> Suite:
         raise ConfigError(f"suite {cfg.name!r} has no prompts: list them under `prompts:` or give suite.path")
     seen: set[str] = set()
     for prompt in prompts:
+        if not prompt.id.strip():
+            raise ConfigError(f"suite {cfg.name!r}: prompt {prompt.text!r} has an empty id; give it a non-blank id")
         if not prompt.text.strip():
             raise ConfigError(f"suite {cfg.name!r}: prompt {prompt.id!r} has an empty text")
         if prompt.id in seen:
@@ -136,7 +138,7 @@ def read_prompt_file(path: Path) -> list[Prompt]:
 
 def _read_utf8(path: Path) -> str:
     try:
-        return path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8-sig")  # a spreadsheet's byte-order mark is not the first column
     except UnicodeDecodeError as err:
         raise ConfigError(
             f"suite.path: prompt file {str(path)!r} is not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
@@ -145,11 +147,18 @@ def _read_utf8(path: Path) -> str:
 
 
 def _read_csv(path: Path) -> list[Prompt]:
-    rows = list(csv.DictReader(io.StringIO(_read_utf8(path), newline="")))
+    reader = csv.DictReader(io.StringIO(_read_utf8(path), newline=""))
+    rows = list(reader)
     if rows and "text" not in rows[0]:
         raise ConfigError(f"suite.path: {str(path)!r} has no `text` column (columns: {', '.join(rows[0])})")
     prompts = []
     for i, row in enumerate(rows):
+        if None in row or None in row.values():  # DictReader's marks of a row longer / shorter than the header
+            fields = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])
+            raise ConfigError(
+                f"suite.path: {str(path)!r} row {i + 1} has {fields} fields where the header has "
+                f"{len(reader.fieldnames or [])}; every row needs one value per column"
+            )
         tags = {k: v for k, v in row.items() if k not in _CSV_RESERVED and v not in (None, "")}
         expected = row.get("expected_class") or None
         prompts.append(Prompt(row.get("id") or prompt_id(row["text"], i), row["text"].strip(), tags, expected))
