@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from harness.errors import ConfigError
 from harness.glide.inpaint import BASE_SIZE, InpaintError, keep_mask, rectangle_mask, source_tensors
 from harness.glide.pipeline import KnownPixels
-from harness.io import write_atomic
+from harness.io import UnreadableImage, decode_image, write_atomic
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,8 @@ def read_source(path: str, where: str) -> np.ndarray:
     if not file.is_file():
         raise ConfigError(f"{where}: source image {path!r} does not exist")
     try:
-        with Image.open(file) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError) as err:
+        return decode_image(file, "RGB")
+    except UnreadableImage as err:
         raise ConfigError(f"{where}: source image {path!r} is not a readable image ({err})") from None
 
 
@@ -101,9 +100,8 @@ def read_mask(mask: Any, where: str) -> torch.Tensor:
         if not file.is_file():
             raise ConfigError(f"{where}: mask image {str(mask)!r} does not exist")
         try:
-            with Image.open(file) as image:
-                values = np.asarray(image.convert("L"), dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as err:
+            values = decode_image(file, "L")
+        except UnreadableImage as err:
             raise ConfigError(f"{where}: mask image {str(mask)!r} is not a readable image ({err})") from None
         bad = values[(values != 0) & (values != 255)]
         if bad.size:

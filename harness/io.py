@@ -14,10 +14,13 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from PIL import Image, UnidentifiedImageError
 
 from harness import errors
 from harness.glide.files import current_umask
@@ -144,3 +147,29 @@ def _remove_if_stale(path: Path) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+# An image a user names (an inpainting source or mask, an FID reference) is decoded only below this many pixels:
+# a header claiming more (a decompression bomb, or the wrong file) is refused before anything is decoded.
+MAX_IMAGE_PIXELS = 64 * 2**20
+
+
+class UnreadableImage(ValueError):
+    """An image file that cannot be decoded, or one too large to decode; the message says which."""
+
+
+def decode_image(path: Path | str, mode: str) -> np.ndarray:
+    """The pixels of the image file at `path` converted to PIL `mode` ("RGB", "L") as uint8."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise UnreadableImage(
+                    f"its header claims {width}x{height} pixels, above the {MAX_IMAGE_PIXELS // 2**20} MP "
+                    "the harness decodes"
+                )
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                return np.asarray(image.convert(mode), dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise UnreadableImage(str(err)) from None

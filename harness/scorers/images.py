@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from harness.io import decode_image
 from harness.scorers.options import ScorerConfigError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -41,9 +42,8 @@ def file_content_key(path: Path | str) -> str:
 
 
 def load_rgb(path: Path | str) -> Image.Image:
-    """Decode an image file as 8-bit RGB."""
-    with Image.open(path) as image:
-        return image.convert("RGB")
+    """Decode an image file as 8-bit RGB (at most harness.io.MAX_IMAGE_PIXELS of them)."""
+    return Image.fromarray(decode_image(path, "RGB"), "RGB")
 
 
 def load_square_uint8(path: Path | str, image_size: int) -> np.ndarray:
