@@ -22,6 +22,36 @@ def gaussian_moments(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.atleast_2d(np.cov(features, rowvar=False))
 
 
+# A covariance read from a file or computed in float32 features is symmetric and PSD only up to round-off:
+# asymmetry and negative eigenvalues up to this share of the largest absolute entry / eigenvalue are accepted.
+MOMENTS_RTOL = 1e-6
+
+
+def moments_problem(mu: np.ndarray, sigma: np.ndarray) -> str | None:
+    """Why (mu, sigma) are no Gaussian's moments (non-finite, asymmetric or not PSD beyond round-off), else None.
+
+    FID is a distance only between valid moments: a negative-definite sigma gives a negative "FID", a NaN a
+    null one.
+    """
+    mu, sigma = np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
+    for name, array in (("mu", mu), ("sigma", sigma)):
+        bad = int(np.size(array) - np.isfinite(array).sum())
+        if bad:
+            return f"{name} has {bad} non-finite value(s) (NaN or infinity)"
+    scale = float(np.abs(sigma).max(initial=0.0))
+    asymmetry = float(np.abs(sigma - sigma.T).max(initial=0.0))
+    if asymmetry > MOMENTS_RTOL * scale:
+        return f"sigma is not symmetric (largest |sigma - sigma^T| {asymmetry:.3g}, largest |sigma| {scale:.3g})"
+    eigvals = np.linalg.eigvalsh((sigma + sigma.T) / 2.0)
+    largest = float(np.abs(eigvals).max(initial=0.0))
+    if eigvals.size and eigvals[0] < -MOMENTS_RTOL * largest:
+        return (
+            f"sigma is not positive semi-definite (smallest eigenvalue {eigvals[0]:.3g}, largest |eigenvalue| "
+            f"{largest:.3g})"
+        )
+    return None
+
+
 def psd_sqrt(matrix: np.ndarray) -> np.ndarray:
     """The symmetric square root of a symmetric positive semi-definite matrix (round-off negatives -> 0)."""
     sym = (matrix + matrix.T) / 2.0

@@ -157,6 +157,10 @@ def group_metrics(
     values: dict[str, float | None] = dict.fromkeys(_GROUP_METRICS)
     notes: list[str] = []
     n = len(gen)
+    for name, features in (("features", gen), ("CLIP embeddings", gen_clip)):
+        if features is not None and not np.isfinite(features).all():
+            notes.append(f"fid[{label}]: the samples' {name} are not all finite; nothing computed")
+            return values, notes
     if ref.gauss is not None:
         if not enough_for_covariance(n, ref.gauss.dim):
             notes.append(f"fid[{label}]: {n} images < {ref.gauss.dim + 1} (feature dims + 1); FID not computed")
@@ -262,6 +266,9 @@ class FidScorer:
         paths, keys = list(images.paths), list(images.keys)
         features = self.features.features(paths, keys)
         clip = self.encoder.image_embeddings(paths, keys)
+        if not (np.isfinite(features).all() and np.isfinite(clip).all()):
+            note = "fid: the reference images' features are not all finite; nothing computed"
+            return Reference(0, None, None, None, None), [*notes, note]
         n, dim = features.shape
         gauss = None
         if not enough_for_covariance(n, dim):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.scorers.distances import moments_problem
 from harness.scorers.fid_features import ExtractorConfig, feature_dim
 from harness.scorers.images import file_content_key, list_images
 from harness.scorers.options import ScorerConfigError
@@ -108,6 +109,8 @@ def load_stats(path: str | Path, extractor: ExtractorConfig, where: str, *, trus
             f"{where}: statistics file {str(path)!r} has mu {mu.shape} and sigma {sigma.shape}; "
             "expected (d,) and (d, d)"
         )
+    if problem := moments_problem(mu, sigma):
+        raise ScorerConfigError(f"{where}: statistics file {str(path)!r}: {problem}; it holds no valid Gaussian")
     dim = feature_dim(extractor)
     if mu.shape[0] != dim:
         raise ScorerConfigError(

@@ -11,6 +11,7 @@ import pytest
 from scipy.linalg import sqrtm
 
 from harness.scorers import build_scorers
+from harness.scorers.distances import moments_problem
 from harness.scorers.fid_stats import main
 from harness.scorers.tiny_features import TinyFeatures
 
@@ -91,3 +92,58 @@ def test_module_runs_as_a_command(make_images, tmp_path):
         assert data["mu"].shape == (TinyFeatures.num_features,)
         assert data["sigma"].shape == (TinyFeatures.num_features,) * 2
     assert "wrote statistics of 6 images" in done.stderr
+
+
+def _edit_stats(path: Path, out: Path, edit) -> Path:
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    edit(arrays)
+    np.savez(out, **arrays)
+    return out
+
+
+def _negate_sigma(arrays):
+    arrays["sigma"] = -arrays["sigma"]
+
+
+def _nan_mu(arrays):
+    arrays["mu"][0] = np.nan
+
+
+def _infinite_sigma(arrays):
+    arrays["sigma"][1, 1] = np.inf
+
+
+def _asymmetric_sigma(arrays):
+    arrays["sigma"][0, 1] += 1e-3 * np.abs(arrays["sigma"]).max()
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (_negate_sigma, "not positive semi-definite"),
+        (_nan_mu, "mu has 1 non-finite value"),
+        (_infinite_sigma, "sigma has 1 non-finite value"),
+        (_asymmetric_sigma, "not symmetric"),
+    ],
+)
+def test_statistics_that_are_no_gaussian_are_refused_when_the_scorer_is_built(
+    scorer_cfg, make_images, tiny_features, tmp_path, edit, words
+):
+    ref = make_images("ref", 9, seed=37)
+    good = tmp_path / "good.npz"
+    main([str(ref[0].parent), "-o", str(good), "--feature-extractor", tiny_features])
+    scorer_cfg["fid"]["reference"]["stats"] = str(_edit_stats(good, tmp_path / "bad.npz", edit))
+    with pytest.raises(ValueError, match=words):
+        build_scorers(["fid"], scorer_cfg, cache_dir=tmp_path / "cache")
+
+
+def test_moments_at_round_off_from_psd_are_accepted():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(40, 6))
+    sigma = np.cov(features, rowvar=False)
+    # A rank-deficient covariance (the usual case of few images) has eigenvalues at -1e-16 by round-off.
+    low_rank = np.cov(features[:3], rowvar=False)
+    assert np.linalg.eigvalsh(low_rank).min() < 1e-12
+    for matrix in (sigma, low_rank, sigma + 1e-12 * np.triu(np.ones((6, 6)), 1)):
+        assert moments_problem(features.mean(0), matrix) is None
