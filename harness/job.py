@@ -30,7 +30,7 @@ from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, sampling_
 from harness.plugins import load_plugins
 from harness.preflight import describe
 from harness.rundir import write_manifest, write_results
-from harness.runner import manifest, missing_keys, sample_missing
+from harness.runner import manifest, missing_keys, sample_missing, saturation_note
 from harness.scorers import build_scorers, check_scorer_names
 from harness.scorers.weights import missing
 from harness.scoring import log_to_tracker, score_samples
@@ -150,6 +150,9 @@ class Job:
         self.info = {**run_info(cfg, rc, self.suite, self.sampling, overrides), "environment": self.environment}
         check_writable(self.store.root, "store.cache_dir")
         check_writable(run_dir, "output dir (hydra.run.dir / hydra.sweep.dir)")
+        files_dir = getattr(rc.logger, "files_dir", None)
+        if files_dir is not None and (tracker_dir := files_dir(run_dir)) is not None:
+            check_writable(tracker_dir, "logger.dir (the tracker's files)")
         self.scorers = []
         names, self.scorer_notes = probe_scorers(rc)
         for note in self.scorer_notes:
@@ -240,7 +243,9 @@ class Job:
         samples = self._manifest(self.plan)
         write_manifest(self.run_dir, samples)
         results, metrics, tables, notes = score_samples(samples, self.scorers)
-        notes = [*self.scorer_notes, *notes]
+        if saturation := saturation_note(samples):
+            log.warning("note: %s", saturation)
+        notes = [*self.scorer_notes, *filter(None, [saturation]), *notes]
         info["scoring_s"] = time.perf_counter() - start
         summary = write_results(self.run_dir, results, metrics, tables, notes, info)
         tags = [f"suite:{self.suite.name}", f"model:{self.rc.model.name}"]

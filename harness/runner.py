@@ -16,6 +16,7 @@ from typing import IO
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 from torch.utils.hooks import RemovableHandle
 
 from harness.config import pixel_fields
@@ -235,6 +236,7 @@ def manifest(
             "path_256": str(store.path("upsample", spec.key)),
             "time_base_s": store.seconds("base", spec.base_key),
             "time_up_s": store.seconds("upsample", spec.key),
+            "saturated": saturated(store.path("base", spec.base_key)),
         }
         if inpainting:
             if spec.prompt.id not in inputs:
@@ -252,7 +254,27 @@ def _empty_manifest_columns(environment: dict[str, str | int] | None) -> list[st
     identity = ["key", "base_key", "suite", "prompt_id", "prompt", "expected_class", "objects", "phrases", "seed"]
     parameters = [f.name for f in pixel_fields()]
     run = ["model_id", "random_weights", "dtype", "device_type", *(environment or {})]
-    return list(dict.fromkeys([*identity, *parameters, *run, "path_64", "path_256", "time_base_s", "time_up_s"]))
+    files = ["path_64", "path_256", "time_base_s", "time_up_s", "saturated"]
+    return list(dict.fromkeys([*identity, *parameters, *run, *files]))
+
+
+def saturated(path: Path) -> bool:
+    """Whether every value of the image is 0 or 255: what guidance far too strong (or a NaN along the way,
+    which the final uint8 cast turns into 0) leaves of a sample. Its scores describe no picture."""
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    return bool(np.isin(pixels, (0, 255)).all())
+
+
+def saturation_note(samples: pd.DataFrame) -> str | None:
+    """One note for a run with saturated samples, else None."""
+    count = int(samples["saturated"].sum()) if "saturated" in samples else 0
+    if not count:
+        return None
+    return (
+        f"{count} of {len(samples)} samples are saturated (every 64 px pixel at 0 or 255: guidance far too strong, "
+        "or a NaN while sampling); column `saturated` marks them, and their scores describe no picture"
+    )
 
 
 def inpaint_columns(prompt: Prompt, store: SampleStore) -> dict:
