@@ -7,6 +7,7 @@ are checked at composition; `build_scorers` builds the scorers a run names, shar
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -53,19 +54,55 @@ class ScorerContext:
 class ScorerEntry:
     options: type  # a dataclass: the options under scorer.<name>
     build: Callable[[Any, ScorerContext], Scorer]
+    # fnmatch patterns of the per-sample columns (`name.*`) and run metrics (`name/*`) it writes, so that a
+    # finding naming a metric no scorer of the run writes is refused before sampling. Empty: `name.*`, `name/*`.
+    outputs: tuple[str, ...] = ()
+
+    def writes(self, name: str, metric: str) -> bool:
+        return any(fnmatch.fnmatchcase(metric, p) for p in self.outputs or (f"{name}.*", f"{name}/*"))
 
 
 SCORERS: dict[str, ScorerEntry] = {
-    "clip": ScorerEntry(ClipConfig, lambda cfg, ctx: ClipScorer(cfg, ctx.clip_encoder)),
-    "fid": ScorerEntry(
-        FidConfig, lambda cfg, ctx: FidScorer(cfg, ctx.clip_encoder, cache_dir=ctx.cache_dir, device=ctx.device)
+    "clip": ScorerEntry(
+        ClipConfig, lambda cfg, ctx: ClipScorer(cfg, ctx.clip_encoder), ("clip.score", "clip.cos", "clip/*")
     ),
-    "bias": ScorerEntry(BiasConfig, lambda cfg, ctx: BiasScorer(cfg, ctx.clip_encoder)),
-    "style": ScorerEntry(StyleConfig, lambda cfg, ctx: StyleScorer(cfg, ctx.clip_encoder)),
-    "quality": ScorerEntry(QualityConfig, lambda cfg, ctx: QualityScorer(cfg)),
-    "detect": ScorerEntry(DetectConfig, lambda cfg, ctx: DetectScorer(cfg, device=ctx.device)),
+    "fid": ScorerEntry(
+        FidConfig,
+        lambda cfg, ctx: FidScorer(cfg, ctx.clip_encoder, cache_dir=ctx.cache_dir, device=ctx.device),
+        ("fid/*",),
+    ),
+    "bias": ScorerEntry(
+        BiasConfig,
+        lambda cfg, ctx: BiasScorer(cfg, ctx.clip_encoder),
+        ("bias.correct", "bias.expected", "bias.pred", "bias.p.*", "bias/*"),
+    ),
+    "style": ScorerEntry(
+        StyleConfig,
+        lambda cfg, ctx: StyleScorer(cfg, ctx.clip_encoder),
+        ("style.intended", "style.p_intended", "style.pred", "style.p.*", "style/*"),
+    ),
+    "quality": ScorerEntry(
+        QualityConfig, lambda cfg, ctx: QualityScorer(cfg), ("quality.*_64", "quality.*_256", "quality/*")
+    ),
+    "detect": ScorerEntry(
+        DetectConfig,
+        lambda cfg, ctx: DetectScorer(cfg, device=ctx.device),
+        (
+            "detect.all_present",
+            "detect.n_objects",
+            "detect.n_present",
+            "detect.coverage.*",
+            "detect.present.*",
+            "detect.score.*",
+            "detect/*",
+        ),  # fmt: skip
+    ),
     "preference": ScorerEntry(PreferenceConfig, lambda cfg, ctx: PreferenceScorer(cfg, device=ctx.device)),
-    "guide_clip": ScorerEntry(GuideClipConfig, lambda cfg, ctx: GuideClipScorer(cfg, _run_model(ctx), ctx.device)),
+    "guide_clip": ScorerEntry(
+        GuideClipConfig,
+        lambda cfg, ctx: GuideClipScorer(cfg, _run_model(ctx), ctx.device),
+        ("guide_clip.score", "guide_clip.cos", "guide_clip/*"),
+    ),
     "inpaint": ScorerEntry(InpaintConfig, lambda cfg, ctx: InpaintScorer(cfg, ctx.clip_encoder)),
 }
 
