@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from harness.numbers import finite_or_none
-from harness.tracking import open_tracker
+from harness.tracking import TRACKED_FILE, content_digest, logged_before, open_tracker, record_logged
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ def log_to_tracker(
     tags: list[str],
 ) -> None:
     info = summary["run"]
+    digest = content_digest(summary["metrics"], results, *tables.values())
+    if logged_before(run_dir, digest):
+        log.info("these results were logged to the tracker before (%s); not logged again", TRACKED_FILE)
+        return
     with open_tracker(
         logger,
         run_dir=run_dir,
@@ -58,3 +62,5 @@ def log_to_tracker(
         tags=tags,
     ) as tracker:
         tracker.log_results(results, summary["metrics"], tables)
+        if tracker.active:
+            record_logged(run_dir, digest)

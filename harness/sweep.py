@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from harness.fidelity import FIDELITY_TABLE, summarise_fidelity
 from harness.io import write_parquet
 from harness.rundir import RunDir, finished_job_dirs, parse_overrides
-from harness.tracking import LineChart, open_tracker
+from harness.tracking import TRACKED_FILE, LineChart, content_digest, logged_before, open_tracker, record_logged
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,11 @@ def log_sweep_summary(
     report's plot PNGs as images under their names, through the configured tracker (W&B files go under
     `<sweep_dir>/wandb/`).
     """
+    parts = [summary, *(t for t in (comparisons, findings) if t is not None), *(extra_tables or {}).values()]
+    digest = content_digest({"images": sorted(images or {})}, *parts)
+    if logged_before(sweep_dir, digest):
+        log.info("the sweep summary was logged to the tracker before (%s); not logged again", TRACKED_FILE)
+        return
     tracker = open_tracker(
         cfg,
         run_dir=Path(sweep_dir),
@@ -140,6 +145,7 @@ def log_sweep_summary(
                 tables[FINDINGS_TABLE] = findings
             tables.update(extra_tables or {})
             tracker.log_tables(tables, images=images, charts=sweep_charts(summary))
+            record_logged(sweep_dir, digest)
 
 
 def summarise_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str | None) -> pd.DataFrame:

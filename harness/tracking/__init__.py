@@ -6,20 +6,39 @@ typed by the schema its conf/logger/NAME.yaml names (see register_schemas).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from hydra.core.config_store import ConfigStore
 
 from harness.errors import ConfigError
+from harness.io import write_json
 from harness.tracking.protocol import LineChart, Tracker, flatten_config
 from harness.tracking.wandb_tracker import WandbConfig, open_run
 
 # name -> (config class, opener(cfg, *, run_dir, name, group, job_type, config, tags) -> Tracker)
 TRACKERS: dict[str, tuple[type, Callable[..., Tracker]]] = {"wandb": (WandbConfig, open_run)}
 
-__all__ = ["TRACKERS", "LineChart", "Tracker", "WandbConfig", "flatten_config", "open_tracker", "register_schemas"]
+__all__ = [
+    "TRACKED_FILE",
+    "TRACKERS",
+    "LineChart",
+    "Tracker",
+    "WandbConfig",
+    "content_digest",
+    "flatten_config",
+    "logged_before",
+    "open_tracker",
+    "record_logged",
+    "register_schemas",
+]
+# A run dir's record of what its tracker run holds: a rerun whose results are the same logs nothing again, so
+# resuming a killed sweep does not pile up tracker runs of the jobs that had finished.
+TRACKED_FILE = ".tracked.json"
 
 
 def register_schemas() -> None:
@@ -43,3 +62,22 @@ def open_tracker(
         raise ConfigError(f"logger.tracker: {cfg.tracker!r} is not one of {', '.join(TRACKERS)}")
     _, opener = TRACKERS[cfg.tracker]
     return opener(cfg, run_dir=run_dir, name=name, group=group, job_type=job_type, config=config, tags=tags)
+
+
+def content_digest(metrics: Mapping[str, Any], *frames: pd.DataFrame) -> str:
+    """A digest of what a tracker run would hold: the metrics and every table's values."""
+    digest = hashlib.sha256(json.dumps(dict(metrics), sort_keys=True, default=str).encode())
+    for frame in frames:
+        digest.update(frame.to_csv(index=False).encode())
+    return digest.hexdigest()
+
+
+def logged_before(run_dir: Path, digest: str) -> bool:
+    try:
+        return json.loads((Path(run_dir) / TRACKED_FILE).read_text()).get("digest") == digest
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def record_logged(run_dir: Path, digest: str) -> None:
+    write_json(Path(run_dir) / TRACKED_FILE, {"digest": digest})

@@ -75,6 +75,13 @@ class WandbConfig:
             raise WandbConfigError(f"logger.init_timeout_s: {self.init_timeout_s!r} must be a positive number")
         self.tags = tuple(str(tag) for tag in self.tags)
 
+    def files_dir(self, run_dir: Path) -> Path | None:
+        """Where W&B writes a run's files (`dir`, taken from the run dir when relative); None when disabled.
+        The job checks it before sampling: W&B would otherwise fall back to the system's temp dir."""
+        if self.mode == "disabled":
+            return None
+        return Path(run_dir) if self.dir is None else Path(run_dir) / Path(self.dir).expanduser()
+
 
 def resolve_mode(mode: str, host: str | None = None) -> str:
     """Configured mode -> the mode W&B runs in ("online", "offline" or "disabled"); no network call.
