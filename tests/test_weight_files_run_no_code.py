@@ -343,8 +343,8 @@ def save_fp16(state_dict: dict[str, torch.Tensor], path: Path) -> Path:
 
 @pytest.fixture
 def fp16_checkpoints(tmp_path: Path) -> dict[str, Path]:
-    """The tiny presets' weights saved in float16 (the layout of the released files, half the bytes), and the
-    same rounded weights saved in float32 as safetensors."""
+    """The tiny presets' weights with the released files' keys and shapes but saved in float16, and the same
+    rounded weights saved in float32 as safetensors: the independent reference they must sample like."""
     out = {}
     for stage, seed in (("base", 0), ("upsample", 1)):
         state = random_model(f"tiny_{stage}", seed).state_dict()
