@@ -19,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness.config import RunConfig
 from harness.environment import sampling_environment
-from harness.errors import ConfigError, MissingWeightsError
+from harness.errors import ConfigError, InputFileError, MissingWeightsError
 from harness.glide.config import preset
 from harness.glide.guidance import get_guidance
 from harness.glide.models import ModelSpec, load_pipeline, resolve_official_checkpoints, resolve_threads
@@ -32,7 +32,7 @@ from harness.preflight import describe
 from harness.rundir import write_manifest, write_results
 from harness.runner import manifest, missing_keys, sample_missing, saturation_note
 from harness.scorers import build_scorers, check_scorer_names
-from harness.scorers.weights import missing
+from harness.scorers.weights import missing, unreadable
 from harness.scoring import log_to_tracker, score_samples
 from harness.sources import source_specs
 from harness.store import SampleStore
@@ -110,7 +110,8 @@ def probe_scorers(rc: RunConfig) -> tuple[list[str], list[str]]:
 
 
 def check_scorer_weights(scorers: list) -> None:
-    """MissingWeightsError naming the first weight file a scorer needs that is not on this machine."""
+    """MissingWeightsError naming the first weight file a scorer needs that is not on this machine; then
+    InputFileError naming the first cached one that cannot be read without running code."""
     for scorer in scorers:
         absent = missing(scorer.weights()) if hasattr(scorer, "weights") else []
         if absent:
@@ -120,6 +121,9 @@ def check_scorer_weights(scorers: list) -> None:
             raise MissingWeightsError(
                 f"scorer {scorer.name}: {weight.label} weights are not on this machine ({weight.source}){more}; {how}"
             )
+    for scorer in scorers:
+        for weight, problem in unreadable(scorer.weights()) if hasattr(scorer, "weights") else []:
+            raise InputFileError(f"scorer {scorer.name}: {weight.label} weights: {problem}; delete it and fetch again")
 
 
 class Job:

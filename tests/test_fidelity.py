@@ -121,5 +121,5 @@ def test_bad_lpips_options_are_refused_when_the_config_is_typed(tmp_path, option
     with pytest.raises(ConfigError, match=re.escape(message)):
         FidelityConfig(**options)
     weights = tmp_path / "lpips.pt"
-    weights.write_bytes(b"")
+    torch.save({"net.slice1.0.weight": torch.zeros(1)}, weights)  # read (tensors only), not matched, when typed
     assert FidelityConfig(lpips_backbone=str(weights)).lpips_backbone == str(weights)

@@ -9,6 +9,7 @@ import http.client
 import logging
 import os
 import pickle
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import platformdirs
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file as load_safetensors
 from tqdm import tqdm
 
@@ -222,14 +223,60 @@ def validate_state_dict(
     )
 
 
-def load_state_dict(path: Path, expected: Mapping[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
-    """Load a `torch.save`d or `.safetensors` state dict on the CPU and validate it against `expected`."""
+def expected_dtypes(module: torch.nn.Module) -> dict[str, torch.dtype]:
+    """The key -> dtype map of `module`'s state dict (a meta-device module has it too)."""
+    return {key: value.dtype for key, value in module.state_dict().items()}
+
+
+def load_state_dict(
+    path: Path,
+    expected: Mapping[str, tuple[int, ...]],
+    *,
+    dtypes: Mapping[str, torch.dtype] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Load a `torch.save`d or `.safetensors` state dict on the CPU and validate it against `expected`.
+
+    With `dtypes` (see expected_dtypes), floating-point tensors are converted to the module's own dtypes: a file
+    saved in float16 then loads into a float32 model, instead of leaving it with weights of mixed dtypes.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
     state_dict = _read_safetensors(path) if path.suffix == ".safetensors" else _read_torch(path)
     validate_state_dict(state_dict, expected, source=str(path))
+    if dtypes is not None:
+        state_dict = _cast(state_dict, dtypes, path)
     return state_dict
+
+
+def _cast(
+    state_dict: dict[str, torch.Tensor], dtypes: Mapping[str, torch.dtype], path: Path
+) -> dict[str, torch.Tensor]:
+    for key, tensor in state_dict.items():
+        want = dtypes[key]
+        if tensor.dtype == want:
+            continue
+        if not (tensor.is_floating_point() and want.is_floating_point):
+            raise CheckpointError(f"checkpoint {path} has key {key!r} of dtype {tensor.dtype}, expected {want}")
+        state_dict[key] = tensor.to(want)
+    return state_dict
+
+
+def check_weights_file(path: Path) -> None:
+    """Raise CheckpointError unless `path` reads as weights without running code: a .safetensors file (its
+    header is read), or a torch.save file whose pickle names nothing but tensors and plain containers (read
+    with weights_only=True, memory-mapped when it is a zip, so that a large file costs little)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                f.keys()
+        except (SafetensorError, OSError) as err:
+            raise _incomplete(path) from err
+        return
+    _torch_load(path)
 
 
 def _incomplete(path: Path) -> CheckpointError:
@@ -246,18 +293,62 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
-    # mmap needs the zip format of torch.save; older (legacy) files are read into memory instead.
-    mmap = zipfile.is_zipfile(path)
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as err:
-        if "weights only" in str(err).lower():
-            raise CheckpointError(
-                f"{path} holds more than a state dict of tensors; save `model.state_dict()` instead"
-            ) from err
-        raise _incomplete(path) from err
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as err:
-        raise _incomplete(path) from err
+    loaded = _torch_load(path)
     if not isinstance(loaded, Mapping) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise CheckpointError(f"{path} does not hold a state dict (a mapping of names to tensors)")
     return dict(loaded)
+
+
+# torch.save writes a zip archive, or (before torch 1.6, or asked to) the legacy format, which opens with this
+# pickled magic number; torch.load reads nothing else. A bare pickle opens with PROTO (0x80) and its protocol.
+_LEGACY_TORCH_HEADER = pickle.dumps(torch.serialization.MAGIC_NUMBER, protocol=2)[:-1]
+_PICKLE_PROTOCOLS = range(2, pickle.HIGHEST_PROTOCOL + 1)
+_ZIP_HEADER = b"PK\x03\x04"
+# What torch's weights-only unpickler says when a pickle names a callable or class it will not run.
+_REFUSED_NAME = re.compile(r"GLOBAL (\S+) (?:was not an allowed global|whose module \S+ is blocked)")
+
+
+def refused_global(message: str) -> str | None:
+    """The callable or class that torch's weights-only unpickler refused to run, from its error message."""
+    found = _REFUSED_NAME.search(message)
+    return found.group(1) if found else None
+
+
+def _torch_load(path: Path) -> object:
+    """torch.load with weights_only=True (never code from the file), every failure one CheckpointError."""
+    mmap = zipfile.is_zipfile(path)  # mmap needs the zip format; legacy files are read into memory
+    if not mmap:
+        _check_legacy_header(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        if name := refused_global(str(err)):
+            raise CheckpointError(
+                f"{path} holds more than a state dict of tensors (its pickle calls {name}, which a "
+                "safe load never runs); save `model.state_dict()` with torch.save or as .safetensors instead"
+            ) from None
+        raise _incomplete(path) from err
+    except RuntimeError as err:
+        if "TorchScript" in str(err):
+            raise CheckpointError(
+                f"{path} is a TorchScript archive, which holds code; save the model's `state_dict()` with "
+                "torch.save or as .safetensors instead"
+            ) from None
+        raise _incomplete(path) from err
+    except (EOFError, ValueError, zipfile.BadZipFile) as err:
+        raise _incomplete(path) from err
+
+
+def _check_legacy_header(path: Path) -> None:
+    with path.open("rb") as f:
+        head = f.read(len(_LEGACY_TORCH_HEADER))
+    if _LEGACY_TORCH_HEADER.startswith(head):  # empty, or the start of a torch.save file cut short
+        return
+    if head.startswith(_ZIP_HEADER):  # a zip without its central directory, which sits at the end
+        raise _incomplete(path)
+    if head[:1] == b"\x80" and head[1] in _PICKLE_PROTOCOLS:
+        raise CheckpointError(
+            f"{path} is a bare Python pickle, not a torch.save or safetensors file; unpickling it could run code, "
+            "so it is not read"
+        )
+    raise CheckpointError(f"{path} is not a readable torch.save or safetensors file")

@@ -15,7 +15,14 @@ from typing import Any
 
 import torch
 
-from .checkpoints import RELEASED_CHECKPOINTS, CheckpointError, default_cache_dir, load_state_dict, resolve_checkpoint
+from .checkpoints import (
+    RELEASED_CHECKPOINTS,
+    CheckpointError,
+    default_cache_dir,
+    expected_dtypes,
+    load_state_dict,
+    resolve_checkpoint,
+)
 from .config import PRESETS, preset
 from .errors import GlideInputError
 from .files import write_file_atomic
@@ -216,13 +223,13 @@ def checkpoint_fingerprint(spec: ModelSpec, stage: str) -> Fingerprint:
 def official_layout(path: Path, preset_name: str) -> bool:
     """The released files publish no digests: a file counts as official when it holds exactly the released
     key list with its shapes, all float32, and its size is that of those tensors plus the container's few
-    KiB. A file of other weights with that layout passes too; its digest in the model id still differs."""
+    KiB. A file of other weights with that layout passes too; its digest in the model id still differs.
+
+    A file that cannot be loaded for this preset (unreadable, more than tensors, other keys or shapes) is a
+    CheckpointError here, before its fingerprint is recorded or anything is sampled."""
     with torch.device("meta"):
         expected = GlideUNet(preset(preset_name)).expected_shapes()
-    try:
-        tensors = load_state_dict(path, expected)
-    except Exception:  # unreadable in any way is not the released layout; loading the file reports why
-        return False
+    tensors = load_state_dict(path, expected)
     data_bytes = sum(t.numel() * t.element_size() for t in tensors.values())
     all_fp32 = all(t.dtype == torch.float32 for t in tensors.values())
     return all_fp32 and data_bytes <= path.stat().st_size <= data_bytes + _CONTAINER_SLACK_BYTES
@@ -271,7 +278,7 @@ def official_model(spec: ModelSpec, stage: str) -> GlideUNet:
     path = checkpoint_file(spec, stage)
     with torch.device("meta"):
         model = GlideUNet(preset(getattr(spec, stage)))
-    state_dict = load_state_dict(path, model.expected_shapes())
+    state_dict = load_state_dict(path, model.expected_shapes(), dtypes=expected_dtypes(model))
     # The meta-device model takes the loaded tensors as they are: no random init, no second copy.
     model.load_state_dict(state_dict, strict=True, assign=True)
     log.info("loaded GLIDE %s weights from %s", stage, path)

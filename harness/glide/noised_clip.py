@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoints import expected_shapes, load_state_dict
+from .checkpoints import expected_dtypes, expected_shapes, load_state_dict
 from .diffusion import NOISE_SCHEDULES
 
 CLIP_CONTEXT = 77
@@ -284,7 +284,7 @@ def load_encoders(
     for cls, path in ((TextEncoder, text_path), (ImageEncoder, image_path)):
         with torch.device("meta"):
             encoder = cls(cfg)
-        state_dict = load_state_dict(Path(path), expected_shapes(encoder))
+        state_dict = load_state_dict(Path(path), expected_shapes(encoder), dtypes=expected_dtypes(encoder))
         # The meta-device encoder takes the loaded tensors as they are: no random init, no second copy.
         encoder.load_state_dict(state_dict, strict=True, assign=True)
         encoders.append(encoder.eval().requires_grad_(False))

@@ -23,11 +23,18 @@ from tqdm.auto import tqdm
 from harness.scorers.feature_cache import FeatureCache
 from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions, ScorerConfigError, build_config, require
-from harness.scorers.weights import WeightFile, open_clip_weights
+from harness.scorers.weights import (
+    ALLOWED_WEIGHTS,
+    WeightFile,
+    open_clip_weights,
+    weights_file_problem,
+    weights_only_loads,
+)
 
 log = logging.getLogger(__name__)
 
 _SCHEMAS = ("hf-hub:", "local-dir:")
+NUMPY_WEIGHTS = (".npz", ".npy")
 MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 
 
@@ -100,10 +107,17 @@ def check_pretrained(model: str, pretrained: str | None, where: str) -> None:
             f"{where}.pretrained: must be null for {model!r}: the weights come with the hf-hub:/local-dir: model"
         )
     tags = open_clip_registry().list_pretrained_tags_by_model(model)
-    if pretrained not in tags and not Path(pretrained).is_file():
+    if pretrained in tags:
+        return
+    if not Path(pretrained).is_file():
         raise ScorerConfigError(
             f"{where}.pretrained: {pretrained!r} is neither a pretrained tag of {model} "
             f"({', '.join(tags) or 'none known'}) nor an existing weights file"
+        )
+    # open_clip reads .npz/.npy (big_vision) weights with NumPy, whose np.load refuses pickles by default.
+    if Path(pretrained).suffix not in NUMPY_WEIGHTS and (problem := weights_file_problem(pretrained)):
+        raise ScorerConfigError(
+            f"{where}.pretrained: {problem}; expected a pretrained tag of {model} or {ALLOWED_WEIGHTS}"
         )
 
 
@@ -196,7 +210,8 @@ class ClipEncoder:
         )
         log.info("loading open_clip %s (pretrained=%s) on %s", cfg.model, cfg.pretrained, self.device)
         # Random initialisation (pretrained: null) is seeded so that cached embeddings stay valid.
-        with torch.random.fork_rng(devices=[]):
+        weights = self.weights()
+        with torch.random.fork_rng(devices=[]), weights_only_loads(weights[0].source if weights else cfg.model):
             torch.manual_seed(cfg.random_init_seed)
             model, _, preprocess = open_clip.create_model_and_transforms(
                 cfg.model_name,

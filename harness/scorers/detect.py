@@ -32,7 +32,7 @@ from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import prompt_mean
 from harness.scorers.tiny_models import build as build_tiny
 from harness.scorers.tiny_models import is_tiny
-from harness.scorers.weights import WeightFile, pretrained
+from harness.scorers.weights import WeightFile, pretrained, require_folder_weights, weights_only_loads
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +173,10 @@ class DetectScorer:
                     f"expected {' or '.join(DETECTOR_TYPES)}"
                 )
             log.info("loading detector %s on %s", source, self.device)
-            model = AutoModelForZeroShotObjectDetection.from_pretrained(source).to(self.device).eval()
-            self._detector = (model, AutoProcessor.from_pretrained(source))
+            require_folder_weights(source)
+            with weights_only_loads(source):
+                model = AutoModelForZeroShotObjectDetection.from_pretrained(source).to(self.device).eval()
+                self._detector = (model, AutoProcessor.from_pretrained(source))
         return self._detector
 
     def _load_segmenter(self) -> tuple[Any, Any]:
@@ -185,8 +187,10 @@ class DetectScorer:
             from transformers import CLIPSegForImageSegmentation, CLIPSegProcessor
 
             log.info("loading segmenter %s on %s", self.config.segmenter, self.device)
-            model = CLIPSegForImageSegmentation.from_pretrained(self.config.segmenter).to(self.device).eval()
-            self._segmenter = (model, CLIPSegProcessor.from_pretrained(self.config.segmenter))
+            require_folder_weights(self.config.segmenter)
+            with weights_only_loads(self.config.segmenter):
+                model = CLIPSegForImageSegmentation.from_pretrained(self.config.segmenter).to(self.device).eval()
+                self._segmenter = (model, CLIPSegProcessor.from_pretrained(self.config.segmenter))
         return self._segmenter
 
     def object_scores(self, paths: Sequence[str], objects: list[tuple[str, ...]]) -> list[dict[str, float]]:

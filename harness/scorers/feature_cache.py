@@ -50,7 +50,11 @@ class FeatureCache:
         path = self.path(key)
         if path is None or not path.is_file():
             return None
-        return np.load(path, allow_pickle=False)
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as err:  # allow_pickle=False refuses pickles with a ValueError
+            log.warning("%s: cached features %s are unreadable (%s); computing them again", self.model_id, path, err)
+            return None
 
     def store(self, key: str, features: np.ndarray) -> None:
         path = self.path(key)

@@ -21,7 +21,16 @@ from tqdm.auto import tqdm
 from harness.scorers.feature_cache import FeatureCache
 from harness.scorers.images import load_square_uint8
 from harness.scorers.options import ScorerConfigError, require
-from harness.scorers.weights import WeightFile, local_path, torch_hub_checkpoint
+from harness.scorers.weights import (
+    ALLOWED_WEIGHTS,
+    WeightFile,
+    local_path,
+    require_weights_file,
+    torch_hub_checkpoint,
+    torch_hub_path,
+    weights_file_problem,
+    weights_only_loads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +106,8 @@ class ExtractorConfig:
                 f"{where}.inception_weights: {self.inception_weights!r} is not a file "
                 "(the FID Inception weights, e.g. weights-inception-2015-12-05-6726825d.pth)"
             )
+        if self.inception_weights is not None and (problem := weights_file_problem(self.inception_weights)):
+            raise ScorerConfigError(f"{where}.inception_weights: {problem}; expected {ALLOWED_WEIGHTS}")
         if self.feature_extractor != INCEPTION:
             _import_class(self.feature_extractor, f"{where}.feature_extractor")
 
@@ -154,17 +165,27 @@ def build_extractor(config: ExtractorConfig) -> tuple[torch.nn.Module, int]:
         with torch.no_grad():
             probe = module(torch.zeros(1, 3, config.pixel_size, config.pixel_size, dtype=torch.uint8))
         return module, int(probe.reshape(1, -1).shape[1])
-    if config.resize_mode is ResizeMode.torchmetrics:
-        from torchmetrics.image.fid import NoTrainInceptionV3
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
-        # torchmetrics' variant already returns the one requested layer as (N, d).
-        network = NoTrainInceptionV3("inception-v3-compat", [layer], config.inception_weights, antialias=True)
-        return network.eval(), config.inception_features
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    network = FeatureExtractorInceptionV3(
-        "inception-v3-compat", [layer], feature_extractor_weights_path=config.inception_weights
+    # Both variants load the file with weights_only=False; the file is checked first, and the load is forced
+    # to tensors only in case it changes in between (or is downloaded now).
+    weights = (
+        Path(config.inception_weights) if config.inception_weights is not None else torch_hub_path(URL_INCEPTION_V3)
     )
+    if weights.is_file():
+        require_weights_file(weights)
+    with weights_only_loads(weights):
+        if config.resize_mode is ResizeMode.torchmetrics:
+            from torchmetrics.image.fid import NoTrainInceptionV3
+
+            # torchmetrics' variant already returns the one requested layer as (N, d).
+            network = NoTrainInceptionV3("inception-v3-compat", [layer], config.inception_weights, antialias=True)
+            return network.eval(), config.inception_features
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+        network = FeatureExtractorInceptionV3(
+            "inception-v3-compat", [layer], feature_extractor_weights_path=config.inception_weights
+        )
     return _FirstOutput(network).eval(), config.inception_features
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.scorers.options import ScorerConfigError
+from harness.scorers.weights import ALLOWED_WEIGHTS, folder_weights_problem
 
 # Stage name -> the samples column holding that stage's PNG.
 STAGE_COLUMNS = {"64": "path_64", "256": "path_256"}
@@ -25,8 +26,11 @@ def check_fraction(key: str, value: object) -> None:
 
 
 def check_source(key: str, value: object) -> None:
+    """A hub model id or a local folder; a folder's weight files must read without running code."""
     if not isinstance(value, str) or not value.strip():
         raise ScorerConfigError(f"{key}: expected a hub model id or a local folder, got {value!r}")
+    if problem := folder_weights_problem(value):
+        raise ScorerConfigError(f"{key}: {problem}; a model folder's weights must be {ALLOWED_WEIGHTS}")
 
 
 def check_stage(key: str, value: object) -> None:

@@ -24,7 +24,17 @@ from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import prompt_mean
 from harness.scorers.tiny_models import HPS_RANDOM_SEED, is_tiny, seeded
 from harness.scorers.tiny_models import build as build_tiny
-from harness.scorers.weights import WeightFile, hub_file, local_path, pretrained
+from harness.scorers.weights import (
+    ALLOWED_WEIGHTS,
+    WeightFile,
+    hub_file,
+    local_path,
+    pretrained,
+    require_folder_weights,
+    require_weights_file,
+    weights_file_problem,
+    weights_only_loads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +90,9 @@ class PreferenceConfig:
                 f"{where}.hps_checkpoint: expected hf://ORG/REPO/FILE, a local file or null (random weights), "
                 f"got {checkpoint!r}"
             )
+        local = checkpoint is not None and not hub and Path(checkpoint).expanduser().is_file()
+        if local and (problem := weights_file_problem(checkpoint)):
+            raise ScorerConfigError(f"{where}.hps_checkpoint: {problem}; expected {ALLOWED_WEIGHTS}")
         check_source(f"{where}.pickscore_model", self.pickscore_model)
         check_source(f"{where}.pickscore_processor", self.pickscore_processor)
         # The tiny model reads letter token ids; a real processor's ids would fall outside its vocabulary.
@@ -140,7 +153,9 @@ class HpsModel:
         with seeded(HPS_RANDOM_SEED):
             model, _, preprocess = open_clip.create_model_and_transforms(config.hps_architecture, pretrained=None)
         if checkpoint is not None:
-            model.load_state_dict(_state_dict(checkpoint))
+            with weights_only_loads(checkpoint):
+                require_weights_file(checkpoint)
+                model.load_state_dict(_state_dict(checkpoint))
         self.model = model.to(device).eval()
         # HPSv2 resizes the longer side to 224 (bicubic) and pads; for square images that is open_clip's
         # validation transform (bicubic resize, centre crop of the whole image, CLIP normalisation).
@@ -174,8 +189,12 @@ class PickScoreModel:
         if is_tiny(config.pickscore_model):
             model, self.processor = build_tiny(config.pickscore_model)
         else:
-            model = CLIPModel.from_pretrained(config.pickscore_model)
-            self.processor = AutoProcessor.from_pretrained(config.pickscore_processor)
+            # transformers reads .bin weights with weights_only=True and prefers .safetensors; forced anyway.
+            require_folder_weights(config.pickscore_model)
+            with weights_only_loads(config.pickscore_model):
+                model = CLIPModel.from_pretrained(config.pickscore_model)
+            with weights_only_loads(config.pickscore_processor):
+                self.processor = AutoProcessor.from_pretrained(config.pickscore_processor)
         self.model = model.to(device).eval()
         self.device = device
 
