@@ -254,6 +254,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.experiment is not None:
             check_path_name("experiment", self.experiment)
+        tracker = getattr(self.logger, "tracker", None)
+        if tracker is not None and tracker not in TRACKERS:
+            raise ConfigError(f"logger.tracker: {tracker!r} is not one of {', '.join(TRACKERS)}")
 
 
 def run_config_class() -> type:

@@ -158,10 +158,20 @@ class UnreadableImage(ValueError):
     """An image file that cannot be decoded, or one too large to decode; the message says which."""
 
 
+def _header_only_open(path: Path | str) -> Image.Image:
+    """Image.open without PIL's own bomb check, which refuses before the size can be named; decode_image checks
+    the size itself before decoding anything."""
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        return Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
 def decode_image(path: Path | str, mode: str) -> np.ndarray:
     """The pixels of the image file at `path` converted to PIL `mode` ("RGB", "L") as uint8."""
     try:
-        with Image.open(path) as image:
+        with _header_only_open(path) as image:
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise UnreadableImage(

@@ -145,6 +145,38 @@ def test_a_csv_file_without_a_text_column_is_refused_naming_its_columns(tmp_path
         read_prompt_file(path)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".txt"])
+def test_a_byte_order_mark_is_not_part_of_the_first_column_or_prompt(tmp_path, suffix):
+    path = tmp_path / f"prompts{suffix}"
+    body = "text,id\na red cube,cube\n" if suffix == ".csv" else "a red cube\n"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode())  # as spreadsheets save "CSV UTF-8"
+    (prompt,) = read_prompt_file(path)
+    assert prompt.text == "a red cube"
+    assert prompt.id == ("cube" if suffix == ".csv" else "0000_a_red_cube")
+
+
+@pytest.mark.parametrize(
+    ("body", "row", "fields", "header"),
+    [("id,text\na,a red cube,extra\n", 1, 3, 2), ("id,text,style\na,a red cube,photo\nb\n", 2, 1, 3)],
+)
+def test_a_csv_row_with_more_or_fewer_fields_than_its_header_is_refused(tmp_path, body, row, fields, header):
+    path = tmp_path / "prompts.csv"
+    path.write_text(body)
+    with pytest.raises(ConfigError, match=rf"row {row} has {fields} fields where the header has {header}"):
+        read_prompt_file(path)
+
+
+@pytest.mark.parametrize("name", ["../outside", "/abs", ".hidden", "a/b", "a..b", "", "x" * 101, "<svg>"])
+def test_a_suite_name_that_is_not_one_plain_path_component_is_refused(name):
+    with pytest.raises(ConfigError, match="suite.name"):
+        SuiteConfig(name=name)
+
+
+@pytest.mark.parametrize("name", ["bias", "my_suite-2", "v1.2", "a+b", "x" * 100])
+def test_plain_suite_names_are_accepted(name):
+    assert SuiteConfig(name=name).name == name
+
+
 @pytest.mark.parametrize("name", ["prompts.txt", "prompts"])
 def test_a_prompt_path_that_is_a_directory_says_so(tmp_path, name):
     (tmp_path / name).mkdir()

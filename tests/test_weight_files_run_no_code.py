@@ -12,19 +12,17 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"  # the transformers loaders below read local folders only
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-import pathlib
 import pickle
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from cli_helpers import TINY, check, cli_env, error_lines, files_under, run_cli
+from cli_helpers import TINY, check, run_cli
 from PIL import Image
+from planted import plant
 from safetensors.torch import save_file
 
 from harness.config import FidelityConfig
@@ -52,27 +50,6 @@ TINY_CLIP = "harness-tiny-clip"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 # torchvision's AlexNet, which LPIPS's pretrained backbone loads the same way.
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
-
-
-class RunsCode:
-    """Unpickling this touches `marker`: the proof that loading a file ran code the file carries."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
-
-
-def plant(path: Path, marker: Path, form: str = "torch") -> Path:
-    """A weight file that runs code when unpickled: a torch.save dict (zip or legacy format) or a bare pickle."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"weight": torch.zeros(2), "bias": RunsCode(marker)}
-    if form == "pickle":
-        path.write_bytes(pickle.dumps(payload))
-    else:
-        torch.save(payload, path, _use_new_zipfile_serialization=form == "torch")
-    return path
 
 
 @pytest.fixture
@@ -384,92 +361,6 @@ OFFICIAL = [a for a in QUICK if not a.startswith("model")] + [
     "model.download=false",
     "model.cache_dir=glide_cache",
 ]
-
-# id -> (arguments, words the error line must contain); the files are those of prepare_weight_case.
-WEIGHT_BAD_INPUTS = {
-    "clip_pretrained_is_a_pickle": (
-        ["+suite=couch", *QUICK, f"scorer.clip.model={TINY_CLIP}", "scorer.clip.pretrained=evil.pt", *RUN],
-        ["scorer.clip.pretrained", "evil.pt", "safetensors", "state dict"],
-    ),
-    "inpaint_lpips_backbone_is_a_pickle": (
-        ["+suite=couch", *QUICK, "scorer.inpaint.lpips_backbone=evil.pt", *RUN],
-        ["scorer.inpaint.lpips_backbone", "evil.pt", "pretrained", "random", "state-dict"],
-    ),
-    "hps_checkpoint_is_a_pickle": (
-        ["+suite=couch", *QUICK, "scorer.preference.hps_checkpoint=evil.pt", *RUN],
-        ["scorer.preference.hps_checkpoint", "evil.pt", "safetensors"],
-    ),
-    "fid_inception_weights_are_a_pickle": (
-        [
-            "+suite=couch",
-            *TINY,
-            "scorers=[fid]",
-            "scorer.fid.inception_weights=evil.pt",
-            "scorer.fid.reference.folder=ref",
-            *RUN,
-        ],
-        ["scorer.fid.inception_weights", "evil.pt"],
-    ),
-    "glide_checkpoint_is_a_pickle": (
-        ["+suite=couch", *OFFICIAL, "model.base_path=evil.pt", "model.upsample_path=upsample.pt", *RUN],
-        ["evil.pt", "more than a state dict of tensors"],
-    ),
-    "glide_checkpoint_is_random_bytes": (
-        ["+suite=couch", *OFFICIAL, "model.base_path=random.bin", "model.upsample_path=upsample.pt", *RUN],
-        ["random.bin", "not a readable torch.save or safetensors file"],
-    ),
-}
-WEIGHT_INPUT_FILES = ["code-ran-marker-dir", "evil.pt", "glide_cache", "random.bin", "ref", "ref/r0.png", "upsample.pt"]
-
-
-def prepare_weight_case(case_dir: Path) -> None:
-    """The files of WEIGHT_BAD_INPUTS: a planted pickle, random bytes, a good tiny upsampler, a reference image."""
-    case_dir.mkdir()
-    (case_dir / "code-ran-marker-dir").mkdir()
-    plant(case_dir / "evil.pt", case_dir / "code-ran-marker-dir" / "code-ran")
-    (case_dir / "random.bin").write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    torch.save(random_model("tiny_upsample", 1).state_dict(), case_dir / "upsample.pt")
-    (case_dir / "glide_cache").mkdir()
-    (case_dir / "ref").mkdir()
-    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(case_dir / "ref" / "r0.png")
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return cli_env(tmp_path_factory.mktemp("cli_home"))
-
-
-@pytest.fixture(scope="module")
-def weight_bad_runs(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> dict[str, SimpleNamespace]:
-    root = tmp_path_factory.mktemp("weight_bad_input")
-
-    def run(case: str) -> SimpleNamespace:
-        case_dir = root / case
-        prepare_weight_case(case_dir)
-        result = run_cli(WEIGHT_BAD_INPUTS[case][0], cwd=case_dir, env=env, timeout=300)
-        return SimpleNamespace(result=result, files=files_under(case_dir))
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(WEIGHT_BAD_INPUTS, pool.map(run, WEIGHT_BAD_INPUTS), strict=True))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("case", list(WEIGHT_BAD_INPUTS))
-def test_bad_weight_file_is_one_error_line_and_a_failing_exit(weight_bad_runs, case):
-    result = weight_bad_runs[case].result
-    assert result.returncode == 2, result.stderr[-3000:]
-    lines = error_lines(result)
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
-    for word in WEIGHT_BAD_INPUTS[case][1]:
-        assert word in lines[0], (word, lines[0])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("case", list(WEIGHT_BAD_INPUTS))
-def test_bad_weight_file_writes_nothing_and_runs_no_code(weight_bad_runs, case):
-    after, before = set(weight_bad_runs[case].files), set(WEIGHT_INPUT_FILES)
-    assert not after - before, f"written: {sorted(after - before)}"
-    assert not before - after, f"removed: {sorted(before - after)}"
 
 
 @pytest.mark.slow
