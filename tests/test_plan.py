@@ -198,12 +198,18 @@ def test_options_that_touch_pixels_change_every_key(override):
     assert not {key for key, _ in default} & {key for key, _ in changed}
 
 
-def test_the_released_model_changes_every_key(tmp_path):
-    # Its keys name the checkpoint files' digests, so they need files; any bytes do for the keys.
-    for name in ("base.pt", "upsample.pt"):
-        (tmp_path / name).write_bytes(name.encode())
-    released = plan_keys("model=glide", f"model.cache_dir={tmp_path}", "model.download=false")
-    assert not {key for key, _ in plan_keys()} & {key for key, _ in released}
+def test_weights_from_checkpoint_files_change_every_key(tmp_path):
+    # Keys of file weights name the files' digests; the files must be readable checkpoints of the preset's layout
+    # (the full-size ones are 1.5 GB, so the tiny presets' layout stands in for them).
+    import torch
+
+    from harness.glide.models import random_model
+
+    for stage, preset_name in (("base", "tiny_base"), ("upsample", "tiny_upsample")):
+        torch.save(random_model(preset_name, 3).state_dict(), tmp_path / f"{stage}.pt")
+    files = [f"model.base_path={tmp_path / 'base.pt'}", f"model.upsample_path={tmp_path / 'upsample.pt'}"]
+    from_files = plan_keys("model.weights=official", f"model.cache_dir={tmp_path}", "model.download=false", *files)
+    assert not {key for key, _ in plan_keys()} & {key for key, _ in from_files}
 
 
 # ---------------------------------------------------------------- shards
