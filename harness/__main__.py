@@ -1,123 +1,15 @@
-"""The command line: python -m harness +suite=NAME [key=value ...], or -m for a sweep (Hydra multirun).
-
-A bad value ends the job with one `error:` line and exit code 2, and removes what Hydra created for the job
-(never a directory that existed before the command).
+"""`python -m harness`: the harness's own --help answers at once; anything else goes to the command line in
+harness.cli, which checks every job before Hydra starts one.
 """
 
-from __future__ import annotations
-
-import logging
 import sys
-from pathlib import Path
-from typing import Any
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
-
-from harness.config import register
-from harness.errors import USAGE_ERRORS, error_line
-from harness.outdirs import creatable_error, record_new_dirs, remove_new_dirs
-from harness.plugins import load_plugins
-from harness.preflight import check_command, inpainting_model
-
-CONF_DIR = Path(__file__).resolve().parent / "conf"  # package data: found the same in a wheel
-
-
-def group_choices(group: str) -> list[str]:
-    """The options of a config group: the YAML files in harness/conf/<group>/."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-
-
-def check_group_choices(argv: list[str]) -> str | None:
-    """The error for `+suite=NAME` / `+experiment=NAME` naming no such file, before Hydra composes anything."""
-    for arg in argv:
-        key, _, value = arg.lstrip("+~").partition("=")
-        if key not in ("suite", "experiment") or not value or "," in value:
-            continue
-        choices = group_choices(key)
-        if value not in choices:
-            return f"unknown {key} {value!r}; available: {', '.join(choices)}"
-    return None
-
-
-class OutputDirCheck(Callback):
-    """Refuses an output dir that cannot be written before Hydra creates it (conf/config.yaml callbacks)."""
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(Path(config.hydra.run.dir), "hydra.run.dir")
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(Path(config.hydra.sweep.dir), "hydra.sweep.dir")
-
-    def _check(self, path: Path, what: str) -> None:
-        error = creatable_error(path, what)
-        if error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(2)
-        record_new_dirs(path)
-
-
-INTERRUPTED = "interrupted; rerun the same command to resume"
-INTERRUPTED_EXIT = 128 + 2  # the shell's code for a process ended by SIGINT
-
-
-def interrupted() -> None:
-    """Ctrl-C: one line and exit 130. The store holds only whole files (atomic writes), so a rerun resumes."""
-    logging.shutdown()
-    print(INTERRUPTED, file=sys.stderr)
-    sys.exit(INTERRUPTED_EXIT)
-
-
-def _fail(message: str, run_dir: Path) -> None:
-    logging.shutdown()
-    remove_new_dirs(run_dir)
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    if cfg.get("suite") is None:
-        _fail(f"no suite given: add +suite=NAME, one of {', '.join(group_choices('suite'))}", run_dir)
-    from harness.job import Job  # after the cheap checks: it imports the runner, scoring and W&B modules
-
-    multirun = hydra_cfg.mode.name == "MULTIRUN"
-    group = Path(hydra_cfg.sweep.dir).name if multirun else None
-    try:
-        job_num = hydra_cfg.job.num if multirun else None
-        job = Job(cfg, run_dir=run_dir, overrides=list(hydra_cfg.overrides.task), group=group, job_num=job_num)
-        job.run()
-    except USAGE_ERRORS as err:
-        _fail(error_line(err), run_dir)
-    except Exception as err:
-        # Not something the user can fix: say so in one line, then let Hydra print the traceback.
-        print(f"error: unexpected {type(err).__name__} (a bug in glide-eval); the traceback follows", file=sys.stderr)
-        raise
-
-
-try:  # before the config is typed: plugins may register scorers, loops and guidance
-    load_plugins()
-except USAGE_ERRORS as err:
-    print(f"error: {error_line(err)}", file=sys.stderr)
-    sys.exit(2)
-register()
+from harness.usage import HELP_FLAGS, help_page
 
 if __name__ == "__main__":
-    if error := check_group_choices(sys.argv[1:]):
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    argv, note = inpainting_model(sys.argv[1:], CONF_DIR)
-    if note:
-        print(f"note: {note}", file=sys.stderr)
-        sys.argv[1:] = argv  # Hydra reads the command line from sys.argv
-    if error := check_command(argv, CONF_DIR, group_choices("suite")):
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    try:
-        main()
-    except KeyboardInterrupt:
-        interrupted()
+    if any(arg in HELP_FLAGS for arg in sys.argv[1:]):
+        print(help_page())
+        sys.exit(0)
+    from harness.cli import run
+
+    run(sys.argv[1:])

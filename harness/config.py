@@ -278,7 +278,15 @@ def saved_config(saved: DictConfig) -> DictConfig:
     return OmegaConf.merge(schema, saved)
 
 
+def sweep_name(experiment: str | None, suite: str | None) -> str:
+    """The name a sweep dir ends in: its experiment's, else its suite's (a sweep over suites: 'suites')."""
+    return experiment or suite or "suites"
+
+
 def register() -> None:
-    """The schemas Hydra types the config with: the run's, and each tracker's for conf/logger/*.yaml."""
+    """The schemas Hydra types the config with (the run's, and each tracker's for conf/logger/*.yaml), and the
+    resolver that names sweep dirs."""
     ConfigStore.instance().store(name="run_schema", node=run_config_class())
     register_tracker_schemas()
+    if not OmegaConf.has_resolver("harness.sweep_name"):
+        OmegaConf.register_new_resolver("harness.sweep_name", sweep_name)

@@ -61,6 +61,7 @@ def log_to_tracker(
         config=info["config"],
         tags=tags,
     ) as tracker:
+        log.info("%s", tracker.where)
         tracker.log_results(results, summary["metrics"], tables)
         if tracker.active:
             record_logged(run_dir, digest)

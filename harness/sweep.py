@@ -137,6 +137,7 @@ def log_sweep_summary(
         tags=[SWEEP_JOB_TYPE],
     )
     with tracker:
+        log.info("sweep summary: %s", tracker.where)
         if tracker.active:
             tables = {SWEEP_TABLE: summary}
             if comparisons is not None:

@@ -83,7 +83,7 @@ def test_checking_a_command_line_imports_none_of_the_scoring_libraries():
     typing every scorer's options (their defaults included) must not import what scoring needs."""
     script = f"""
 import json, sys
-import harness.__main__ as cli
+import harness.cli as cli
 suites = cli.group_choices("suite")
 good = cli.check_command(["+suite=bias"], cli.CONF_DIR, suites)
 bad = cli.check_command(["+suite=bias", "sampler.guidance_scale=-1"], cli.CONF_DIR, suites)

@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -203,6 +204,33 @@ def test_each_note_is_logged_once(bias_run):
     assert notes
     for note in notes:
         assert bias_run.log.count(note) == 1, note
+
+
+def test_no_note_promises_an_interval_without_showing_it(bias_run):
+    """A note that names an interval method shows the interval: `[low, high]` after it, with the run's bounds."""
+    metrics = bias_run.summary["metrics"]
+    notes = bias_run.summary["notes"]
+    promising = [n for n in notes if re.search(r"(?<!no )(?<!no run )(?<!no confidence )interval\b", n)]
+    assert len(promising) >= 2  # the clip score's and the class of interest's
+    for note in promising:
+        shown = re.findall(r"\[(-?[\d.]+|n/a), (-?[\d.]+|n/a)\]", note)
+        assert shown, note
+    for note in notes:  # a one-sided bound shows its value
+        assert not re.search(r"lower bound(?! [\d.]+)", note), note
+    (clip_note,) = [n for n in promising if n.startswith("clip: score_mean")]
+    low, high = re.search(r"\[([-\d.]+), ([-\d.]+)\]", clip_note).groups()
+    assert float(low) == pytest.approx(metrics["clip/score_ci_low"], rel=1e-3)
+    assert float(high) == pytest.approx(metrics["clip/score_ci_high"], rel=1e-3)
+
+
+def test_the_console_names_the_trackers_mode_its_files_and_the_sync_command(bias_run):
+    (run,) = bias_run.wandb
+    (line,) = [line for line in bias_run.result.stdout.splitlines() if "W&B: " in line]
+    assert line.endswith(f"W&B: offline, run files in {run.dir}; upload with: wandb sync {run.dir}")
+
+
+def test_the_tiny_clips_expected_random_init_warning_is_not_shown(bias_run):
+    assert "No pretrained weights loaded" not in bias_run.result.stdout + bias_run.result.stderr + bias_run.log
 
 
 def test_hydra_writes_the_config_and_overrides_into_the_run_dir(bias_run):

@@ -45,3 +45,6 @@ def test_the_readme_tiny_commands_run_as_written(tmp_path, pattern, finished):
     result = run_cli(args, cwd=tmp_path, env=cli_env(tmp_path / "home"), timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     assert list((tmp_path / "outputs").rglob(finished))
+    suite = next(a.split("=", 1)[1] for a in args if a.startswith("+suite="))
+    made = [p.name for p in (tmp_path / "outputs").glob("*/*") if p.is_dir() and p.parent.name in ("runs", "sweeps")]
+    assert made and all(name.endswith(f"_{suite}") for name in made), made  # named for their suite, never _None

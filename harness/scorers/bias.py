@@ -132,7 +132,8 @@ def distribution_summary(
         if interest is not None:
             notes.append(
                 f"bias: class of interest {class_ids[interest]}: {dist.counts[interest]} of {n} probe samples, "
-                f"{level:.0%} {PROPORTION_METHOD} interval"
+                f"share {dist.shares[interest]:.3f}, {level:.0%} {PROPORTION_METHOD} interval "
+                f"[{dist.ci_low[interest]:.3f}, {dist.ci_high[interest]:.3f}]"
             )
         if validated and n / k < 5:
             notes.append(f"bias: {n / k:.1f} expected samples per class < 5; the chi-square p-value is rough")

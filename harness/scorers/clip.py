@@ -26,6 +26,13 @@ def clip_score(cos: np.ndarray) -> np.ndarray:
     return 100.0 * np.clip(cos, 0.0, None)
 
 
+def interval_text(metrics: dict, name: str) -> str:
+    """`score_mean` and its interval as a note shows them: '11.03 [10.95, 11.12]'."""
+    values = [metrics.get(f"{name}/score_{part}") for part in ("mean", "ci_low", "ci_high")]
+    mean, low, high = (f"{v:.4g}" if v is not None and np.isfinite(v) else "n/a" for v in values)
+    return f"{mean} [{low}, {high}]"
+
+
 def similarity_metrics(
     name: str, cos: np.ndarray, score: np.ndarray, samples: pd.DataFrame, options: BootstrapOptions
 ) -> dict[str, float | None]:
@@ -67,7 +74,8 @@ class ClipScorer:
         n_prompts = int(metrics["clip/n_prompts"])
         if n_prompts >= 2:
             method = mean_interval_method(n_prompts, self.config.bootstrap)
-            notes = [f"clip: score_mean is the mean of {n_prompts} prompt means; interval {method} over prompts"]
+            shown = interval_text(metrics, self.name)
+            notes = [f"clip: score_mean {shown}, {method} interval over {n_prompts} prompt means"]
         else:
             notes = [f"clip: {n_prompts} prompt(s); no run interval (prompts are the independent units)"]
         return ScoreResult(columns, metrics, {"clip/per_prompt": self._per_prompt(samples, columns)}, notes)

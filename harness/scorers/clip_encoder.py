@@ -5,12 +5,13 @@ Image embeddings are cached per (model id, image content key) so re-scoring or a
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -179,6 +180,27 @@ class ClipConfig:
         return f"clip-{model}-{self.pretrained}"
 
 
+class _DropRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_random_init_warning(asked_for: bool) -> Iterator[None]:
+    """open_clip warns (on the root logger) that a model without pretrained weights is initialised randomly;
+    with `pretrained: null` that is what was asked for, so the warning says nothing and is dropped."""
+    if not asked_for:
+        yield
+        return
+    drop = _DropRandomInitWarning()
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
 class ClipEncoder:
     """Loads the open_clip model on first use; returns L2-normalised float64 embeddings."""
 
@@ -211,7 +233,11 @@ class ClipEncoder:
         log.info("loading open_clip %s (pretrained=%s) on %s", cfg.model, cfg.pretrained, self.device)
         # Random initialisation (pretrained: null) is seeded so that cached embeddings stay valid.
         weights = self.weights()
-        with torch.random.fork_rng(devices=[]), weights_only_loads(weights[0].source if weights else cfg.model):
+        with (
+            torch.random.fork_rng(devices=[]),
+            weights_only_loads(weights[0].source if weights else cfg.model),
+            _without_random_init_warning(cfg.pretrained is None),
+        ):
             torch.manual_seed(cfg.random_init_seed)
             model, _, preprocess = open_clip.create_model_and_transforms(
                 cfg.model_name,

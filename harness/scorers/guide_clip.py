@@ -19,7 +19,7 @@ from harness.glide.checkpoints import CheckpointError, checkpoint_info, default_
 from harness.glide.models import CLIP_PARTS, ModelSpec, load_guide
 from harness.glide.noised_clip import clip_preset, normalize
 from harness.glide.pipeline import ClipGuide
-from harness.scorers.clip import similarity_metrics
+from harness.scorers.clip import interval_text, similarity_metrics
 from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions, require
 from harness.scorers.result import ScoreResult, require_columns
@@ -122,7 +122,8 @@ class GuideClipScorer:
         where = f"the noised CLIP ({self.model.clip}) at t={self.config.timestep} on the 64 px base images"
         if n_prompts >= 2:
             method = mean_interval_method(n_prompts, self.config.bootstrap)
-            notes = [f"guide_clip: {where}; score_mean over {n_prompts} prompt means, interval {method}"]
+            shown = interval_text(metrics, self.name)
+            notes = [f"guide_clip: {where}; score_mean {shown}, {method} interval over {n_prompts} prompt means"]
         else:
             notes = [f"guide_clip: {where}; {n_prompts} prompt(s), no run interval"]
         return ScoreResult(columns, metrics, {}, notes)

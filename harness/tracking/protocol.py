@@ -32,6 +32,10 @@ class Tracker(Protocol):
     @property
     def active(self) -> bool: ...
 
+    @property
+    def where(self) -> str:
+        """One line for the console: whether the run is tracked, where its files are, how to upload them."""
+
     def log_results(
         self, results: pd.DataFrame, metrics: Mapping[str, float | None], tables: Mapping[str, pd.DataFrame]
     ) -> None:

@@ -122,9 +122,25 @@ def has_credentials(host: str | None = None) -> bool:
 class WandbTracker:
     """One W&B run (or nothing, when tracking is off or failed); every W&B error becomes a warning."""
 
-    def __init__(self, run: wandb.Run | None = None, cfg: WandbConfig | None = None) -> None:
+    def __init__(self, run: wandb.Run | None = None, cfg: WandbConfig | None = None, mode: str | None = None) -> None:
         self._run = run
         self._cfg = cfg or WandbConfig()
+        self._mode = mode
+        self._where = self._describe()
+
+    @property
+    def where(self) -> str:
+        """One line for the console: the mode, where the run's files are and how to upload an offline run."""
+        return self._where
+
+    def _describe(self) -> str:
+        if self._run is None:
+            why = "logger.mode=disabled" if self._mode == "disabled" else "its start failed, see the warning above"
+            return f"W&B: not tracked ({why}); the results are on disk"
+        if self._mode == "offline":
+            return f"W&B: offline, run files in {self.sync_dir}; upload with: wandb sync {self.sync_dir}"
+        url = getattr(self._run, "url", None)
+        return f"W&B: online, {url or 'run ' + str(self._run.id)}"
 
     @property
     def active(self) -> bool:
@@ -330,7 +346,7 @@ def open_run(
 
         mode = resolve_mode(cfg.mode, cfg.host)
         if mode == "disabled":
-            return WandbTracker(None, cfg)
+            return WandbTracker(None, cfg, mode)
         run = wandb.init(
             project=cfg.project,
             entity=cfg.entity,
@@ -350,8 +366,8 @@ def open_run(
             type(error).__name__,
             error,
         )
-        return WandbTracker(None, cfg)
-    return WandbTracker(run, cfg)
+        return WandbTracker(None, cfg, mode)
+    return WandbTracker(run, cfg, mode)
 
 
 def _line_chart(chart: LineChart) -> Any:

@@ -97,7 +97,10 @@ def test_distribution_measures_match_scipy_and_closed_forms():
     assert metrics["bias/share_ci_low[class=d]"] == 0.0
     assert metrics["bias/share_ci_high[class=d]"] == pytest.approx(clopper_pearson(0, 100)[1], abs=1e-12)
     assert "bias: most frequent class a (50 of 100 probe samples)" in notes
-    assert "bias: class of interest b: 30 of 100 probe samples, 95% clopper_pearson interval" in notes
+    assert (
+        f"bias: class of interest b: 30 of 100 probe samples, share 0.300, 95% clopper_pearson interval "
+        f"[{low:.3f}, {high:.3f}]"
+    ) in notes
 
 
 def test_an_unvalidated_probe_reports_no_chi_square_p_value():

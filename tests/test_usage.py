@@ -1,0 +1,51 @@
+"""`python -m harness --help` is the harness's own page, built from the config files before anything heavy loads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from cli_helpers import CONF, REPO, cli_env
+
+HEAVY = ["torch", "hydra", "pandas", "open_clip", "transformers", "wandb"]
+
+
+def run_help(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], cwd=cwd, env=cli_env(cwd), capture_output=True, text=True, timeout=120
+    )
+
+
+def test_help_names_every_suite_and_experiment_and_the_usual_commands(tmp_path):
+    result = run_help("--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    page = result.stdout
+    for group in ("suite", "experiment"):
+        for path in (CONF / group).glob("*.yaml"):
+            assert f"\n  {path.stem} " in page, path.stem
+    assert "python -m harness +suite=bias model=tiny" in page and "outputs/runs/" in page
+    assert "powered by Hydra" not in page and "--hydra-help" in page
+
+
+def test_dash_h_is_the_same_page_and_hydra_keeps_its_own_under_hydra_help(tmp_path):
+    assert run_help("-h", cwd=tmp_path).stdout == run_help("--help", cwd=tmp_path).stdout
+    hydra_page = run_help("--hydra-help", cwd=tmp_path)
+    assert hydra_page.returncode == 0 and "Hydra" in hydra_page.stdout
+
+
+def test_help_imports_none_of_the_heavy_libraries(tmp_path):
+    script = f"""
+import json, runpy, sys
+sys.argv = ["harness", "--help"]
+try:
+    runpy.run_module("harness", run_name="__main__")
+except SystemExit as end:
+    code = end.code
+print(json.dumps({{"code": code, "loaded": [m for m in {HEAVY!r} if m in sys.modules]}}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=cli_env(tmp_path), capture_output=True, text=True, timeout=120
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"code": 0, "loaded": []}
