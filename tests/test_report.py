@@ -72,6 +72,8 @@ class RunSpec:
     image_size: int = 256
     extra_guidance: tuple = ()
     metrics: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    notes: tuple = ()
 
 
 def write_png(path: Path, size: int, color: tuple[int, int, int]) -> None:
@@ -165,9 +167,10 @@ def make_run(run_dir: Path, spec: RunSpec, store: Path, overrides_in_summary: bo
         "suite": "hyperparams",
         "experiment": None,
         "overrides": overrides if overrides_in_summary else [],
-        "config": {"sampler.guidance_scale": spec.guidance, "sampler.upsample_temp": spec.temp, "seed": 0},
+        "config": {"sampler.guidance_scale": spec.guidance, "sampler.upsample_temp": spec.temp, "seed": 0}
+        | spec.config,
     }
-    notes = [] if spec.with_fid else ["fid: skipped, no reference statistics given"]
+    notes = ([] if spec.with_fid else ["fid: skipped, no reference statistics given"]) + list(spec.notes)
     # A run without scorers records its samples unchanged: results with the manifest's columns only.
     results = samples if spec.scored else samples[manifest_columns]
     summary = write_results(run_dir, results, metrics, tables, notes, info)
@@ -215,6 +218,28 @@ def sweep_report(sweep, tmp_path_factory) -> tuple[Path, Node]:
     out = tmp_path_factory.mktemp("report") / "sweep.html"
     path = build_report([sweep[0]], out, thumb_size=96)
     return path, Dom.parse(path.read_text())
+
+
+SHARED_NOTE = "clip: score_mean is the mean of 3 prompt means"
+FIRST_RUN_NOTE = "bias: most frequent class church"
+CLAIM = "CLIP score rises with guidance"
+
+
+@pytest.fixture(scope="module")
+def finding_report(tmp_path_factory) -> Node:
+    """Three runs over guidance composed with an experiment's claim and finding; every run writes the same note
+    and the first one a note of its own."""
+    root = tmp_path_factory.mktemp("finding")
+    config = {
+        "note": CLAIM,
+        "finding.metric": "clip.score",
+        "finding.compare": "sampler.guidance_scale",
+        "finding.expect": "increase",
+    }
+    for job, guidance in enumerate(GUIDANCE):
+        notes = (SHARED_NOTE, *((FIRST_RUN_NOTE,) if job == 0 else ()))
+        make_run(root / "sweep" / str(job), RunSpec(guidance, config=config, notes=notes), root / "store")
+    return Dom.parse(build_report([root / "sweep"]).read_text())
 
 
 # ---------------------------------------------------------------- a small DOM from html.parser
@@ -467,6 +492,28 @@ def test_header_states_model_random_weights_and_each_runs_config(sweep_report):
     configs = section(dom, "configs").find_all("details")
     assert len(configs) == 9
     assert "sampler.upsample_temp" in configs[0].text_content()
+
+
+def test_findings_follow_the_title_and_summary_line_before_notes_and_everything_else(finding_report):
+    (body,) = finding_report.find_all("body")
+    (header,) = body.find_all("header")
+    # The header is the title, one summary line, warnings and the navigation: no tables, no lists of notes.
+    assert {child.tag for child in header.children} <= {"h1", "p", "div", "nav"}
+    assert "3 runs" in header.find_all("p")[1].text_content()
+    order = list(body.iter())
+    findings = section(finding_report, "findings")
+    (notes,) = [d for d in body.find_all("details") if d.attrs.get("id") == "notes"]
+    assert order.index(findings) < order.index(notes) < order.index(section(finding_report, "grids"))
+    assert CLAIM in findings.find_all("table")[0].text_content()
+
+
+def test_a_note_several_runs_wrote_is_shown_once_with_its_runs_in_a_folded_list(finding_report):
+    (notes,) = [d for d in finding_report.find_all("details") if d.attrs.get("id") == "notes"]
+    summary = " ".join(notes.find_all("summary")[0].text_content().split())
+    assert "Notes" in summary and "(2; 4 as the runs wrote them" in summary
+    lines = [(li.find_all("span")[0].text_content(), "".join(li.text).strip()) for li in notes.find_all("li")]
+    assert lines == [("all 3 runs:", SHARED_NOTE), ("sweep/0:", FIRST_RUN_NOTE)]
+    assert [li.attrs["data-runs"] for li in notes.find_all("li", "note-line")] == ["3", "1"]
 
 
 def test_navigation_links_the_page_sections_and_each_scorer_view(sweep_report):

@@ -50,7 +50,8 @@ def header_view(study: Study) -> dict:
         "n_runs": len(study.runs),
         "n_samples": len(study.samples),
         "parameters": [{"name": p.name, "values": [format_value(v) for v in p.values]} for p in study.parameters],
-        "notes": [(run.label, note) for run in study.runs for note in run.notes],
+        "notes": study_notes(study),
+        "n_notes_written": sum(len(run.notes) for run in study.runs),
         "configs": [
             {
                 "run": run.label,
@@ -61,6 +62,23 @@ def header_view(study: Study) -> dict:
             for run in study.runs
         ],
     }
+
+
+def study_notes(study: Study) -> list[dict]:
+    """Each distinct note once, in first-seen order, with the runs that wrote it ("all N runs" when every run did)."""
+    runs: dict[str, list[str]] = {}
+    for run in study.runs:
+        for note in dict.fromkeys(run.notes):
+            runs.setdefault(note, []).append(run.label)
+    n_runs = len(study.runs)
+    return [
+        {
+            "text": note,
+            "runs": labels,
+            "where": f"all {n_runs} runs" if n_runs > 1 and len(labels) == n_runs else ", ".join(labels),
+        }
+        for note, labels in runs.items()
+    ]
 
 
 def _prompt_rows(samples: pd.DataFrame) -> list[tuple[str, str]]:
