@@ -783,3 +783,27 @@ def test_a_plot_shades_the_band_it_names_and_names_none_it_does_not_draw():
     plain = draw_series([without], metric="fid/fid", param=param, ci_level=0.95).axes[0]
     assert not [c for c in plain.collections if isinstance(c, PolyCollection)]
     assert "no interval" in plain.get_title() and "bands" not in plain.get_title()
+
+
+def test_a_plot_with_bands_keeps_its_legend_clear_of_the_axes_and_in_the_saved_image(tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from harness.report.load import SweptParameter
+    from harness.report.plots import draw_series, save_figure
+    from harness.report.series import Series
+
+    param = SweptParameter("sampler.guidance_scale", "param:sampler.guidance_scale", (1, 3, 5), between_runs=True)
+    lines = [
+        Series(f"class={name}", (1, 3, 5), (share,) * 3, (share - 0.3,) * 3, (share + 0.3,) * 3)
+        for name, share in zip(CLASSES, (0.2, 0.5, 0.8), strict=True)
+    ]
+    fig = draw_series(lines, metric="bias/share[*]", param=param, ci_level=0.95)
+    FigureCanvasAgg(fig).draw()
+    (ax,) = fig.axes
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [line.label for line in lines]
+    assert not legend.get_window_extent().overlaps(ax.get_window_extent())
+    width_in_figure = fig.get_size_inches()[0] * fig.dpi
+    assert legend.get_window_extent().x1 > width_in_figure  # outside the axes' figure: the saved image must grow
+    with Image.open(save_figure(fig, tmp_path / "shares.png", dpi=int(fig.dpi))) as png:
+        assert png.width >= legend.get_window_extent().x1 - ax.get_tightbbox().x0

@@ -73,7 +73,8 @@ def draw_series(
     title = f"{metric} vs {param.name} ({f'bands: {ci_level:.0%} CI' if banded else 'no interval'})"
     ax.set_title(f"{title}\nat {held}" if held else title, fontsize=9)
     if len(series) > 1:
-        ax.legend(fontsize=7)
+        # Right of the axes, not inside them, where it would hide the bands; the saved figure grows to hold it.
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     ax.grid(alpha=0.3)
     return fig
 
