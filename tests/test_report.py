@@ -807,3 +807,33 @@ def test_a_plot_with_bands_keeps_its_legend_clear_of_the_axes_and_in_the_saved_i
     assert legend.get_window_extent().x1 > width_in_figure  # outside the axes' figure: the saved image must grow
     with Image.open(save_figure(fig, tmp_path / "shares.png", dpi=int(fig.dpi))) as png:
         assert png.width >= legend.get_window_extent().x1 - ax.get_tightbbox().x0
+
+
+@pytest.mark.parametrize("n_classes", [3, 8, 30])
+def test_confusion_counts_are_legible_in_their_cells_and_the_matrix_fits_the_page_column(n_classes, tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from harness.report.options import ReportOptions
+    from harness.report.plots import save_figure
+    from harness.report.views.bias import draw_confusion
+
+    dpi = ReportOptions.plot_dpi
+    names = [f"class_number_{i}" for i in range(n_classes)]
+    counts = np.arange(n_classes * n_classes).reshape(n_classes, n_classes) % 17
+    matrix = pd.DataFrame(counts, index=names, columns=names)
+    fig = draw_confusion(matrix, title="control prompts")
+    fig.set_dpi(dpi)
+    FigureCanvasAgg(fig).draw()
+    (ax,) = fig.axes
+    box = ax.get_window_extent()
+    cell_w, cell_h = box.width / n_classes, box.height / n_classes
+    numbers = [t for t in ax.texts if t.get_text().isdigit()]
+    assert len(numbers) == n_classes * n_classes
+    for text in numbers:
+        extent = text.get_window_extent()
+        assert extent.width < cell_w and extent.height < cell_h  # inside its cell
+        assert text.get_fontsize() * dpi / 72 >= 12 or n_classes > 16  # 12 px at full cell size
+        assert text.get_fontsize() >= 6
+    with Image.open(save_figure(fig, tmp_path / "confusion.png", dpi)) as png:
+        # The content column at a 1280 px window: the page's margins and a scroll bar taken off.
+        assert png.width <= 1280 - 2 * 32 - 16
