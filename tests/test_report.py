@@ -485,6 +485,16 @@ def test_run_table_has_one_row_per_run_with_its_overrides_and_metrics(sweep_repo
         assert "sampler.guidance_scale=" in cells["overrides"]
 
 
+def test_every_table_sits_in_a_box_that_scrolls_sideways(sweep_report, finding_report):
+    for dom in (sweep_report[1], finding_report):
+        tables = dom.find_all("table")
+        assert {t.attrs.get("id") for t in tables} >= {"run-table"}
+        for table in tables:
+            box = table.parent
+            assert box.tag == "div" and "table-scroll" in box.classes, table.attrs
+    assert section(finding_report, "findings").find_all("div", "table-scroll")
+
+
 def test_header_states_model_random_weights_and_each_runs_config(sweep_report):
     _, dom = sweep_report
     header = dom.find_all("header")[0].text_content()
