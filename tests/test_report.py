@@ -396,17 +396,74 @@ def test_grid_images_are_thumbnails_of_the_requested_size(sweep_report):
             assert thumb.size == (96, 96)
 
 
-def test_one_plot_per_metric_and_swept_override_without_ci_bounds_or_counts(sweep_report, sweep):
+PLOTTED_METRICS = ("clip/score_mean", "bias/majority_share", "bias/share[*]", "fid/fid", "kid/kid_mean")
+SWEPT = {"sampler.guidance_scale": (GUIDANCE, 0), "sampler.upsample_temp": (TEMPS, 1)}
+
+
+def flat_curves(summaries: dict[tuple[float, float], dict]) -> set[tuple[str, str]]:
+    """(metric, parameter) pairs of the sweep whose every line is constant, read off the summaries: a line per
+    value of the other parameter, or for `bias/share[*]` a line per class with the other parameter held."""
+    flat = set()
+    for param, (values, axis) in SWEPT.items():
+        others = TEMPS if axis == 0 else GUIDANCE
+
+        def at(value: float, other: float, metric: str, axis: int = axis) -> float:
+            point = (value, other) if axis == 0 else (other, value)
+            return summaries[point]["metrics"][metric]
+
+        for metric in PLOTTED_METRICS:
+            if metric == "bias/share[*]":
+                held = others[len(others) // 2]
+                lines = [[at(v, held, f"bias/share[class={cls}]") for v in values] for cls in CLASSES]
+            else:
+                lines = [[at(v, other, metric) for v in values] for other in others]
+            if all(max(line) - min(line) <= 1e-12 for line in lines):
+                flat.add((metric, param))
+    return flat
+
+
+def test_one_plot_per_metric_and_swept_override_that_varies_and_a_line_for_each_flat_one(sweep_report, sweep):
     path, dom = sweep_report
+    flat = flat_curves(sweep[1])
+    assert ("bias/majority_share", "sampler.guidance_scale") in flat  # the synthetic sweep has some of each
     plots = dom.find_all("img", "plot")
     pairs = {(p.attrs["data-metric"], p.attrs["data-param"]) for p in plots}
-    metrics = {"clip/score_mean", "bias/majority_share", "bias/share[*]", "fid/fid", "kid/kid_mean"}
-    params = {"sampler.guidance_scale", "sampler.upsample_temp"}
-    assert pairs == {(m, p) for m in metrics for p in params}
-    assert len(plots) == len(metrics) * len(params)
+    assert pairs == {(m, p) for m in PLOTTED_METRICS for p in SWEPT} - flat
+    assert len(plots) == len(PLOTTED_METRICS) * len(SWEPT) - len(flat)
     for plot in plots:
         with Image.open(path.parent / plot.attrs["src"]) as png:
             assert png.format == "PNG" and png.width > 200
+    lines = section(dom, "metrics").find_all("p", "flat-plot")
+    assert {(line.attrs["data-metric"], line.attrs["data-param"]) for line in lines} == flat
+    (majority,) = [
+        line
+        for line in lines
+        if line.attrs["data-metric"] == "bias/majority_share" and "guidance" in line.attrs["data-param"]
+    ]
+    value = sweep[1][(3.0, 0.995)]["metrics"]["bias/majority_share"]
+    assert (
+        majority.text_content() == f"bias/majority_share vs sampler.guidance_scale: flat at {value:.4g} in every series"
+    )
+
+
+def test_a_curve_is_flat_when_every_line_is_constant_to_round_off():
+    from harness.report.load import SweptParameter
+    from harness.report.plots import Curve
+    from harness.report.series import Series
+
+    param = SweptParameter("sampler.guidance_scale", "param:sampler.guidance_scale", (1, 3), between_runs=True)
+
+    def curve(*lines: tuple[float, ...]) -> Curve:
+        none = (None, None)
+        return Curve("m", param, tuple(Series(f"t={i}", (1, 3)[: len(y)], y, none, none) for i, y in enumerate(lines)))
+
+    assert curve((0.3, 0.1 + 0.2), (2.0, 2.0)).flat
+    assert curve((0.3, 0.1 + 0.2), (0.3, 0.3)).flat_line() == "m vs sampler.guidance_scale: flat at 0.3 in every series"
+    assert curve((0.3, 0.3), (2.0, 2.0)).flat_line() == (
+        "m vs sampler.guidance_scale: flat in every series: t=0 at 0.3; t=1 at 2"
+    )
+    assert not curve((0.3, 0.3), (2.0, 2.0 + 1e-6)).flat  # one line moves: the plot shows it
+    assert not curve((0.3,), (2.0,)).flat  # single points are not lines
 
 
 def test_metric_series_has_one_line_per_other_setting_with_the_summary_values_and_bands(sweep):
@@ -641,7 +698,8 @@ def test_confusion_matrix_stored_with_expected_classes_as_its_index_is_read_the_
 
 def test_render_plots_returns_every_report_plot_as_a_png(sweep, tmp_path):
     images = render_plots([sweep[0]], tmp_path / "plots")
-    assert len(images) == 5 * 2 + 9 + 9  # metric curves, class-share bars, confusion matrices
+    curves = len(PLOTTED_METRICS) * len(SWEPT) - len(flat_curves(sweep[1]))
+    assert len(images) == curves + 9 + 9  # metric curves that are not flat, class-share bars, confusion matrices
     assert "report/clip/score_mean vs sampler.guidance_scale" in images
     for path in images.values():
         assert path.parent == tmp_path / "plots"
@@ -748,14 +806,15 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
     reason="headless check needs chromium, chromium-browser or google-chrome on PATH "
     "(Debian: apt-get install -y --no-install-recommends chromium)",
 )
-def test_sweep_report_renders_in_headless_chromium_with_every_image_loaded(sweep_report, tmp_path):
+def test_sweep_report_renders_in_headless_chromium_with_every_image_loaded(sweep_report, sweep, tmp_path):
     path, dom = sweep_report
     url = path.as_uri()
     rendered = chromium("--virtual-time-budget=10000", "--dump-dom", url, profile=tmp_path / "profile-dom")
     assert rendered.returncode == 0, rendered.stderr[-2000:]
     live = Dom.parse(rendered.stdout)
     (body,) = live.find_all("body")
-    grids, plots, bars, confusions, behind_bars = 3 * 8, 5 * 2, 9, 9, 9 * 2 * 2
+    plots = len(PLOTTED_METRICS) * len(SWEPT) - len(flat_curves(sweep[1]))
+    grids, bars, confusions, behind_bars = 3 * 8, 9, 9, 9 * 2 * 2
     n_images = grids + plots + bars + confusions + behind_bars
     assert len(live.find_all("img")) == len(dom.find_all("img")) == n_images
     assert len(live.find_all("img", "grid-thumb")) == grids

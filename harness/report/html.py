@@ -19,7 +19,7 @@ from harness.numbers import finite_or_none
 from harness.report.cells import Links, SampleCells
 from harness.report.load import REPLICATE_COLUMN, UNSET, Study, SweptParameter
 from harness.report.metric_names import is_ci_bound, is_count, scorer_of, split_metric
-from harness.report.plots import PlotFile
+from harness.report.plots import Curve, PlotFile
 from harness.report.series import metric_ci
 from harness.report.values import format_value
 from harness.scorers.glossary import GLOSSARY, glossary_line
@@ -118,8 +118,15 @@ def grid_view(study: Study, param: SweptParameter | None, cells: SampleCells) ->
     }
 
 
-def metrics_view(study: Study, plots: Sequence[PlotFile], link: Links, expected_scorers: Sequence[str]) -> list[dict]:
-    """One section per scorer: its plots, or its values when nothing is swept, or 'not computed'."""
+def metrics_view(
+    study: Study,
+    plots: Sequence[PlotFile],
+    link: Links,
+    expected_scorers: Sequence[str],
+    flat: Sequence[Curve] = (),
+) -> list[dict]:
+    """One section per scorer: its plots and a line per flat curve, or its values when nothing is swept, or
+    'not computed'."""
     groups = dict.fromkeys(expected_scorers)
     groups.update(dict.fromkeys(scorer_of(m) for m in (*study.metric_names, *study.score_columns)))
     sections = []
@@ -129,14 +136,20 @@ def metrics_view(study: Study, plots: Sequence[PlotFile], link: Links, expected_
         # A sample count alone (fid/n_ref without fid/fid, say) does not make a scorer's result.
         computed = [m for m in present if not is_count(m)]
         group_plots = [p for p in plots if p.kind == "metric" and scorer_of(p.metric) == group]
+        group_flat = [
+            {"text": c.flat_line(), "metric": c.metric, "param": c.param.name}
+            for c in flat
+            if scorer_of(c.metric) == group
+        ]
         sections.append(
             {
                 "name": group,
-                "computed": bool(computed or group_plots),
+                "computed": bool(computed or group_plots or group_flat),
                 "missing": [m for m in metrics if m not in present],
                 "partial": [_partly_missing(study, m) for m in computed if _partly_missing(study, m)],
                 "plots": [{"src": link(p.path), "metric": p.metric, "param": p.parameter} for p in group_plots],
-                "values": [] if group_plots else _value_rows(study, present),
+                "flat": group_flat,
+                "values": [] if group_plots or group_flat else _value_rows(study, present),
                 "notes": sorted({n for run in study.runs for n in run.notes if _is_note_of(n, group)}),
                 "glossary": _glossary(computed),
             }
