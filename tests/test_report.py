@@ -170,7 +170,9 @@ def make_run(run_dir: Path, spec: RunSpec, store: Path, overrides_in_summary: bo
         "config": {"sampler.guidance_scale": spec.guidance, "sampler.upsample_temp": spec.temp, "seed": 0}
         | spec.config,
     }
-    notes = ([] if spec.with_fid else ["fid: skipped, no reference statistics given"]) + list(spec.notes)
+    # The FID scorer notes why it skipped; a run composed without it (`scorers` not naming fid) says nothing.
+    skipped = not spec.with_fid and "fid" in spec.config.get("scorers", ["fid"])
+    notes = (["fid: skipped, no reference statistics given"] if skipped else []) + list(spec.notes)
     # A run without scorers records its samples unchanged: results with the manifest's columns only.
     results = samples if spec.scored else samples[manifest_columns]
     summary = write_results(run_dir, results, metrics, tables, notes, info)
@@ -252,6 +254,7 @@ class Node:
     parent: Node | None = None
     children: list[Node] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
+    content: list[str | Node] = field(default_factory=list)  # text and children in document order
 
     @property
     def classes(self) -> set[str]:
@@ -266,7 +269,7 @@ class Node:
         return [n for n in self.iter() if n.tag == tag and (cls is None or cls in n.classes)]
 
     def text_content(self) -> str:
-        return "".join(self.text) + "".join(c.text_content() for c in self.children)
+        return "".join(part if isinstance(part, str) else part.text_content() for part in self.content)
 
 
 class Dom(HTMLParser):
@@ -287,6 +290,7 @@ class Dom(HTMLParser):
     def handle_starttag(self, tag, attrs):
         node = Node(tag, {k: v or "" for k, v in attrs}, parent=self.stack[-1])
         self.stack[-1].children.append(node)
+        self.stack[-1].content.append(node)
         if tag not in self.VOID:
             self.stack.append(node)
 
@@ -298,6 +302,7 @@ class Dom(HTMLParser):
 
     def handle_data(self, data):
         self.stack[-1].text.append(data)
+        self.stack[-1].content.append(data)
 
 
 def grid(dom: Node, param: str) -> Node:
@@ -577,9 +582,9 @@ def test_findings_follow_the_title_and_summary_line_before_notes_and_everything_
 def test_a_note_several_runs_wrote_is_shown_once_with_its_runs_in_a_folded_list(finding_report):
     (notes,) = [d for d in finding_report.find_all("details") if d.attrs.get("id") == "notes"]
     summary = " ".join(notes.find_all("summary")[0].text_content().split())
-    assert "Notes" in summary and "(2; 4 as the runs wrote them" in summary
-    lines = [(li.find_all("span")[0].text_content(), "".join(li.text).strip()) for li in notes.find_all("li")]
-    assert lines == [("all 3 runs:", SHARED_NOTE), ("sweep/0:", FIRST_RUN_NOTE)]
+    assert summary.startswith("Notes (2; 4 as the runs wrote them")
+    lines = [" ".join(li.text_content().split()) for li in notes.find_all("li")]
+    assert lines == [f"all 3 runs: {SHARED_NOTE}", f"sweep/0: {FIRST_RUN_NOTE}"]
     assert [li.attrs["data-runs"] for li in notes.find_all("li", "note-line")] == ["3", "1"]
 
 
@@ -612,9 +617,38 @@ def test_a_run_without_fid_marks_the_fid_section_not_computed(tmp_path):
     assert not [d for d in dom.find_all("div", "not-computed") if d.attrs.get("data-scorer") == "clip"]
     values = section(dom, "metrics").find_all("table", "metric-values")[0].text_content()
     assert "clip/score_mean" in values
-    notes = {g.attrs["data-scorer"]: g.find_all("p", "note") for g in dom.find_all("div", "metric-group")}
-    assert [n.text_content() for n in notes["fid"]] == ["note: fid: skipped, no reference statistics given"]
-    assert notes["clip"] == []
+    # One line, no heading: the scorer's name, "not computed" and its note saying why.
+    assert " ".join(fid.text_content().split()) == "fid: not computed (skipped, no reference statistics given)."
+    groups = {g.attrs["data-scorer"]: g for g in dom.find_all("div", "metric-group")}
+    assert groups["fid"].find_all("h3") == [] and groups["fid"].find_all("p", "note") == []
+    assert groups["clip"].find_all("p", "note") == [] and len(groups["clip"].find_all("h3")) == 1
+
+
+def test_a_scorer_no_run_was_composed_with_is_left_out(tmp_path):
+    make_run(tmp_path / "run", RunSpec(with_fid=False, config={"scorers": ["clip", "bias"]}), tmp_path / "store")
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    groups = [g.attrs["data-scorer"] for g in dom.find_all("div", "metric-group")]
+    assert groups == ["clip", "bias", "kid"]
+    assert "fid/" not in section(dom, "metrics").text_content()
+    assert not dom.find_all("div", "not-computed")
+
+
+def test_a_view_of_a_scorer_no_run_was_composed_with_is_left_out(tmp_path):
+    make_run(tmp_path / "run", RunSpec(scored=False, config={"scorers": ["clip"]}), tmp_path / "store")
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    assert [s.attrs["id"] for s in dom.find_all("section")] == ["grids", "metrics", "comparisons", "runs", "configs"]
+    assert "#bias" not in [a.attrs["href"] for a in dom.find_all("nav")[0].find_all("a")]
+    (clip,) = dom.find_all("div", "not-computed")  # asked for, not computed: one line saying so
+    assert clip.attrs["data-scorer"] == "clip"
+    assert " ".join(clip.text_content().split()) == "clip: not computed (no run wrote its metrics)."
+
+
+def test_a_study_with_nothing_to_compare_says_so_in_one_line(tmp_path):
+    make_run(tmp_path / "run", RunSpec(), tmp_path / "store")
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    comparisons = section(dom, "comparisons")
+    assert [n.tag for n in comparisons.children] == ["h2", "p"]
+    assert comparisons.children[1].text_content().startswith("Nothing to compare: no parameter varies")
 
 
 def test_a_null_fid_in_every_run_is_not_computed_and_gets_no_plot(tmp_path):

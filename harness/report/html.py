@@ -131,6 +131,7 @@ def metrics_view(
     groups.update(dict.fromkeys(scorer_of(m) for m in (*study.metric_names, *study.score_columns)))
     sections = []
     for group in groups:
+        notes = sorted({n for run in study.runs for n in run.notes if _is_note_of(n, group)})
         metrics = [m for m in study.metric_names if scorer_of(m) == group]
         present = [m for m in metrics if any(run.metrics.get(m) is not None for run in study.runs)]
         # A sample count alone (fid/n_ref without fid/fid, say) does not make a scorer's result.
@@ -141,20 +142,32 @@ def metrics_view(
             for c in flat
             if scorer_of(c.metric) == group
         ]
+        if not (computed or group_plots or group_flat or notes or study.asked_for(group)):
+            continue  # no run asked for this scorer and none says anything about it
         sections.append(
             {
                 "name": group,
                 "computed": bool(computed or group_plots or group_flat),
+                "why": _why_not_computed(group, notes, [m for m in metrics if m not in present]),
                 "missing": [m for m in metrics if m not in present],
                 "partial": [_partly_missing(study, m) for m in computed if _partly_missing(study, m)],
                 "plots": [{"src": link(p.path), "metric": p.metric, "param": p.parameter} for p in group_plots],
                 "flat": group_flat,
                 "values": [] if group_plots or group_flat else _value_rows(study, present),
-                "notes": sorted({n for run in study.runs for n in run.notes if _is_note_of(n, group)}),
+                "notes": notes,
                 "glossary": _glossary(computed),
             }
         )
     return sections
+
+
+def _why_not_computed(scorer: str, notes: Sequence[str], missing: Sequence[str]) -> str:
+    """One line on why a scorer has no result: its notes (without their scorer prefix), or what is missing."""
+    if notes:
+        return "; ".join(re.sub(rf"^{re.escape(scorer)}:\s*", "", note) for note in notes)
+    if missing:
+        return f"{', '.join(missing)} missing"
+    return "no run wrote its metrics"
 
 
 def _glossary(metrics: Sequence[str]) -> list[str]:

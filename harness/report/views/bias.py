@@ -127,9 +127,12 @@ def _run_plots(run: Run, settings: str, folder: Path, options: ReportOptions) ->
     return plots
 
 
-def bias_section(study: Study, plots: Sequence[PlotFile], cells: SampleCells, options: ReportOptions) -> dict[str, Any]:
+def bias_section(
+    study: Study, plots: Sequence[PlotFile], cells: SampleCells, options: ReportOptions
+) -> dict[str, Any] | None:
     """Per run with bias plots: the chart, the confusion matrix and the images behind each bar; and the
-    tables a run needs to appear here (named when none has them)."""
+    tables a run needs to appear here (named when none has them). None when no run asked for the bias probe
+    and none has its tables."""
     by_run = {(p.kind, p.run): p for p in plots}
     runs = []
     for run in study.runs:
@@ -153,6 +156,8 @@ def bias_section(study: Study, plots: Sequence[PlotFile], cells: SampleCells, op
                 "bars": bars,
             }
         )
+    if not runs and not study.asked_for("bias"):
+        return None
     return {"runs": runs, "tables": [table_file(name) for name in BIAS_TABLES.values()]}
 
 
