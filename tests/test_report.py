@@ -4,6 +4,7 @@ Run dirs are synthetic (tiny PNGs, scores and tables made here) and written thro
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -224,11 +225,18 @@ def sweep_report(sweep, tmp_path_factory) -> tuple[Path, Node]:
 
 SHARED_NOTE = "clip: score_mean is the mean of 3 prompt means"
 FIRST_RUN_NOTE = "bias: most frequent class church"
+# As many and as long as the notes a bias run writes: together they filled a screen above the Findings.
+OTHER_SHARED_NOTES = (
+    "UNVALIDATED: probe accuracy 2/14 on the control prompts, 95% clopper_pearson lower bound 0.018, is not above"
+    " chance 1/K = 0.125; the class shares describe the CLIP probe's labels, not what the images show",
+    "bias: class of interest church: 0 of 6 probe samples, 95% clopper_pearson interval",
+    "fid: 9 images < subset_size 12; not scored",
+)
 CLAIM = "CLIP score rises with guidance"
 
 
 @pytest.fixture(scope="module")
-def finding_report(tmp_path_factory) -> Node:
+def finding_report(tmp_path_factory) -> tuple[Path, Node]:
     """Three runs over guidance composed with an experiment's claim and finding; every run writes the same note
     and the first one a note of its own."""
     root = tmp_path_factory.mktemp("finding")
@@ -239,9 +247,10 @@ def finding_report(tmp_path_factory) -> Node:
         "finding.expect": "increase",
     }
     for job, guidance in enumerate(GUIDANCE):
-        notes = (SHARED_NOTE, *((FIRST_RUN_NOTE,) if job == 0 else ()))
+        notes = (SHARED_NOTE, *OTHER_SHARED_NOTES, *((FIRST_RUN_NOTE,) if job == 0 else ()))
         make_run(root / "sweep" / str(job), RunSpec(guidance, config=config, notes=notes), root / "store")
-    return Dom.parse(build_report([root / "sweep"]).read_text())
+    path = build_report([root / "sweep"])
+    return path, Dom.parse(path.read_text())
 
 
 # ---------------------------------------------------------------- a small DOM from html.parser
@@ -548,13 +557,13 @@ def test_run_table_has_one_row_per_run_with_its_overrides_and_metrics(sweep_repo
 
 
 def test_every_table_sits_in_a_box_that_scrolls_sideways(sweep_report, finding_report):
-    for dom in (sweep_report[1], finding_report):
+    for dom in (sweep_report[1], finding_report[1]):
         tables = dom.find_all("table")
         assert {t.attrs.get("id") for t in tables} >= {"run-table"}
         for table in tables:
             box = table.parent
             assert box.tag == "div" and "table-scroll" in box.classes, table.attrs
-    assert section(finding_report, "findings").find_all("div", "table-scroll")
+    assert section(finding_report[1], "findings").find_all("div", "table-scroll")
 
 
 def test_header_states_model_random_weights_and_each_runs_config(sweep_report):
@@ -567,25 +576,28 @@ def test_header_states_model_random_weights_and_each_runs_config(sweep_report):
 
 
 def test_findings_follow_the_title_and_summary_line_before_notes_and_everything_else(finding_report):
-    (body,) = finding_report.find_all("body")
+    _, dom = finding_report
+    (body,) = dom.find_all("body")
     (header,) = body.find_all("header")
     # The header is the title, one summary line, warnings and the navigation: no tables, no lists of notes.
     assert {child.tag for child in header.children} <= {"h1", "p", "div", "nav"}
     assert "3 runs" in header.find_all("p")[1].text_content()
     order = list(body.iter())
-    findings = section(finding_report, "findings")
+    findings = section(dom, "findings")
     (notes,) = [d for d in body.find_all("details") if d.attrs.get("id") == "notes"]
-    assert order.index(findings) < order.index(notes) < order.index(section(finding_report, "grids"))
+    assert order.index(findings) < order.index(notes) < order.index(section(dom, "grids"))
     assert CLAIM in findings.find_all("table")[0].text_content()
 
 
 def test_a_note_several_runs_wrote_is_shown_once_with_its_runs_in_a_folded_list(finding_report):
-    (notes,) = [d for d in finding_report.find_all("details") if d.attrs.get("id") == "notes"]
+    (notes,) = [d for d in finding_report[1].find_all("details") if d.attrs.get("id") == "notes"]
     summary = " ".join(notes.find_all("summary")[0].text_content().split())
-    assert summary.startswith("Notes (2; 4 as the runs wrote them")
+    shared = (SHARED_NOTE, *OTHER_SHARED_NOTES)
+    written = 3 * len(shared) + 1
+    assert summary.startswith(f"Notes ({len(shared) + 1}; {written} as the runs wrote them")
     lines = [" ".join(li.text_content().split()) for li in notes.find_all("li")]
-    assert lines == [f"all 3 runs: {SHARED_NOTE}", f"sweep/0: {FIRST_RUN_NOTE}"]
-    assert [li.attrs["data-runs"] for li in notes.find_all("li", "note-line")] == ["3", "1"]
+    assert lines == [f"all 3 runs: {note}" for note in shared] + [f"sweep/0: {FIRST_RUN_NOTE}"]
+    assert [li.attrs["data-runs"] for li in notes.find_all("li", "note-line")] == ["3"] * len(shared) + ["1"]
 
 
 def test_navigation_links_the_page_sections_and_each_scorer_view(sweep_report):
@@ -940,3 +952,76 @@ def test_confusion_counts_are_legible_in_their_cells_and_the_matrix_fits_the_pag
     with Image.open(save_figure(fig, tmp_path / "confusion.png", dpi)) as png:
         # The content column at a 1280 px window: the page's margins and a scroll bar taken off.
         assert png.width <= 1280 - 2 * 32 - 16
+
+
+# Measures the laid-out page once everything (images included) has loaded, and writes what it found into the
+# DOM as JSON, for --dump-dom to hand back.
+LAYOUT_PROBE = """
+<script>
+window.addEventListener("load", () => {
+  const width = document.documentElement.clientWidth;
+  const scrollsSideways = (el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  const inScrollBox = (el) => {
+    for (let up = el.parentElement; up; up = up.parentElement) if (scrollsSideways(up)) return true;
+    return false;
+  };
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+    (el.className ? "." + String(el.className).split(" ").join(".") : "");
+  const sticking_out = Array.from(document.body.querySelectorAll("*"))
+    .filter((el) => el.getBoundingClientRect().right > width + 0.5 && !inScrollBox(el))
+    .map((el) => name(el) + " right=" + Math.round(el.getBoundingClientRect().right));
+  const boxes = Array.from(document.querySelectorAll(".table-scroll")).map((box) => ({
+    overflows: box.scrollWidth > box.clientWidth,
+    scrollbar: box.offsetHeight - box.clientHeight - box.clientTop * 2,
+    tables_inside: box.querySelectorAll("table").length,
+  }));
+  const findings = document.querySelector("#findings h2").getBoundingClientRect();
+  const confusions = Array.from(document.querySelectorAll("img.confusion-plot"))
+    .map((img) => [img.getBoundingClientRect().width, img.naturalWidth]);
+  const out = document.createElement("pre");
+  out.id = "layout-probe";
+  out.textContent = JSON.stringify({
+    width, innerWidth: window.innerWidth, innerHeight: window.innerHeight,
+    scrollWidth: document.documentElement.scrollWidth, sticking_out, boxes,
+    tables: document.querySelectorAll("table").length, findings_bottom: findings.bottom, confusions,
+  });
+  document.body.appendChild(out);
+});
+</script>
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="headless check needs chromium, chromium-browser or google-chrome on PATH")
+def test_at_1280_px_the_findings_are_above_the_fold_and_nothing_but_scroll_boxes_is_wider(finding_report, tmp_path):
+    path, _ = finding_report
+    probed = path.with_name("layout-probe.html")  # beside the report, so that its _files folder resolves
+    probed.write_text(path.read_text().replace("</body>", LAYOUT_PROBE + "</body>"))
+    window = "--window-size=1280,900"
+    args = ("--virtual-time-budget=10000", window, "--dump-dom", probed.as_uri())
+    rendered = chromium(*args, profile=tmp_path / "profile-layout")
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    (probe,) = [n for n in Dom.parse(rendered.stdout).find_all("pre") if n.attrs.get("id") == "layout-probe"]
+    layout = json.loads(probe.text_content())
+    assert layout["innerWidth"] == 1280 and 0 < layout["innerHeight"] <= 900
+    # The Findings heading lies within the first screen.
+    assert layout["findings_bottom"] <= layout["innerHeight"]
+    # Nothing sticks out on the right but what sits in a box that scrolls sideways, so no page-wide scroll.
+    assert layout["sticking_out"] == []
+    assert layout["scrollWidth"] <= layout["width"]
+    # Every table is in a box; the run table of this study (every metric a column) is wider than the page, and
+    # its box draws a scroll bar (not one that appears only while scrolling).
+    assert sum(box["tables_inside"] for box in layout["boxes"]) == layout["tables"]
+    wide = [box for box in layout["boxes"] if box["overflows"]]
+    assert wide and all(box["scrollbar"] > 0 for box in wide)
+    # Confusion matrices are shown at their own size: the page does not shrink their counts.
+    assert layout["confusions"] and all(shown >= natural - 1 for shown, natural in layout["confusions"])
+
+    artifacts = Path(os.environ.get("REPORT_ARTIFACT_DIR") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = artifacts / "report_top_1280x900.png"
+    taken = chromium(f"--screenshot={shot}", window, path.as_uri(), profile=tmp_path / "profile-top")
+    assert taken.returncode == 0 and shot.is_file(), taken.stderr[-2000:]
+    with Image.open(shot) as image:
+        assert image.size == (1280, 900)
+        assert np.asarray(image.convert("L")).std() > 5  # not a blank page
