@@ -976,6 +976,9 @@ window.addEventListener("load", () => {
     tables_inside: box.querySelectorAll("table").length,
   }));
   const findings = document.querySelector("#findings h2").getBoundingClientRect();
+  const runRows = Array.from(document.querySelectorAll("#run-table tr.run-row"));
+  const lineHeight = parseFloat(getComputedStyle(runRows[0].cells[0]).lineHeight);
+  const runRowLines = runRows.map((row) => row.getBoundingClientRect().height / lineHeight);
   const confusions = Array.from(document.querySelectorAll("img.confusion-plot"))
     .map((img) => [img.getBoundingClientRect().width, img.naturalWidth]);
   const out = document.createElement("pre");
@@ -983,7 +986,7 @@ window.addEventListener("load", () => {
   out.textContent = JSON.stringify({
     width, innerWidth: window.innerWidth, innerHeight: window.innerHeight,
     scrollWidth: document.documentElement.scrollWidth, sticking_out, boxes,
-    tables: document.querySelectorAll("table").length, findings_bottom: findings.bottom, confusions,
+    tables: document.querySelectorAll("table").length, findings_bottom: findings.bottom, confusions, runRowLines,
   });
   document.body.appendChild(out);
 });
@@ -1014,6 +1017,7 @@ def test_at_1280_px_the_findings_are_above_the_fold_and_nothing_but_scroll_boxes
     assert sum(box["tables_inside"] for box in layout["boxes"]) == layout["tables"]
     wide = [box for box in layout["boxes"] if box["overflows"]]
     assert wide and all(box["scrollbar"] > 0 for box in wide)
+    assert len(layout["runRowLines"]) == 3 and max(layout["runRowLines"]) < 2  # a run is one line, not wrapped
     # Confusion matrices are shown at their own size: the page does not shrink their counts.
     assert layout["confusions"] and all(shown >= natural - 1 for shown, natural in layout["confusions"])
 
