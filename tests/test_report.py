@@ -4,6 +4,7 @@ Run dirs are synthetic (tiny PNGs, scores and tables made here) and written thro
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -72,6 +73,8 @@ class RunSpec:
     image_size: int = 256
     extra_guidance: tuple = ()
     metrics: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    notes: tuple = ()
 
 
 def write_png(path: Path, size: int, color: tuple[int, int, int]) -> None:
@@ -165,9 +168,12 @@ def make_run(run_dir: Path, spec: RunSpec, store: Path, overrides_in_summary: bo
         "suite": "hyperparams",
         "experiment": None,
         "overrides": overrides if overrides_in_summary else [],
-        "config": {"sampler.guidance_scale": spec.guidance, "sampler.upsample_temp": spec.temp, "seed": 0},
+        "config": {"sampler.guidance_scale": spec.guidance, "sampler.upsample_temp": spec.temp, "seed": 0}
+        | spec.config,
     }
-    notes = [] if spec.with_fid else ["fid: skipped, no reference statistics given"]
+    # The FID scorer notes why it skipped; a run composed without it (`scorers` not naming fid) says nothing.
+    skipped = not spec.with_fid and "fid" in spec.config.get("scorers", ["fid"])
+    notes = (["fid: skipped, no reference statistics given"] if skipped else []) + list(spec.notes)
     # A run without scorers records its samples unchanged: results with the manifest's columns only.
     results = samples if spec.scored else samples[manifest_columns]
     summary = write_results(run_dir, results, metrics, tables, notes, info)
@@ -217,6 +223,36 @@ def sweep_report(sweep, tmp_path_factory) -> tuple[Path, Node]:
     return path, Dom.parse(path.read_text())
 
 
+SHARED_NOTE = "clip: score_mean is the mean of 3 prompt means"
+FIRST_RUN_NOTE = "bias: most frequent class church"
+# As many and as long as the notes a bias run writes: together they filled a screen above the Findings.
+OTHER_SHARED_NOTES = (
+    "UNVALIDATED: probe accuracy 2/14 on the control prompts, 95% clopper_pearson lower bound 0.018, is not above"
+    " chance 1/K = 0.125; the class shares describe the CLIP probe's labels, not what the images show",
+    "bias: class of interest church: 0 of 6 probe samples, 95% clopper_pearson interval",
+    "fid: 9 images < subset_size 12; not scored",
+)
+CLAIM = "CLIP score rises with guidance"
+
+
+@pytest.fixture(scope="module")
+def finding_report(tmp_path_factory) -> tuple[Path, Node]:
+    """Three runs over guidance composed with an experiment's claim and finding; every run writes the same note
+    and the first one a note of its own."""
+    root = tmp_path_factory.mktemp("finding")
+    config = {
+        "note": CLAIM,
+        "finding.metric": "clip.score",
+        "finding.compare": "sampler.guidance_scale",
+        "finding.expect": "increase",
+    }
+    for job, guidance in enumerate(GUIDANCE):
+        notes = (SHARED_NOTE, *OTHER_SHARED_NOTES, *((FIRST_RUN_NOTE,) if job == 0 else ()))
+        make_run(root / "sweep" / str(job), RunSpec(guidance, config=config, notes=notes), root / "store")
+    path = build_report([root / "sweep"])
+    return path, Dom.parse(path.read_text())
+
+
 # ---------------------------------------------------------------- a small DOM from html.parser
 
 
@@ -227,6 +263,7 @@ class Node:
     parent: Node | None = None
     children: list[Node] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
+    content: list[str | Node] = field(default_factory=list)  # text and children in document order
 
     @property
     def classes(self) -> set[str]:
@@ -241,7 +278,7 @@ class Node:
         return [n for n in self.iter() if n.tag == tag and (cls is None or cls in n.classes)]
 
     def text_content(self) -> str:
-        return "".join(self.text) + "".join(c.text_content() for c in self.children)
+        return "".join(part if isinstance(part, str) else part.text_content() for part in self.content)
 
 
 class Dom(HTMLParser):
@@ -262,6 +299,7 @@ class Dom(HTMLParser):
     def handle_starttag(self, tag, attrs):
         node = Node(tag, {k: v or "" for k, v in attrs}, parent=self.stack[-1])
         self.stack[-1].children.append(node)
+        self.stack[-1].content.append(node)
         if tag not in self.VOID:
             self.stack.append(node)
 
@@ -273,6 +311,7 @@ class Dom(HTMLParser):
 
     def handle_data(self, data):
         self.stack[-1].text.append(data)
+        self.stack[-1].content.append(data)
 
 
 def grid(dom: Node, param: str) -> Node:
@@ -371,17 +410,74 @@ def test_grid_images_are_thumbnails_of_the_requested_size(sweep_report):
             assert thumb.size == (96, 96)
 
 
-def test_one_plot_per_metric_and_swept_override_without_ci_bounds_or_counts(sweep_report, sweep):
+PLOTTED_METRICS = ("clip/score_mean", "bias/majority_share", "bias/share[*]", "fid/fid", "kid/kid_mean")
+SWEPT = {"sampler.guidance_scale": (GUIDANCE, 0), "sampler.upsample_temp": (TEMPS, 1)}
+
+
+def flat_curves(summaries: dict[tuple[float, float], dict]) -> set[tuple[str, str]]:
+    """(metric, parameter) pairs of the sweep whose every line is constant, read off the summaries: a line per
+    value of the other parameter, or for `bias/share[*]` a line per class with the other parameter held."""
+    flat = set()
+    for param, (values, axis) in SWEPT.items():
+        others = TEMPS if axis == 0 else GUIDANCE
+
+        def at(value: float, other: float, metric: str, axis: int = axis) -> float:
+            point = (value, other) if axis == 0 else (other, value)
+            return summaries[point]["metrics"][metric]
+
+        for metric in PLOTTED_METRICS:
+            if metric == "bias/share[*]":
+                held = others[len(others) // 2]
+                lines = [[at(v, held, f"bias/share[class={cls}]") for v in values] for cls in CLASSES]
+            else:
+                lines = [[at(v, other, metric) for v in values] for other in others]
+            if all(max(line) - min(line) <= 1e-12 for line in lines):
+                flat.add((metric, param))
+    return flat
+
+
+def test_one_plot_per_metric_and_swept_override_that_varies_and_a_line_for_each_flat_one(sweep_report, sweep):
     path, dom = sweep_report
+    flat = flat_curves(sweep[1])
+    assert ("bias/majority_share", "sampler.guidance_scale") in flat  # the synthetic sweep has some of each
     plots = dom.find_all("img", "plot")
     pairs = {(p.attrs["data-metric"], p.attrs["data-param"]) for p in plots}
-    metrics = {"clip/score_mean", "bias/majority_share", "bias/share[*]", "fid/fid", "kid/kid_mean"}
-    params = {"sampler.guidance_scale", "sampler.upsample_temp"}
-    assert pairs == {(m, p) for m in metrics for p in params}
-    assert len(plots) == len(metrics) * len(params)
+    assert pairs == {(m, p) for m in PLOTTED_METRICS for p in SWEPT} - flat
+    assert len(plots) == len(PLOTTED_METRICS) * len(SWEPT) - len(flat)
     for plot in plots:
         with Image.open(path.parent / plot.attrs["src"]) as png:
             assert png.format == "PNG" and png.width > 200
+    lines = section(dom, "metrics").find_all("p", "flat-plot")
+    assert {(line.attrs["data-metric"], line.attrs["data-param"]) for line in lines} == flat
+    (majority,) = [
+        line
+        for line in lines
+        if line.attrs["data-metric"] == "bias/majority_share" and "guidance" in line.attrs["data-param"]
+    ]
+    value = sweep[1][(3.0, 0.995)]["metrics"]["bias/majority_share"]
+    assert (
+        majority.text_content() == f"bias/majority_share vs sampler.guidance_scale: flat at {value:.4g} in every series"
+    )
+
+
+def test_a_curve_is_flat_when_every_line_is_constant_to_round_off():
+    from harness.report.load import SweptParameter
+    from harness.report.plots import Curve
+    from harness.report.series import Series
+
+    param = SweptParameter("sampler.guidance_scale", "param:sampler.guidance_scale", (1, 3), between_runs=True)
+
+    def curve(*lines: tuple[float, ...]) -> Curve:
+        none = (None, None)
+        return Curve("m", param, tuple(Series(f"t={i}", (1, 3)[: len(y)], y, none, none) for i, y in enumerate(lines)))
+
+    assert curve((0.3, 0.1 + 0.2), (2.0, 2.0)).flat
+    assert curve((0.3, 0.1 + 0.2), (0.3, 0.3)).flat_line() == "m vs sampler.guidance_scale: flat at 0.3 in every series"
+    assert curve((0.3, 0.3), (2.0, 2.0)).flat_line() == (
+        "m vs sampler.guidance_scale: flat in every series: t=0 at 0.3; t=1 at 2"
+    )
+    assert not curve((0.3, 0.3), (2.0, 2.0 + 1e-6)).flat  # one line moves: the plot shows it
+    assert not curve((0.3,), (2.0,)).flat  # single points are not lines
 
 
 def test_metric_series_has_one_line_per_other_setting_with_the_summary_values_and_bands(sweep):
@@ -460,6 +556,16 @@ def test_run_table_has_one_row_per_run_with_its_overrides_and_metrics(sweep_repo
         assert "sampler.guidance_scale=" in cells["overrides"]
 
 
+def test_every_table_sits_in_a_box_that_scrolls_sideways(sweep_report, finding_report):
+    for dom in (sweep_report[1], finding_report[1]):
+        tables = dom.find_all("table")
+        assert {t.attrs.get("id") for t in tables} >= {"run-table"}
+        for table in tables:
+            box = table.parent
+            assert box.tag == "div" and "table-scroll" in box.classes, table.attrs
+    assert section(finding_report[1], "findings").find_all("div", "table-scroll")
+
+
 def test_header_states_model_random_weights_and_each_runs_config(sweep_report):
     _, dom = sweep_report
     header = dom.find_all("header")[0].text_content()
@@ -467,6 +573,31 @@ def test_header_states_model_random_weights_and_each_runs_config(sweep_report):
     configs = section(dom, "configs").find_all("details")
     assert len(configs) == 9
     assert "sampler.upsample_temp" in configs[0].text_content()
+
+
+def test_findings_follow_the_title_and_summary_line_before_notes_and_everything_else(finding_report):
+    _, dom = finding_report
+    (body,) = dom.find_all("body")
+    (header,) = body.find_all("header")
+    # The header is the title, one summary line, warnings and the navigation: no tables, no lists of notes.
+    assert {child.tag for child in header.children} <= {"h1", "p", "div", "nav"}
+    assert "3 runs" in header.find_all("p")[1].text_content()
+    order = list(body.iter())
+    findings = section(dom, "findings")
+    (notes,) = [d for d in body.find_all("details") if d.attrs.get("id") == "notes"]
+    assert order.index(findings) < order.index(notes) < order.index(section(dom, "grids"))
+    assert CLAIM in findings.find_all("table")[0].text_content()
+
+
+def test_a_note_several_runs_wrote_is_shown_once_with_its_runs_in_a_folded_list(finding_report):
+    (notes,) = [d for d in finding_report[1].find_all("details") if d.attrs.get("id") == "notes"]
+    summary = " ".join(notes.find_all("summary")[0].text_content().split())
+    shared = (SHARED_NOTE, *OTHER_SHARED_NOTES)
+    written = 3 * len(shared) + 1
+    assert summary.startswith(f"Notes ({len(shared) + 1}; {written} as the runs wrote them")
+    lines = [" ".join(li.text_content().split()) for li in notes.find_all("li")]
+    assert lines == [f"all 3 runs: {note}" for note in shared] + [f"sweep/0: {FIRST_RUN_NOTE}"]
+    assert [li.attrs["data-runs"] for li in notes.find_all("li", "note-line")] == ["3"] * len(shared) + ["1"]
 
 
 def test_navigation_links_the_page_sections_and_each_scorer_view(sweep_report):
@@ -498,9 +629,38 @@ def test_a_run_without_fid_marks_the_fid_section_not_computed(tmp_path):
     assert not [d for d in dom.find_all("div", "not-computed") if d.attrs.get("data-scorer") == "clip"]
     values = section(dom, "metrics").find_all("table", "metric-values")[0].text_content()
     assert "clip/score_mean" in values
-    notes = {g.attrs["data-scorer"]: g.find_all("p", "note") for g in dom.find_all("div", "metric-group")}
-    assert [n.text_content() for n in notes["fid"]] == ["note: fid: skipped, no reference statistics given"]
-    assert notes["clip"] == []
+    # One line, no heading: the scorer's name, "not computed" and its note saying why.
+    assert " ".join(fid.text_content().split()) == "fid: not computed (skipped, no reference statistics given)."
+    groups = {g.attrs["data-scorer"]: g for g in dom.find_all("div", "metric-group")}
+    assert groups["fid"].find_all("h3") == [] and groups["fid"].find_all("p", "note") == []
+    assert groups["clip"].find_all("p", "note") == [] and len(groups["clip"].find_all("h3")) == 1
+
+
+def test_a_scorer_no_run_was_composed_with_is_left_out(tmp_path):
+    make_run(tmp_path / "run", RunSpec(with_fid=False, config={"scorers": ["clip", "bias"]}), tmp_path / "store")
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    groups = [g.attrs["data-scorer"] for g in dom.find_all("div", "metric-group")]
+    assert groups == ["clip", "bias", "kid"]
+    assert "fid/" not in section(dom, "metrics").text_content()
+    assert not dom.find_all("div", "not-computed")
+
+
+def test_a_view_of_a_scorer_no_run_was_composed_with_is_left_out(tmp_path):
+    make_run(tmp_path / "run", RunSpec(scored=False, config={"scorers": ["clip"]}), tmp_path / "store")
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    assert [s.attrs["id"] for s in dom.find_all("section")] == ["grids", "metrics", "comparisons", "runs", "configs"]
+    assert "#bias" not in [a.attrs["href"] for a in dom.find_all("nav")[0].find_all("a")]
+    (clip,) = dom.find_all("div", "not-computed")  # asked for, not computed: one line saying so
+    assert clip.attrs["data-scorer"] == "clip"
+    assert " ".join(clip.text_content().split()) == "clip: not computed (no run wrote its metrics)."
+
+
+def test_a_study_with_nothing_to_compare_says_so_in_one_line(tmp_path):
+    make_run(tmp_path / "run", RunSpec(), tmp_path / "store")
+    dom = Dom.parse(build_report([tmp_path / "run"]).read_text())
+    comparisons = section(dom, "comparisons")
+    assert [n.tag for n in comparisons.children] == ["h2", "p"]
+    assert comparisons.children[1].text_content().startswith("Nothing to compare: no parameter varies")
 
 
 def test_a_null_fid_in_every_run_is_not_computed_and_gets_no_plot(tmp_path):
@@ -584,7 +744,8 @@ def test_confusion_matrix_stored_with_expected_classes_as_its_index_is_read_the_
 
 def test_render_plots_returns_every_report_plot_as_a_png(sweep, tmp_path):
     images = render_plots([sweep[0]], tmp_path / "plots")
-    assert len(images) == 5 * 2 + 9 + 9  # metric curves, class-share bars, confusion matrices
+    curves = len(PLOTTED_METRICS) * len(SWEPT) - len(flat_curves(sweep[1]))
+    assert len(images) == curves + 9 + 9  # metric curves that are not flat, class-share bars, confusion matrices
     assert "report/clip/score_mean vs sampler.guidance_scale" in images
     for path in images.values():
         assert path.parent == tmp_path / "plots"
@@ -691,14 +852,15 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
     reason="headless check needs chromium, chromium-browser or google-chrome on PATH "
     "(Debian: apt-get install -y --no-install-recommends chromium)",
 )
-def test_sweep_report_renders_in_headless_chromium_with_every_image_loaded(sweep_report, tmp_path):
+def test_sweep_report_renders_in_headless_chromium_with_every_image_loaded(sweep_report, sweep, tmp_path):
     path, dom = sweep_report
     url = path.as_uri()
     rendered = chromium("--virtual-time-budget=10000", "--dump-dom", url, profile=tmp_path / "profile-dom")
     assert rendered.returncode == 0, rendered.stderr[-2000:]
     live = Dom.parse(rendered.stdout)
     (body,) = live.find_all("body")
-    grids, plots, bars, confusions, behind_bars = 3 * 8, 5 * 2, 9, 9, 9 * 2 * 2
+    plots = len(PLOTTED_METRICS) * len(SWEPT) - len(flat_curves(sweep[1]))
+    grids, bars, confusions, behind_bars = 3 * 8, 9, 9, 9 * 2 * 2
     n_images = grids + plots + bars + confusions + behind_bars
     assert len(live.find_all("img")) == len(dom.find_all("img")) == n_images
     assert len(live.find_all("img", "grid-thumb")) == grids
@@ -736,3 +898,134 @@ def test_a_plot_shades_the_band_it_names_and_names_none_it_does_not_draw():
     plain = draw_series([without], metric="fid/fid", param=param, ci_level=0.95).axes[0]
     assert not [c for c in plain.collections if isinstance(c, PolyCollection)]
     assert "no interval" in plain.get_title() and "bands" not in plain.get_title()
+
+
+def test_a_plot_with_bands_keeps_its_legend_clear_of_the_axes_and_in_the_saved_image(tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from harness.report.load import SweptParameter
+    from harness.report.plots import draw_series, save_figure
+    from harness.report.series import Series
+
+    param = SweptParameter("sampler.guidance_scale", "param:sampler.guidance_scale", (1, 3, 5), between_runs=True)
+    lines = [
+        Series(f"class={name}", (1, 3, 5), (share,) * 3, (share - 0.3,) * 3, (share + 0.3,) * 3)
+        for name, share in zip(CLASSES, (0.2, 0.5, 0.8), strict=True)
+    ]
+    fig = draw_series(lines, metric="bias/share[*]", param=param, ci_level=0.95)
+    FigureCanvasAgg(fig).draw()
+    (ax,) = fig.axes
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [line.label for line in lines]
+    assert not legend.get_window_extent().overlaps(ax.get_window_extent())
+    width_in_figure = fig.get_size_inches()[0] * fig.dpi
+    assert legend.get_window_extent().x1 > width_in_figure  # outside the axes' figure: the saved image must grow
+    with Image.open(save_figure(fig, tmp_path / "shares.png", dpi=int(fig.dpi))) as png:
+        assert png.width >= legend.get_window_extent().x1 - ax.get_tightbbox().x0
+
+
+@pytest.mark.parametrize("n_classes", [3, 8, 30])
+def test_confusion_counts_are_legible_in_their_cells_and_the_matrix_fits_the_page_column(n_classes, tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from harness.report.options import ReportOptions
+    from harness.report.plots import save_figure
+    from harness.report.views.bias import draw_confusion
+
+    dpi = ReportOptions.plot_dpi
+    names = [f"class_number_{i}" for i in range(n_classes)]
+    counts = np.arange(n_classes * n_classes).reshape(n_classes, n_classes) % 17
+    matrix = pd.DataFrame(counts, index=names, columns=names)
+    fig = draw_confusion(matrix, title="control prompts")
+    fig.set_dpi(dpi)
+    FigureCanvasAgg(fig).draw()
+    (ax,) = fig.axes
+    box = ax.get_window_extent()
+    cell_w, cell_h = box.width / n_classes, box.height / n_classes
+    numbers = [t for t in ax.texts if t.get_text().isdigit()]
+    assert len(numbers) == n_classes * n_classes
+    for text in numbers:
+        extent = text.get_window_extent()
+        assert extent.width < cell_w and extent.height < cell_h  # inside its cell
+        assert text.get_fontsize() * dpi / 72 >= 12 or n_classes > 16  # 12 px at full cell size
+        assert text.get_fontsize() >= 6
+    with Image.open(save_figure(fig, tmp_path / "confusion.png", dpi)) as png:
+        # The content column at a 1280 px window: the page's margins and a scroll bar taken off.
+        assert png.width <= 1280 - 2 * 32 - 16
+
+
+# Measures the laid-out page once everything (images included) has loaded, and writes what it found into the
+# DOM as JSON, for --dump-dom to hand back.
+LAYOUT_PROBE = """
+<script>
+window.addEventListener("load", () => {
+  const width = document.documentElement.clientWidth;
+  const scrollsSideways = (el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  const inScrollBox = (el) => {
+    for (let up = el.parentElement; up; up = up.parentElement) if (scrollsSideways(up)) return true;
+    return false;
+  };
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+    (el.className ? "." + String(el.className).split(" ").join(".") : "");
+  const sticking_out = Array.from(document.body.querySelectorAll("*"))
+    .filter((el) => el.getBoundingClientRect().right > width + 0.5 && !inScrollBox(el))
+    .map((el) => name(el) + " right=" + Math.round(el.getBoundingClientRect().right));
+  const boxes = Array.from(document.querySelectorAll(".table-scroll")).map((box) => ({
+    overflows: box.scrollWidth > box.clientWidth,
+    scrollbar: box.offsetHeight - box.clientHeight - box.clientTop * 2,
+    tables_inside: box.querySelectorAll("table").length,
+  }));
+  const findings = document.querySelector("#findings h2").getBoundingClientRect();
+  const runRows = Array.from(document.querySelectorAll("#run-table tr.run-row"));
+  const lineHeight = parseFloat(getComputedStyle(runRows[0].cells[0]).lineHeight);
+  const runRowLines = runRows.map((row) => row.getBoundingClientRect().height / lineHeight);
+  const confusions = Array.from(document.querySelectorAll("img.confusion-plot"))
+    .map((img) => [img.getBoundingClientRect().width, img.naturalWidth]);
+  const out = document.createElement("pre");
+  out.id = "layout-probe";
+  out.textContent = JSON.stringify({
+    width, innerWidth: window.innerWidth, innerHeight: window.innerHeight,
+    scrollWidth: document.documentElement.scrollWidth, sticking_out, boxes,
+    tables: document.querySelectorAll("table").length, findings_bottom: findings.bottom, confusions, runRowLines,
+  });
+  document.body.appendChild(out);
+});
+</script>
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="headless check needs chromium, chromium-browser or google-chrome on PATH")
+def test_at_1280_px_the_findings_are_above_the_fold_and_nothing_but_scroll_boxes_is_wider(finding_report, tmp_path):
+    path, _ = finding_report
+    probed = path.with_name("layout-probe.html")  # beside the report, so that its _files folder resolves
+    probed.write_text(path.read_text().replace("</body>", LAYOUT_PROBE + "</body>"))
+    window = "--window-size=1280,900"
+    args = ("--virtual-time-budget=10000", window, "--dump-dom", probed.as_uri())
+    rendered = chromium(*args, profile=tmp_path / "profile-layout")
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    (probe,) = [n for n in Dom.parse(rendered.stdout).find_all("pre") if n.attrs.get("id") == "layout-probe"]
+    layout = json.loads(probe.text_content())
+    assert layout["innerWidth"] == 1280 and 0 < layout["innerHeight"] <= 900
+    # The Findings heading lies within the first screen.
+    assert layout["findings_bottom"] <= layout["innerHeight"]
+    # Nothing sticks out on the right but what sits in a box that scrolls sideways, so no page-wide scroll.
+    assert layout["sticking_out"] == []
+    assert layout["scrollWidth"] <= layout["width"]
+    # Every table is in a box; the run table of this study (every metric a column) is wider than the page, and
+    # its box draws a scroll bar (not one that appears only while scrolling).
+    assert sum(box["tables_inside"] for box in layout["boxes"]) == layout["tables"]
+    wide = [box for box in layout["boxes"] if box["overflows"]]
+    assert wide and all(box["scrollbar"] > 0 for box in wide)
+    assert len(layout["runRowLines"]) == 3 and max(layout["runRowLines"]) < 2  # a run is one line, not wrapped
+    # Confusion matrices are shown at their own size: the page does not shrink their counts.
+    assert layout["confusions"] and all(shown >= natural - 1 for shown, natural in layout["confusions"])
+
+    artifacts = Path(os.environ.get("REPORT_ARTIFACT_DIR") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = artifacts / "report_top_1280x900.png"
+    taken = chromium(f"--screenshot={shot}", window, path.as_uri(), profile=tmp_path / "profile-top")
+    assert taken.returncode == 0 and shot.is_file(), taken.stderr[-2000:]
+    with Image.open(shot) as image:
+        assert image.size == (1280, 900)
+        assert np.asarray(image.convert("L")).std() > 5  # not a blank page

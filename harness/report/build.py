@@ -30,7 +30,7 @@ from harness.report.html import (
 )
 from harness.report.load import PathArg, Study, as_paths, load_study
 from harness.report.options import ReportOptions
-from harness.report.plots import PlotFile, metric_plots
+from harness.report.plots import Curve, PlotFile, draw_curves, metric_curves
 from harness.report.views import View, all_views, expected_scorers
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Se
     assets = assets_dir(out)
     link = Links(out)
     cells = SampleCells(ThumbnailStore(assets / "thumbs", options.thumb_size, options.thumb_quality), link)
-    curves, drawn = _draw_plots(study, assets / "plots", options)
+    curves, flat, drawn = _draw_plots(study, assets / "plots", options)
     header = header_view(study)
     comparisons = study_comparisons(study)
     context = {
@@ -67,7 +67,7 @@ def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Se
         "sources": [str(p) for p in sources],
         "header": header,
         "grids": [grid_view(study, param, cells) for param in study.parameters or (None,)],
-        "metrics": metrics_view(study, curves, link, expected_scorers()),
+        "metrics": metrics_view(study, curves, link, expected_scorers(), flat=flat),
         "ci_level": f"{options.ci_level:.0%}",
         "views": [
             {"id": view.id, "title": view.title, "template": view.template, "data": data}
@@ -99,16 +99,18 @@ def study_comparisons(study: Study) -> pd.DataFrame:
 
 def write_plots(study: Study, folder: Path, options: ReportOptions) -> list[PlotFile]:
     """Draw every plot of the report into `folder`: the metric curves, then each view's plots."""
-    curves, drawn = _draw_plots(study, folder, options)
+    curves, _, drawn = _draw_plots(study, folder, options)
     return curves + [plot for _, plots in drawn for plot in plots]
 
 
 def _draw_plots(
     study: Study, folder: Path, options: ReportOptions
-) -> tuple[list[PlotFile], list[tuple[View, list[PlotFile]]]]:
-    """The metric curves, and each view with the plots it drew (its section shows those)."""
-    curves = metric_plots(study, folder, options)
-    return curves, [(view, view.plots(study, folder, options)) for view in all_views()]
+) -> tuple[list[PlotFile], list[Curve], list[tuple[View, list[PlotFile]]]]:
+    """The metric curves drawn, those left undrawn as flat, and each view with the plots it drew (its section
+    shows those)."""
+    curves = metric_curves(study, options)
+    drawn = draw_curves(curves, folder, options)
+    return drawn, [c for c in curves if c.flat], [(view, view.plots(study, folder, options)) for view in all_views()]
 
 
 def render_plots(

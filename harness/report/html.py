@@ -19,7 +19,7 @@ from harness.numbers import finite_or_none
 from harness.report.cells import Links, SampleCells
 from harness.report.load import REPLICATE_COLUMN, UNSET, Study, SweptParameter
 from harness.report.metric_names import is_ci_bound, is_count, scorer_of, split_metric
-from harness.report.plots import PlotFile
+from harness.report.plots import Curve, PlotFile
 from harness.report.series import metric_ci
 from harness.report.values import format_value
 from harness.scorers.glossary import GLOSSARY, glossary_line
@@ -50,7 +50,8 @@ def header_view(study: Study) -> dict:
         "n_runs": len(study.runs),
         "n_samples": len(study.samples),
         "parameters": [{"name": p.name, "values": [format_value(v) for v in p.values]} for p in study.parameters],
-        "notes": [(run.label, note) for run in study.runs for note in run.notes],
+        "notes": study_notes(study),
+        "n_notes_written": sum(len(run.notes) for run in study.runs),
         "configs": [
             {
                 "run": run.label,
@@ -61,6 +62,23 @@ def header_view(study: Study) -> dict:
             for run in study.runs
         ],
     }
+
+
+def study_notes(study: Study) -> list[dict]:
+    """Each distinct note once, in first-seen order, with the runs that wrote it ("all N runs" when every run did)."""
+    runs: dict[str, list[str]] = {}
+    for run in study.runs:
+        for note in dict.fromkeys(run.notes):
+            runs.setdefault(note, []).append(run.label)
+    n_runs = len(study.runs)
+    return [
+        {
+            "text": note,
+            "runs": labels,
+            "where": f"all {n_runs} runs" if n_runs > 1 and len(labels) == n_runs else ", ".join(labels),
+        }
+        for note, labels in runs.items()
+    ]
 
 
 def _prompt_rows(samples: pd.DataFrame) -> list[tuple[str, str]]:
@@ -100,30 +118,56 @@ def grid_view(study: Study, param: SweptParameter | None, cells: SampleCells) ->
     }
 
 
-def metrics_view(study: Study, plots: Sequence[PlotFile], link: Links, expected_scorers: Sequence[str]) -> list[dict]:
-    """One section per scorer: its plots, or its values when nothing is swept, or 'not computed'."""
+def metrics_view(
+    study: Study,
+    plots: Sequence[PlotFile],
+    link: Links,
+    expected_scorers: Sequence[str],
+    flat: Sequence[Curve] = (),
+) -> list[dict]:
+    """One section per scorer: its plots and a line per flat curve, or its values when nothing is swept, or
+    'not computed'."""
     groups = dict.fromkeys(expected_scorers)
     groups.update(dict.fromkeys(scorer_of(m) for m in (*study.metric_names, *study.score_columns)))
     sections = []
     for group in groups:
+        notes = sorted({n for run in study.runs for n in run.notes if _is_note_of(n, group)})
         metrics = [m for m in study.metric_names if scorer_of(m) == group]
         present = [m for m in metrics if any(run.metrics.get(m) is not None for run in study.runs)]
         # A sample count alone (fid/n_ref without fid/fid, say) does not make a scorer's result.
         computed = [m for m in present if not is_count(m)]
         group_plots = [p for p in plots if p.kind == "metric" and scorer_of(p.metric) == group]
+        group_flat = [
+            {"text": c.flat_line(), "metric": c.metric, "param": c.param.name}
+            for c in flat
+            if scorer_of(c.metric) == group
+        ]
+        if not (computed or group_plots or group_flat or notes or study.asked_for(group)):
+            continue  # no run asked for this scorer and none says anything about it
         sections.append(
             {
                 "name": group,
-                "computed": bool(computed or group_plots),
+                "computed": bool(computed or group_plots or group_flat),
+                "why": _why_not_computed(group, notes, [m for m in metrics if m not in present]),
                 "missing": [m for m in metrics if m not in present],
                 "partial": [_partly_missing(study, m) for m in computed if _partly_missing(study, m)],
                 "plots": [{"src": link(p.path), "metric": p.metric, "param": p.parameter} for p in group_plots],
-                "values": [] if group_plots else _value_rows(study, present),
-                "notes": sorted({n for run in study.runs for n in run.notes if _is_note_of(n, group)}),
+                "flat": group_flat,
+                "values": [] if group_plots or group_flat else _value_rows(study, present),
+                "notes": notes,
                 "glossary": _glossary(computed),
             }
         )
     return sections
+
+
+def _why_not_computed(scorer: str, notes: Sequence[str], missing: Sequence[str]) -> str:
+    """One line on why a scorer has no result: its notes (without their scorer prefix), or what is missing."""
+    if notes:
+        return "; ".join(re.sub(rf"^{re.escape(scorer)}:\s*", "", note) for note in notes)
+    if missing:
+        return f"{', '.join(missing)} missing"
+    return "no run wrote its metrics"
 
 
 def _glossary(metrics: Sequence[str]) -> list[str]:

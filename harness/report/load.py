@@ -84,6 +84,15 @@ class Study:
         names = dict.fromkeys(m for run in self.runs for m in run.metrics if not is_ci_bound(m))
         return tuple(names)
 
+    def asked_for(self, scorer: str) -> bool:
+        """Whether some run was composed with `scorer` in its `scorers` list (a run that records no list counts
+        as asking for every scorer)."""
+        for run in self.runs:
+            listed = run.config.get("scorers")
+            if not isinstance(listed, (list, tuple)) or scorer in listed:
+                return True
+        return False
+
     @property
     def score_columns(self) -> tuple[str, ...]:
         """Per-sample score columns `<scorer>.<column>` (deeper names such as `bias.p.church` excluded)."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 from harness.report.views import bias, inpaint
 from harness.report.views.protocol import View
 
-# Page order. Every scorer named here gets a metrics section (saying "not computed" when no run has its
-# metrics); its views follow the metrics as sections of their own.
+# Page order. Every scorer named here gets a metrics section (one line saying "not computed" and why when a run
+# asked for it but none has its metrics; none when no run asked for it); its views follow the metrics as
+# sections of their own.
 SCORER_VIEWS: dict[str, tuple[View, ...]] = {
     "clip": (),
     "fid": (),

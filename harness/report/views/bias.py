@@ -45,20 +45,46 @@ def draw_distribution(table: pd.DataFrame, *, title: str) -> Figure:
     return fig
 
 
+# A confusion cell's side: full size up to MATRIX_IN / CELL_IN classes, smaller beyond so that the matrix stays
+# within MATRIX_IN (800 px at the default 100 dpi, inside the page's column at 1280 px).
+CELL_IN = 0.5
+MATRIX_IN = 8.0
+MARGIN_IN = 2.0  # room for the class names, axis labels and title, which the saved figure is cropped to
+
+
+def confusion_fonts(n_classes: int) -> tuple[float, float, float]:
+    """(cell side in inches, count font size, class-name font size in points) for an n x n matrix: the fonts
+    scale with the cell, so a count fills about a third of its cell's height at any size."""
+    cell = min(CELL_IN, MATRIX_IN / max(n_classes, 1))
+    return cell, max(6.0, 0.3 * cell * 72), max(6.0, min(10.0, 0.25 * cell * 72))
+
+
 def draw_confusion(matrix: pd.DataFrame, *, title: str) -> Figure:
-    """Counts of predicted (columns) per expected (rows) class, as an annotated heat map."""
-    fig = Figure(figsize=(4.2, 3.6))
-    ax = fig.add_subplot()
+    """Counts of predicted (columns) per expected (rows) class, as an annotated heat map sized to the matrix."""
     counts = matrix.to_numpy(dtype=float)
-    ax.imshow(counts, cmap="Blues", vmin=0)
+    rows, cols = counts.shape
+    cell, count_pt, label_pt = confusion_fonts(max(rows, cols))
+    width, height = cols * cell, rows * cell
+    fig = Figure(figsize=(width + MARGIN_IN, height + MARGIN_IN))
+    # The axes hold exactly the matrix, MARGIN_IN left of and below it for the names.
+    ax = fig.add_axes(
+        (
+            MARGIN_IN / fig.get_figwidth(),
+            MARGIN_IN / fig.get_figheight(),
+            width / fig.get_figwidth(),
+            height / fig.get_figheight(),
+        )
+    )
+    ax.imshow(counts, cmap="Blues", vmin=0, aspect="auto")
     peak = counts.max() if counts.size else 0
     for (i, j), n in np.ndenumerate(counts):
-        ax.text(j, i, f"{n:g}", ha="center", va="center", fontsize=7, color="white" if n > peak / 2 else "black")
-    ax.set_xticks(range(counts.shape[1]), [str(c) for c in matrix.columns], rotation=40, ha="right", fontsize=7)
-    ax.set_yticks(range(counts.shape[0]), [str(c) for c in matrix.index], fontsize=7)
+        color = "white" if n > peak / 2 else "black"
+        ax.text(j, i, f"{n:g}", ha="center", va="center", fontsize=count_pt, color=color)
+    ax.set_xticks(range(cols), [str(c) for c in matrix.columns], rotation=40, ha="right", fontsize=label_pt)
+    ax.set_yticks(range(rows), [str(c) for c in matrix.index], fontsize=label_pt)
     ax.set_xlabel("predicted")
     ax.set_ylabel("expected")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=max(9.0, label_pt))
     return fig
 
 
@@ -101,9 +127,12 @@ def _run_plots(run: Run, settings: str, folder: Path, options: ReportOptions) ->
     return plots
 
 
-def bias_section(study: Study, plots: Sequence[PlotFile], cells: SampleCells, options: ReportOptions) -> dict[str, Any]:
+def bias_section(
+    study: Study, plots: Sequence[PlotFile], cells: SampleCells, options: ReportOptions
+) -> dict[str, Any] | None:
     """Per run with bias plots: the chart, the confusion matrix and the images behind each bar; and the
-    tables a run needs to appear here (named when none has them)."""
+    tables a run needs to appear here (named when none has them). None when no run asked for the bias probe
+    and none has its tables."""
     by_run = {(p.kind, p.run): p for p in plots}
     runs = []
     for run in study.runs:
@@ -127,6 +156,8 @@ def bias_section(study: Study, plots: Sequence[PlotFile], cells: SampleCells, op
                 "bars": bars,
             }
         )
+    if not runs and not study.asked_for("bias"):
+        return None
     return {"runs": runs, "tables": [table_file(name) for name in BIAS_TABLES.values()]}
 
 

@@ -17,8 +17,9 @@ from harness.report.plots import PlotFile
 
 # Draws the view's plots into a folder; they go on the page and, as images, to the W&B sweep summary.
 PlotsFn = Callable[[Study, Path, ReportOptions], list[PlotFile]]
-# The data of the view's template, from the study and the plots that the view's PlotsFn drew.
-SectionFn = Callable[[Study, Sequence[PlotFile], SampleCells, ReportOptions], dict[str, Any]]
+# The data of the view's template, from the study and the plots that the view's PlotsFn drew; None leaves the
+# section out (no run asked for the view's scorer or kind of run, and none has its data).
+SectionFn = Callable[[Study, Sequence[PlotFile], SampleCells, ReportOptions], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
