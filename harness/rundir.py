@@ -218,12 +218,46 @@ def discover_run_dirs(paths: Iterable[Path]) -> list[Path]:
 
 
 def finished_job_dirs(sweep_dir: Path) -> list[Path]:
-    """The numbered job dirs of a sweep dir that hold a summary.json, in job order; the others are logged."""
+    """The numbered job dirs of a sweep dir that hold a summary.json, in job order. A shard whose union was
+    scored into its lowest shard's dir is part of that run; any other job without a summary is named once."""
     numbered = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
     jobs = [p for p in numbered if RunDir(p).is_finished]
-    for skipped in sorted(set(numbered) - set(jobs)):
-        log.warning("skipping %s: no %s (the job did not finish?)", skipped, SUMMARY)
+    unions = shard_unions(sweep_dir)
+    for skipped in sorted(set(numbered) - set(jobs), key=lambda p: int(p.name)):
+        lowest = unions.get(skipped)
+        if lowest is not None and RunDir(lowest).is_finished:
+            continue  # its samples are scored in `lowest`
+        if skipped.resolve() not in _NAMED_UNFINISHED:
+            _NAMED_UNFINISHED.add(skipped.resolve())
+            log.warning("skipping %s: no %s, the job did not finish (its log: %s)", skipped, SUMMARY, job_log(skipped))
     return [_checked_run_dir(p) for p in jobs]
+
+
+# Job dirs already named as unfinished by this process: a sweep's end reads its job dirs several times.
+_NAMED_UNFINISHED: set[Path] = set()
+
+
+def job_log(job_dir: Path) -> Path:
+    """Where a job's own messages are: its harness.log (a launcher's own logs, e.g. submitit's, sit beside the
+    sweep dir's .submitit/)."""
+    return job_dir / "harness.log"
+
+
+def shard_unions(sweep_dir: Path) -> dict[Path, Path]:
+    """Each job dir of a sharded plan (runner.shard I/N, N > 1) mapped to the lowest shard's job dir of the same
+    plan, where the union of the shards is scored."""
+    groups: dict[str, list[tuple[int, Path]]] = {}
+    for job_dir in (p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()):
+        saved = RunDir(job_dir).hydra_config()
+        if not saved:
+            continue
+        runner = dict(saved.get("runner") or {})
+        index, _, count = str(runner.pop("shard", "0/1")).partition("/")
+        if not (index.isdigit() and count.isdigit()) or int(count) < 2:
+            continue
+        plan = json.dumps({**saved, "runner": runner}, sort_keys=True, default=str)
+        groups.setdefault(plan, []).append((int(index), job_dir))
+    return {job_dir: min(shards)[1] for shards in groups.values() for _, job_dir in shards}
 
 
 def _checked_run_dir(path: Path) -> Path:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+import yaml
 from cli_helpers import MANIFEST_COLUMNS
 
 from harness.rundir import (
@@ -208,10 +209,41 @@ def test_a_sweep_dir_expands_to_its_finished_jobs_in_numeric_order(tmp_path, cap
     with caplog.at_level(logging.WARNING, logger="harness.rundir"):
         jobs = finished_job_dirs(tmp_path / "sweep")
     assert jobs == [tmp_path / "sweep" / name for name in ("0", "2", "10")]
+    job = tmp_path / "sweep" / "1"
     assert [r.getMessage() for r in caplog.records] == [
-        f"skipping {tmp_path / 'sweep' / '1'}: no summary.json (the job did not finish?)"
+        f"skipping {job}: no summary.json, the job did not finish (its log: {job / 'harness.log'})"
     ]
     assert discover_run_dirs([tmp_path / "sweep"]) == [p.resolve() for p in jobs]
+
+
+def test_an_unfinished_job_is_named_once_however_often_the_sweep_is_read(tmp_path, caplog):
+    make_sweep(tmp_path / "sweep", finished=[0], unfinished=[1])
+    with caplog.at_level(logging.WARNING, logger="harness.rundir"):
+        for _ in range(3):
+            assert finished_job_dirs(tmp_path / "sweep") == [tmp_path / "sweep" / "0"]
+    assert len(caplog.records) == 1
+
+
+def write_shard_config(job_dir: Path, shard: str) -> None:
+    (job_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    config = {"suite": {"name": "s"}, "runner": {"shard": shard, "stage": "all"}}
+    (job_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def test_shards_scored_in_their_unions_run_are_not_called_unfinished(tmp_path, caplog):
+    """Shards 1 and 2 of 3 wrote manifests only: shard 0's dir holds the union's scores. A shard of another
+    plan whose lowest shard did not finish is named."""
+    make_sweep(tmp_path / "sweep", finished=[0], unfinished=[1, 2, 3, 4])
+    for job, shard in ((0, "0/3"), (1, "1/3"), (2, "2/3"), (3, "0/2"), (4, "1/2")):
+        write_shard_config(tmp_path / "sweep" / str(job), shard)
+    config = yaml.safe_load((tmp_path / "sweep" / "3" / ".hydra" / "config.yaml").read_text())
+    for job in (3, 4):  # another plan: another suite
+        config["suite"]["name"] = "t"
+        (tmp_path / "sweep" / str(job) / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    with caplog.at_level(logging.WARNING, logger="harness.rundir"):
+        assert finished_job_dirs(tmp_path / "sweep") == [tmp_path / "sweep" / "0"]
+    named = sorted(r.getMessage().split(":")[0] for r in caplog.records)
+    assert named == [f"skipping {tmp_path / 'sweep' / job}" for job in ("3", "4")]
 
 
 def test_run_dirs_named_twice_are_discovered_once(tmp_path):
