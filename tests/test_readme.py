@@ -48,3 +48,29 @@ def test_the_readme_tiny_commands_run_as_written(tmp_path, pattern, finished):
     suite = next(a.split("=", 1)[1] for a in args if a.startswith("+suite="))
     made = [p.name for p in (tmp_path / "outputs").glob("*/*") if p.is_dir() and p.parent.name in ("runs", "sweeps")]
     assert made and all(name.endswith(f"_{suite}") for name in made), made  # named for their suite, never _None
+
+
+def _shown_commands() -> list[list[str]]:
+    """Every `python -m harness ...` command line shown in README.md and docs/, as arguments; lines with a
+    placeholder (NAME, <dir>, ...) are left out."""
+    import shlex
+
+    texts = [(ROOT / "README.md").read_text(), *(p.read_text() for p in sorted((ROOT / "docs").rglob("*.md")))]
+    lines = {
+        line.strip()
+        for text in texts
+        for line in re.findall(r"python -m harness ((?:-m )?[+a-z][^\n#`]*)", text.replace("\\\n", " "))
+    }
+    commands = [shlex.split(line) for line in sorted(lines)]
+    return [args for args in commands if not any(p in a for a in args for p in ("NAME", "<", "..."))]
+
+
+def test_every_command_shown_is_one_the_command_line_accepts():
+    import harness.cli as cli
+
+    commands = _shown_commands()
+    assert len(commands) >= 15
+    suites = cli.group_choices("suite")
+    for args in commands:
+        argv, _ = cli.inpainting_model(args, cli.CONF_DIR)
+        assert (cli.check_group_choices(argv) or cli.check_command(argv, cli.CONF_DIR, suites)) is None, args
