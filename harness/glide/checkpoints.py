@@ -9,6 +9,7 @@ import http.client
 import logging
 import os
 import pickle
+import struct
 import tempfile
 import urllib.error
 import urllib.request
@@ -256,7 +257,9 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
                 f"{path} holds more than a state dict of tensors; save `model.state_dict()` instead"
             ) from err
         raise _incomplete(path) from err
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as err:
+    # A legacy (pickle) file cut inside an opcode's argument fails as an index or struct error, where the
+    # cut falls depends on the pickle bytes, which differ between Python versions.
+    except (RuntimeError, EOFError, ValueError, IndexError, struct.error, zipfile.BadZipFile) as err:
         raise _incomplete(path) from err
     if not isinstance(loaded, Mapping) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise CheckpointError(f"{path} does not hold a state dict (a mapping of names to tensors)")
