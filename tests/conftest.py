@@ -6,10 +6,12 @@ The data sits in ../shared/glide_reference beside the repository; tests that nee
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from harness.glide.config import ModelConfig
@@ -17,6 +19,14 @@ from harness.glide.noised_clip import ImageEncoder, NoisedClipConfig, TextEncode
 from harness.glide.unet import GlideUNet
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "glide_reference"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker takes its share of the torch threads: workers that each ran a thread per
+    core would contend for the cores (tests that are about threads set their own count)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        torch.set_num_threads(max(1, torch.get_num_threads() // int(workers)))
 
 
 @pytest.fixture(scope="session")

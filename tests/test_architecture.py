@@ -12,12 +12,18 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-LINT_IMPORTS = shutil.which("lint-imports")
+# The script of the environment running the tests (it is run with this interpreter); one on PATH, such as a
+# version manager's shell shim, only where this environment has none.
+LINT_IMPORTS = next(
+    (str(p) for p in [Path(sysconfig.get_path("scripts")) / "lint-imports"] if p.is_file()),
+    shutil.which("lint-imports"),
+)
 needs_lint_imports = pytest.mark.skipif(LINT_IMPORTS is None, reason="import-linter is not installed (the dev extra)")
 # What the scorers load only when they score (each takes from a tenth of a second to seconds to import).
 SCORING_LIBRARIES = (

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -219,15 +218,27 @@ def test_dropped_connection_leaves_no_final_and_no_partial_file(tmp_path, server
     assert os.listdir(tmp_path) == []
 
 
-def test_interrupted_download_leaves_no_file(tmp_path, server):
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt, as at a terminal, also where the test run inherited it ignored (a
+    background job of a non-interactive shell)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_interrupted_download_leaves_no_file(tmp_path, server, ctrl_c_raises):
     server.files["/base.pt"] = payload(50_000)
     server.declared_length["/base.pt"] = 100_000
     server.stall.set()
+    main_thread = threading.main_thread().ident
 
     def press_ctrl_c() -> None:
-        server.body_sent.wait(timeout=30)
-        time.sleep(0.2)  # let the client block in its read of the rest
-        os.kill(os.getpid(), signal.SIGINT)
+        # Once the server has sent all it will, the client has made its partial file (before its request) and
+        # reads the response. Sent to the main thread, the signal interrupts a blocked read (sent to the
+        # process, it may land on this thread, and the main thread would notice it only when the server gives up).
+        if server.body_sent.wait(timeout=300):
+            signal.pthread_kill(main_thread, signal.SIGINT)
 
     threading.Thread(target=press_ctrl_c, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):

@@ -31,13 +31,37 @@ def run_args(prompts: Path) -> list[str]:
     ]
 
 
-def interrupt_after_first_base_png(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    process = subprocess.Popen(command(args), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while process.poll() is None and time.monotonic() < deadline and not list(cwd.glob("store/base/**/*.png")):
+def ctrl_c_as_at_a_terminal() -> None:
+    """In the child before it starts: SIGINT's default action, which Python turns into KeyboardInterrupt. A test
+    run started in the background of a non-interactive shell has SIGINT ignored, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def wait_for_first_base_png(process: subprocess.Popen, store: Path, timeout: float = 300) -> None:
+    """Return once the run has written a 64px PNG; fail if it exits first or none appears within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not list(store.glob("base/**/*.png")):
+        assert process.poll() is None, f"the run exited ({process.returncode}) before writing a 64px PNG"
+        assert time.monotonic() < deadline, f"no 64px PNG in {timeout} s"
         time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+
+
+def interrupt_after_first_base_png(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    process = subprocess.Popen(
+        command(args),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=ctrl_c_as_at_a_terminal,
+    )
+    try:
+        wait_for_first_base_png(process, cwd / "store")
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        process.kill()
+        process.wait()
     return subprocess.CompletedProcess(process.args, process.returncode, stdout.decode(), stderr.decode())
 
 

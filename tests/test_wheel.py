@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 from cli_helpers import BASE_STEPS, CONF, REPO, UPSAMPLE_STEPS, cli_env
+from linked_venv import linked_venv
 
 pytestmark = pytest.mark.slow
 
@@ -41,10 +42,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def venv_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv (torch and the other dependencies from the system) with only the wheel installed."""
+    """A fresh venv (torch and the other dependencies from the interpreter running the tests) with only the
+    wheel installed."""
     venv = tmp_path_factory.mktemp("venv")
-    run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], venv)
-    python = venv / "bin" / "python"
+    python = linked_venv(venv)
     run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)], venv)
     return python
 

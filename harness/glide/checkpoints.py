@@ -10,6 +10,7 @@ import logging
 import os
 import pickle
 import re
+import struct
 import tempfile
 import urllib.error
 import urllib.request
@@ -335,7 +336,9 @@ def _torch_load(path: Path) -> object:
                 "torch.save or as .safetensors instead"
             ) from None
         raise _incomplete(path) from err
-    except (EOFError, ValueError, zipfile.BadZipFile) as err:
+    # A legacy (pickle) file cut inside an opcode's argument fails as an index or struct error, where the cut
+    # falls depends on the pickle bytes, which differ between Python versions.
+    except (EOFError, ValueError, IndexError, struct.error, zipfile.BadZipFile) as err:
         raise _incomplete(path) from err
 
 
