@@ -181,5 +181,7 @@ def decode_image(path: Path | str, mode: str) -> np.ndarray:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 return np.asarray(image.convert(mode), dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise  # a missing file is its own error to its callers, not an unreadable image
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise UnreadableImage(str(err)) from None

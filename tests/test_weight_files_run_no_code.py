@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from cli_helpers import TINY, check, run_cli
+from cli_helpers import TINY, check, cli_env, run_cli
 from PIL import Image
 from planted import plant
 from safetensors.torch import save_file
@@ -361,6 +361,11 @@ OFFICIAL = [a for a in QUICK if not a.startswith("model")] + [
     "model.download=false",
     "model.cache_dir=glide_cache",
 ]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return cli_env(tmp_path_factory.mktemp("cli_home"))
 
 
 @pytest.mark.slow

@@ -88,7 +88,8 @@ def test_run_metrics_are_the_mean_of_prompt_means_with_an_interval_over_prompts(
     low, high = sps.t.interval(0.95, 2, loc=prompt_means.mean(), scale=sps.sem(prompt_means))
     assert (metrics["clip/score_ci_low"], metrics["clip/score_ci_high"]) == pytest.approx((low, high))
     assert metrics["clip/cos_mean"] == pytest.approx(result.columns["clip.cos"].mean())
-    assert "interval student_t over prompts" in result.notes[0]
+    shown = f"score_mean {prompt_means.mean():.4g} [{low:.4g}, {high:.4g}], student_t interval over 3 prompt means"
+    assert shown in result.notes[0]
 
 
 def test_per_prompt_table_has_mean_max_and_interval_of_each_prompt(scored):
