@@ -301,6 +301,40 @@ def bench_overhead(samples: int, extra: list[str]) -> str:
     )
 
 
+# What a user types, against the import of torch alone: the command line's answers before any sampling.
+CLI_ANSWERS = {
+    "--help": ["--help"],
+    "unknown suite": ["+suite=nosuchsuite"],
+    "bad value": ["+suite=bias", "sampler.guidance_scale=-1"],
+    "misspelt key": ["+suite=bias", "sampler.guidance_scal=3"],
+}
+
+
+def bench_cli(runs: int) -> list[str]:
+    """Median wall seconds of each answer over `runs` runs, taken in turn with `python -c "import torch"` so that
+    load drifts reach both, and the ratio of the medians."""
+    import statistics
+    import subprocess
+    import sys
+    import time
+
+    def seconds(command: list[str]) -> float:
+        start = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=False)
+        return time.perf_counter() - start
+
+    torch_import = [sys.executable, "-c", "import torch"]
+    times: dict[str, list[float]] = {name: [] for name in ("import torch", *CLI_ANSWERS)}
+    for _ in range(runs):
+        times["import torch"].append(seconds(torch_import))
+        for name, args in CLI_ANSWERS.items():
+            times[name].append(seconds([sys.executable, "-m", "harness", *args]))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    base = medians["import torch"]
+    return [f"cli {name}: {median:.2f} s (median of {runs}), {median / base:.2f}x import torch"
+            for name, median in medians.items()]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
@@ -316,8 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-scale", type=float, default=1.0, help="--e2e: share of each preset's steps to run")
     parser.add_argument("--overhead", type=int, default=0, metavar="N", help="measure harness overhead at N samples")
     parser.add_argument("--overhead-args", default="", help="extra CLI overrides for the overhead run")
+    parser.add_argument("--cli", type=int, default=0, metavar="N", help="only time the command line's answers, N runs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.cli:
+        for line in bench_cli(args.cli):
+            log.info("%s", line)
+        return 0
 
     device = resolve_device(args.device)
     dtypes = args.dtype.split(",")

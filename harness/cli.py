@@ -21,25 +21,9 @@ from harness.errors import USAGE_ERRORS, error_line
 from harness.outdirs import creatable_error, record_new_dirs, remove_new_dirs
 from harness.plugins import load_plugins
 from harness.preflight import check_command, inpainting_model
+from harness.usage import check_group_choices, group_choices
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"  # package data: found the same in a wheel
-
-
-def group_choices(group: str) -> list[str]:
-    """The options of a config group: the YAML files in harness/conf/<group>/."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-
-
-def check_group_choices(argv: list[str]) -> str | None:
-    """The error for `+suite=NAME` / `+experiment=NAME` naming no such file, before Hydra composes anything."""
-    for arg in argv:
-        key, _, value = arg.lstrip("+~").partition("=")
-        if key not in ("suite", "experiment") or not value or "," in value:
-            continue
-        choices = group_choices(key)
-        if value not in choices:
-            return f"unknown {key} {value!r}; available: {', '.join(choices)}"
-    return None
 
 
 class OutputDirCheck(Callback):

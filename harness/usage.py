@@ -1,7 +1,7 @@
-"""The harness's own `--help` page: what it does, the usual commands, the suites and experiments, where outputs go.
+"""What `python -m harness` answers before anything heavy is imported: its own `--help` page (what it does, the
+usual commands, the suites and experiments, where outputs go) and an unknown suite or experiment.
 
-Built from the config files alone (YAML, no torch, no Hydra), so it answers before anything heavy is imported.
-Hydra's own page stays under `--hydra-help`.
+Built from the config files alone (YAML, no torch, no Hydra); Hydra's own page stays under `--hydra-help`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,23 @@ _COMMANDS = """\
   python -m harness -m +experiment=NAME          a preset study with its claim and finding
   python -m harness.report outputs/sweeps/DIR    the HTML report of a run or sweep
   python -m harness.fetch                        fetch the weights once (for offline machines)"""
+
+
+def group_choices(group: str) -> list[str]:
+    """The options of a config group: the YAML files in harness/conf/<group>/."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def check_group_choices(argv: list[str]) -> str | None:
+    """The error for `+suite=NAME` / `+experiment=NAME` naming no such file, before anything heavy is imported."""
+    for arg in argv:
+        key, _, value = arg.lstrip("+~").partition("=")
+        if key not in ("suite", "experiment") or not value or "," in value:
+            continue
+        choices = group_choices(key)
+        if value not in choices:
+            return f"unknown {key} {value!r}; available: {', '.join(choices)}"
+    return None
 
 
 def _description(path: Path, key: str) -> str:

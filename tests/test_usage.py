@@ -49,3 +49,26 @@ print(json.dumps({{"code": code, "loaded": [m for m in {HEAVY!r} if m in sys.mod
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"code": 0, "loaded": []}
+
+
+def test_an_unknown_suite_or_experiment_is_answered_before_anything_heavy_loads(tmp_path):
+    script = f"""
+import json, runpy, sys
+answers = []
+for arg in ("+suite=nosuchsuite", "+experiment=nosuchstudy"):
+    sys.argv = ["harness", arg]
+    try:
+        runpy.run_module("harness", run_name="__main__")
+    except SystemExit as end:
+        answers.append(end.code)
+print(json.dumps({{"codes": answers, "loaded": [m for m in {HEAVY!r} if m in sys.modules]}}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=cli_env(tmp_path), capture_output=True, text=True, timeout=120
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"codes": [2, 2], "loaded": []}
+    lines = result.stderr.strip().splitlines()
+    suites = ", ".join(sorted(p.stem for p in (CONF / "suite").glob("*.yaml")))
+    assert lines[0] == f"error: unknown suite 'nosuchsuite'; available: {suites}"
+    assert lines[1].startswith("error: unknown experiment 'nosuchstudy'; available: bias_vs_guidance")
