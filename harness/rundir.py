@@ -240,6 +240,11 @@ def finished_job_dirs(sweep_dir: Path) -> list[Path]:
 _NAMED_UNFINISHED: set[Path] = set()
 
 
+def named_unfinished() -> list[Path]:
+    """The job dirs this process has named as unfinished (a sweep whose end named one did not complete)."""
+    return sorted(_NAMED_UNFINISHED)
+
+
 def job_log(job_dir: Path) -> Path:
     """Where to read why a job stopped: under SLURM the stderr file submitit keeps for the job (tracebacks, and
     SLURM's own line when it cancelled or timed the job out), found by the job id Hydra saved in the job's
