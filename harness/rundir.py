@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -49,8 +50,14 @@ def table_file(name: str) -> str:
 
 
 def write_manifest(run_dir: Path, frame: pd.DataFrame) -> Path:
-    """The samples of the run, one row each (written as soon as they are all in the store)."""
-    path = Path(run_dir) / MANIFEST
+    """The samples of the run, one row each (written as soon as they are all in the store). Scores an earlier
+    run left in the dir go first, summary.json before the rest: they are not this manifest's (a rerun sweep's
+    shard that waits for its union must not pass for the union scored the first time)."""
+    run_dir = Path(run_dir)
+    for stale in (run_dir / SUMMARY, run_dir / RESULTS):
+        stale.unlink(missing_ok=True)
+    shutil.rmtree(run_dir / TABLES, ignore_errors=True)
+    path = run_dir / MANIFEST
     write_parquet(path, frame)
     return path
 

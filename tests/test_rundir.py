@@ -135,6 +135,14 @@ def test_a_table_the_run_does_not_have_is_none(tmp_path):
     assert RunDir(tmp_path).table("fid/groups") is None
 
 
+def test_a_new_manifest_voids_the_scores_an_earlier_run_left_in_the_dir(tmp_path):
+    write_scored_run(tmp_path / "run")
+    write_manifest(tmp_path / "run", manifest_frame())
+    run = RunDir(tmp_path / "run")
+    assert not run.is_finished and not run.results_file.exists() and run.table("bias/confusion") is None
+    pd.testing.assert_frame_equal(run.samples(), manifest_frame())
+
+
 def test_samples_are_the_results_once_scored_and_the_manifest_before(tmp_path):
     write_manifest(tmp_path, manifest_frame())
     pd.testing.assert_frame_equal(RunDir(tmp_path).samples(), manifest_frame())
