@@ -34,3 +34,36 @@ def test_slurm_cpu_asks_for_no_gpu_and_the_clusters_default_partition():
     launcher = launcher_config("slurm_cpu")
     assert launcher.gpus_per_node == 0 and launcher.partition is None
     assert (launcher.cpus_per_task, launcher.mem_gb, launcher.timeout_min) == (2, 4, 60)
+
+
+class FinishedJob:
+    job_id = "7_0"
+
+    def results(self) -> list[str]:
+        return ["job 0's return"]
+
+
+class CancelledJob:
+    job_id = "7_1"
+
+    def results(self) -> list[str]:
+        from submitit.core.utils import UncompletedJobError
+
+        raise UncompletedJobError("Job 7_1 (task: 0) has not produced any output (state: CANCELLED)")
+
+
+class SubmittingExecutor:
+    def map_array(self, fn, *args) -> list:
+        return [FinishedJob(), CancelledJob()]
+
+
+def test_a_job_without_a_result_is_left_out_of_the_returns_and_gets_a_dir_for_the_sweeps_end_to_name(tmp_path):
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.glide_eval_launchers.slurm_array import SlurmArrayLauncher
+
+    launcher = SlurmArrayLauncher(submitit_folder=str(tmp_path / "sweep" / ".submitit" / "%j"), max_num_timeout=0)
+    launcher.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
+    launcher._executor = lambda submitit: SubmittingExecutor()
+    assert launcher.launch([["runner.shard=0/2"], ["runner.shard=1/2"]], initial_job_idx=0) == ["job 0's return"]
+    assert (tmp_path / "sweep" / "1").is_dir()

@@ -57,8 +57,8 @@ if SlurmLauncher is not None:
                 try:
                     returns.append(job.results()[0])
                 except submitit.core.utils.UncompletedJobError:
-                    if not (sweep_dir / str(number)).is_dir():  # never started: the sweep's end cannot name it
-                        log.warning("job %d (SLURM %s) ended before it started (%s)", number, job.job_id, job.state)
+                    # A job cancelled before it started made no dir; with one, the sweep's end names it too.
+                    (sweep_dir / str(number)).mkdir(exist_ok=True)
             return returns
 
         def _executor(self, submitit):
