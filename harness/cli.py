@@ -107,3 +107,9 @@ def run(argv: list[str]) -> None:
         main()
     except KeyboardInterrupt:
         interrupted()
+    from harness.rundir import named_unfinished
+
+    if unfinished := named_unfinished():  # a launcher that waits for every job lets the sweep's end name them
+        jobs = f"{len(unfinished)} job{'s' if len(unfinished) > 1 else ''}"
+        print(f"error: {jobs} of the sweep did not finish (named above); rerun the same command", file=sys.stderr)
+        sys.exit(1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,6 +29,8 @@ SUMMARY = "summary.json"
 TABLES = "tables"
 HYDRA_CONFIG = ".hydra/config.yaml"
 HYDRA_OVERRIDES = ".hydra/overrides.yaml"
+HYDRA_RUNTIME = ".hydra/hydra.yaml"
+SUBMITIT_DIR = ".submitit"  # the submitit launchers' folder in a sweep dir: one folder per job, named for its id
 
 # The manifest's sampler parameters: the columns that may vary between the samples of one run (several
 # seeds per prompt, a guidance list), and so the parameters a review can be swept over inside a run.
@@ -47,8 +50,14 @@ def table_file(name: str) -> str:
 
 
 def write_manifest(run_dir: Path, frame: pd.DataFrame) -> Path:
-    """The samples of the run, one row each (written as soon as they are all in the store)."""
-    path = Path(run_dir) / MANIFEST
+    """The samples of the run, one row each (written as soon as they are all in the store). Scores an earlier
+    run left in the dir go first, summary.json before the rest: they are not this manifest's (a rerun sweep's
+    shard that waits for its union must not pass for the union scored the first time)."""
+    run_dir = Path(run_dir)
+    for stale in (run_dir / SUMMARY, run_dir / RESULTS):
+        stale.unlink(missing_ok=True)
+    shutil.rmtree(run_dir / TABLES, ignore_errors=True)
+    path = run_dir / MANIFEST
     write_parquet(path, frame)
     return path
 
@@ -219,14 +228,15 @@ def discover_run_dirs(paths: Iterable[Path]) -> list[Path]:
 
 def finished_job_dirs(sweep_dir: Path) -> list[Path]:
     """The numbered job dirs of a sweep dir that hold a summary.json, in job order. A shard whose union was
-    scored into its lowest shard's dir is part of that run; any other job without a summary is named once."""
+    scored into its lowest shard's dir is part of that run, and one that wrote its manifest did its part (the
+    score step names a union it cannot score); any other job without a summary is named once, with its log."""
     numbered = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
     jobs = [p for p in numbered if RunDir(p).is_finished]
     unions = shard_unions(sweep_dir)
     for skipped in sorted(set(numbered) - set(jobs), key=lambda p: int(p.name)):
         lowest = unions.get(skipped)
-        if lowest is not None and RunDir(lowest).is_finished:
-            continue  # its samples are scored in `lowest`
+        if lowest is not None and (RunDir(lowest).is_finished or RunDir(skipped).manifest_file.is_file()):
+            continue  # its samples are scored in `lowest`, or sampled and waiting for the union's score step
         if skipped.resolve() not in _NAMED_UNFINISHED:
             _NAMED_UNFINISHED.add(skipped.resolve())
             log.warning("skipping %s: no %s, the job did not finish (its log: %s)", skipped, SUMMARY, job_log(skipped))
@@ -237,10 +247,19 @@ def finished_job_dirs(sweep_dir: Path) -> list[Path]:
 _NAMED_UNFINISHED: set[Path] = set()
 
 
+def named_unfinished() -> list[Path]:
+    """The job dirs this process has named as unfinished (a sweep whose end named one did not complete)."""
+    return sorted(_NAMED_UNFINISHED)
+
+
 def job_log(job_dir: Path) -> Path:
-    """Where a job's own messages are: its harness.log (a launcher's own logs, e.g. submitit's, sit beside the
-    sweep dir's .submitit/)."""
-    return job_dir / "harness.log"
+    """Where to read why a job stopped: under SLURM the stderr file submitit keeps for the job (tracebacks, and
+    SLURM's own line when it cancelled or timed the job out), found by the job id Hydra saved in the job's
+    .hydra/hydra.yaml; otherwise the job's harness.log."""
+    saved = _yaml_file(job_dir / HYDRA_RUNTIME) or {}
+    job_id = str(((saved.get("hydra") or {}).get("job") or {}).get("id") or "")
+    submitit_log = job_dir.parent / SUBMITIT_DIR / job_id / f"{job_id}_0_log.err"
+    return submitit_log if job_id and submitit_log.is_file() else job_dir / "harness.log"
 
 
 def shard_unions(sweep_dir: Path) -> dict[Path, Path]:

@@ -21,6 +21,7 @@ from harness.rundir import (
     Summary,
     discover_run_dirs,
     finished_job_dirs,
+    job_log,
     parse_overrides,
     table_file,
     write_manifest,
@@ -134,6 +135,14 @@ def test_a_table_the_run_does_not_have_is_none(tmp_path):
     assert RunDir(tmp_path).table("fid/groups") is None
 
 
+def test_a_new_manifest_voids_the_scores_an_earlier_run_left_in_the_dir(tmp_path):
+    write_scored_run(tmp_path / "run")
+    write_manifest(tmp_path / "run", manifest_frame())
+    run = RunDir(tmp_path / "run")
+    assert not run.is_finished and not run.results_file.exists() and run.table("bias/confusion") is None
+    pd.testing.assert_frame_equal(run.samples(), manifest_frame())
+
+
 def test_samples_are_the_results_once_scored_and_the_manifest_before(tmp_path):
     write_manifest(tmp_path, manifest_frame())
     pd.testing.assert_frame_equal(RunDir(tmp_path).samples(), manifest_frame())
@@ -230,10 +239,10 @@ def write_shard_config(job_dir: Path, shard: str) -> None:
     (job_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
 
 
-def test_shards_scored_in_their_unions_run_are_not_called_unfinished(tmp_path, caplog):
-    """Shards 1 and 2 of 3 wrote manifests only: shard 0's dir holds the union's scores. A shard of another
-    plan whose lowest shard did not finish is named."""
-    make_sweep(tmp_path / "sweep", finished=[0], unfinished=[1, 2, 3, 4])
+def test_shards_scored_in_their_unions_run_or_done_with_their_part_are_not_called_unfinished(tmp_path, caplog):
+    """Shards 1 and 2 of 3 wrote manifests only: shard 0's dir holds the union's scores. Of another plan's two
+    shards, whose union is not scored, the one that wrote its manifest did its part; the other is named."""
+    make_sweep(tmp_path / "sweep", finished=[0], unfinished=[1, 2, 3])
     for job, shard in ((0, "0/3"), (1, "1/3"), (2, "2/3"), (3, "0/2"), (4, "1/2")):
         write_shard_config(tmp_path / "sweep" / str(job), shard)
     config = yaml.safe_load((tmp_path / "sweep" / "3" / ".hydra" / "config.yaml").read_text())
@@ -243,7 +252,40 @@ def test_shards_scored_in_their_unions_run_are_not_called_unfinished(tmp_path, c
     with caplog.at_level(logging.WARNING, logger="harness.rundir"):
         assert finished_job_dirs(tmp_path / "sweep") == [tmp_path / "sweep" / "0"]
     named = sorted(r.getMessage().split(":")[0] for r in caplog.records)
-    assert named == [f"skipping {tmp_path / 'sweep' / job}" for job in ("3", "4")]
+    assert named == [f"skipping {tmp_path / 'sweep' / '4'}"]
+
+
+def write_submitit_job(sweep_dir: Path, job: int, job_id: str) -> Path:
+    """A job dir whose .hydra/hydra.yaml holds the SLURM job id `job_id`, and that job's stderr file under the
+    sweep dir's .submitit/ (where submitit keeps it, named for the job id)."""
+    job_dir = sweep_dir / str(job)
+    (job_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    (job_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"job": {"id": job_id, "num": job}}}))
+    err = sweep_dir / ".submitit" / job_id / f"{job_id}_0_log.err"
+    err.parent.mkdir(parents=True)
+    err.write_text("slurmstepd: error: *** JOB CANCELLED ***\n")
+    return err
+
+
+def test_under_slurm_an_unfinished_job_is_named_with_its_submitit_stderr(tmp_path, caplog):
+    """Job 1 ran twice, as task 1 of array 7 and then of array 9: the log named is the one of the id its
+    .hydra/hydra.yaml holds."""
+    sweep = tmp_path / "sweep"
+    make_sweep(sweep, finished=[0], unfinished=[])
+    write_submitit_job(sweep, 1, "7_1")
+    err = write_submitit_job(sweep, 1, "9_1")
+    with caplog.at_level(logging.WARNING, logger="harness.rundir"):
+        assert finished_job_dirs(sweep) == [sweep / "0"]
+    (record,) = caplog.records
+    assert record.getMessage() == f"skipping {sweep / '1'}: no summary.json, the job did not finish (its log: {err})"
+
+
+def test_a_job_whose_submitit_stderr_is_not_there_is_named_with_its_harness_log(tmp_path):
+    sweep = tmp_path / "sweep"
+    err = write_submitit_job(sweep, 1, "9_1")
+    err.unlink()
+    assert job_log(sweep / "1") == sweep / "1" / "harness.log"
+    assert job_log(sweep / "2") == sweep / "2" / "harness.log"
 
 
 def test_run_dirs_named_twice_are_discovered_once(tmp_path):

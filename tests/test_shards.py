@@ -217,3 +217,11 @@ def test_a_sharded_joblib_multirun_scores_the_union_once_at_its_end(scored_by_sh
     assert summary["run"]["suite"] == "file"
     assert pd.read_parquet(sweep / "sweep_summary.parquet")["job"].tolist() == [0]
     assert_same_pngs(scored_by_shards.store, one_shard.store)
+
+
+def test_a_sweeps_console_shows_the_harness_lines_not_each_jobs_launcher_line(scored_by_shards):
+    """The launching process logs through Hydra's hydra_logging: the launcher's INFO line per job (`#0 : <its
+    overrides>`) goes nowhere, the harness's own lines at the sweep's end reach the console."""
+    stdout = check(scored_by_shards.multirun).stdout
+    assert "scored the union of 2 shards" in stdout
+    assert not [line for line in stdout.splitlines() if "#0 : " in line or "#1 : " in line]
