@@ -389,7 +389,11 @@ def full_size() -> dict[str, GlideUNet]:
 
 
 def manifest_shapes(name: str) -> dict[str, tuple[int, ...]]:
-    entries = json.loads((GLIDE_REFERENCE / f"manifest_{name}.json").read_text())["state_dict"]
+    """The released checkpoint's key list from the reference data; the test skips where that data is absent."""
+    path = GLIDE_REFERENCE / f"manifest_{name}.json"
+    if not path.is_file():
+        pytest.skip(f"GLIDE reference data not found at {GLIDE_REFERENCE}")
+    entries = json.loads(path.read_text())["state_dict"]
     return {key: tuple(shape) for key, shape, _dtype in entries}
 
 
