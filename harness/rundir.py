@@ -262,11 +262,11 @@ def job_log(job_dir: Path) -> Path:
     return submitit_log if job_id and submitit_log.is_file() else job_dir / "harness.log"
 
 
-def shard_unions(sweep_dir: Path) -> dict[Path, Path]:
-    """Each job dir of a sharded plan (runner.shard I/N, N > 1) mapped to the lowest shard's job dir of the same
-    plan, where the union of the shards is scored."""
+def shard_groups(sweep_dir: Path) -> list[list[tuple[int, Path]]]:
+    """The job dirs of the sweep's sharded plans (runner.shard I/N, N > 1): one list of (I, job dir) per plan,
+    a plan being the saved config without `runner.shard`."""
     groups: dict[str, list[tuple[int, Path]]] = {}
-    for job_dir in (p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()):
+    for job_dir in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()):
         saved = RunDir(job_dir).hydra_config()
         if not saved:
             continue
@@ -276,7 +276,13 @@ def shard_unions(sweep_dir: Path) -> dict[Path, Path]:
             continue
         plan = json.dumps({**saved, "runner": runner}, sort_keys=True, default=str)
         groups.setdefault(plan, []).append((int(index), job_dir))
-    return {job_dir: min(shards)[1] for shards in groups.values() for _, job_dir in shards}
+    return list(groups.values())
+
+
+def shard_unions(sweep_dir: Path) -> dict[Path, Path]:
+    """Each job dir of a sharded plan mapped to the lowest shard's job dir of the same plan, where the union of
+    the shards is scored."""
+    return {job_dir: min(group)[1] for group in shard_groups(sweep_dir) for _, job_dir in group}
 
 
 def _checked_run_dir(path: Path) -> Path:

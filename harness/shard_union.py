@@ -4,33 +4,29 @@ and write their own manifests; the lowest shard's run dir then gets the scores o
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from harness.errors import USAGE_ERRORS, error_line
-from harness.plan import parse_shard
-from harness.rundir import RunDir
+from harness.rundir import RunDir, shard_groups
 
 log = logging.getLogger(__name__)
 
 
-def waiting_shards(sweep_dir: Path) -> dict[str, list[tuple[int, Path]]]:
-    """The sweep's unscored shard jobs of `runner.stage=all`, grouped by their config without `runner.shard`."""
-    groups: dict[str, list[tuple[int, Path]]] = {}
-    for job_dir in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()):
-        run = RunDir(job_dir)
-        if run.is_finished or not run.manifest_file.is_file() or not run.hydra_config_file.is_file():
-            continue
-        saved = OmegaConf.to_container(OmegaConf.load(run.hydra_config_file), resolve=False)
-        runner = saved.get("runner") or {}
-        index, count = parse_shard(runner.pop("shard", "0/1"))
-        if runner.get("stage", "all") != "all" or count < 2:
-            continue
-        groups.setdefault(json.dumps(saved, sort_keys=True, default=str), []).append((index, job_dir))
-    return groups
+def waiting_shards(sweep_dir: Path) -> list[list[tuple[int, Path]]]:
+    """The sweep's unscored shard jobs of `runner.stage=all`, one list per sharded plan (rundir.shard_groups)."""
+    waiting = []
+    for group in shard_groups(sweep_dir):
+        shards = [(index, job_dir) for index, job_dir in group if _waits(RunDir(job_dir))]
+        if shards:
+            waiting.append(shards)
+    return waiting
+
+
+def _waits(run: RunDir) -> bool:
+    """A shard that sampled its part under runner.stage=all and leaves scoring to the union."""
+    runner = (run.hydra_config() or {}).get("runner") or {}
+    return not run.is_finished and run.manifest_file.is_file() and runner.get("stage", "all") == "all"
 
 
 def score_shard_unions(sweep_dir: Path) -> list[Path]:
@@ -39,7 +35,7 @@ def score_shard_unions(sweep_dir: Path) -> list[Path]:
     from harness.score import score_run_dir  # the command's own path: the job's saved config, score stage only
 
     scored = []
-    for shards in waiting_shards(sweep_dir).values():
+    for shards in waiting_shards(sweep_dir):
         _, run_dir = min(shards)
         try:
             score_run_dir(run_dir, group=sweep_dir.name)
