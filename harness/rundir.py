@@ -31,6 +31,7 @@ HYDRA_CONFIG = ".hydra/config.yaml"
 HYDRA_OVERRIDES = ".hydra/overrides.yaml"
 HYDRA_RUNTIME = ".hydra/hydra.yaml"
 SUBMITIT_DIR = ".submitit"  # the submitit launchers' folder in a sweep dir: one folder per job, named for its id
+SLURM_JOB_ID = "slurm_job_id"  # written by the SLURM launcher in the dir of a job that ended without a result
 
 # The manifest's sampler parameters: the columns that may vary between the samples of one run (several
 # seeds per prompt, a guidance list), and so the parameters a review can be swept over inside a run.
@@ -255,9 +256,12 @@ def named_unfinished() -> list[Path]:
 def job_log(job_dir: Path) -> Path:
     """Where to read why a job stopped: under SLURM the stderr file submitit keeps for the job (tracebacks, and
     SLURM's own line when it cancelled or timed the job out), found by the job id Hydra saved in the job's
-    .hydra/hydra.yaml; otherwise the job's harness.log."""
+    .hydra/hydra.yaml or, for a job stopped before that, the one the launcher left in the job dir; otherwise
+    the job's harness.log."""
     saved = _yaml_file(job_dir / HYDRA_RUNTIME) or {}
     job_id = str(((saved.get("hydra") or {}).get("job") or {}).get("id") or "")
+    if not job_id and (job_dir / SLURM_JOB_ID).is_file():  # cancelled before Hydra saved its config
+        job_id = (job_dir / SLURM_JOB_ID).read_text().strip()
     submitit_log = job_dir.parent / SUBMITIT_DIR / job_id / f"{job_id}_0_log.err"
     return submitit_log if job_id and submitit_log.is_file() else job_dir / "harness.log"
 

@@ -186,14 +186,22 @@ def wait_for(condition: Callable[[], object], what: str, process: subprocess.Pop
 def saved_job_id(job_dir: Path) -> str | None:
     """The SLURM id of the job that wrote `job_dir`, as Hydra saved it there (None before it did)."""
     saved = job_dir / ".hydra" / "hydra.yaml"
-    return str(yaml.safe_load(saved.read_text())["hydra"]["job"]["id"]) if saved.is_file() else None
+    # Hydra writes the file in place, so a read may see it part-written: that counts as not saved yet
+    job = (yaml.safe_load(saved.read_text()) or {}).get("hydra", {}).get("job", {}) if saved.is_file() else {}
+    return str(job["id"]) if job.get("id") is not None else None
 
 
-def running_job_id(job_dir: Path, env: dict[str, str]) -> str | None:
-    """The SLURM id of the job writing `job_dir` once Hydra saved it there and squeue says it is RUNNING."""
-    job_id = saved_job_id(job_dir)
-    if job_id is None:
+def running_task_id(sweep: Path, task: int, env: dict[str, str]) -> str | None:
+    """The SLURM id of the sweep's array task `task` once squeue says it is RUNNING (None before).
+
+    submitit names a folder after the array's id when it submits, so the task is found long before its
+    Python process has started, let alone finished: a cancel sent then lands mid-run however fast the job is.
+    """
+    arrays = [p.name for p in (sweep / ".submitit").glob("*") if p.name.isdigit()]
+    if not arrays:
         return None
+    (array,) = arrays
+    job_id = f"{array}_{task}"
     squeue = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], env=env, capture_output=True, text=True)
     return job_id if squeue.stdout.strip() == "RUNNING" else None
 
@@ -212,13 +220,14 @@ def cancelled(root: Path, env: dict[str, str]) -> SimpleNamespace:
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
     with subprocess.Popen(command(args), cwd=root, env=env, **pipes) as first:
         try:
-            out.job_id = wait_for(lambda: running_job_id(sweep / "1", env), "shard 1 running", first)
+            out.job_id = wait_for(lambda: running_task_id(sweep, 1, env), "shard 1 running", first)
             subprocess.run(["scancel", out.job_id], env=env, check=True, timeout=30)
             stdout, stderr = first.communicate(timeout=300)
         finally:
             first.kill()
     out.first = subprocess.CompletedProcess(first.args, first.returncode, stdout, stderr)
     out.first_job1 = sorted(p.name for p in (sweep / "1").iterdir())
+    out.base_pngs_after_cancel = len(list((out.store / "base").rglob("*.png")))
     out.second = run_cli(args, cwd=root, env=env)
     return out
 
@@ -243,6 +252,8 @@ def test_rerunning_the_sweep_completes_it_from_the_store(cancelled, one_process)
     check(cancelled.second)
     assert "did not finish" not in cancelled.second.stdout
     assert computed_base_images(cancelled.sweep / "0") == [2, 0]  # shard 0's samples are found the second time
-    assert 1 <= computed_base_images(cancelled.sweep / "1")[-1] <= 2  # shard 1's, computed now or before the cancel
+    # shard 1 computes now exactly the base images the cancel left out of the store (it may have stored some or all)
+    missing = len(PROMPTS) - cancelled.base_pngs_after_cancel  # one base image per prompt
+    assert computed_base_images(cancelled.sweep / "1")[-1] == missing
     assert_same_as_one_process(cancelled.sweep / "0", one_process[GUIDANCE[0]])
     assert png_bytes(cancelled.store) == png_bytes(one_process[GUIDANCE[0]].store)

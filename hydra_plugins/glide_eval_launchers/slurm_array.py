@@ -35,6 +35,9 @@ if SlurmLauncher is not None:
         def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
             import submitit
 
+            from harness.io import write_atomic
+            from harness.rundir import SLURM_JOB_ID
+
             assert self.config is not None
             sweep_dir = Path(str(self.config.hydra.sweep.dir))
             sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -57,8 +60,11 @@ if SlurmLauncher is not None:
                 try:
                     returns.append(job.results()[0])
                 except submitit.core.utils.UncompletedJobError:
-                    # A job cancelled before it started made no dir; with one, the sweep's end names it too.
-                    (sweep_dir / str(number)).mkdir(exist_ok=True)
+                    # A job cancelled before it started made no dir; with one, the sweep's end names it too,
+                    # and with its SLURM id there, the sweep's end finds SLURM's log of it.
+                    job_dir = sweep_dir / str(number)
+                    job_dir.mkdir(exist_ok=True)
+                    write_atomic(job_dir / SLURM_JOB_ID, f"{job.job_id}\n".encode())
             return returns
 
         def _executor(self, submitit):
