@@ -29,9 +29,9 @@ from omegaconf import OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness.glide.config import preset
-from harness.glide.diffusion import space_timesteps
 from harness.glide.models import ModelSpec, load_pipeline, random_model
 from harness.glide.pipeline import DTYPES, cpu_has_native_bf16, resolve_device
+from harness.glide.respacing import space_timesteps
 from harness.glide.unet import GlideUNet
 
 log = logging.getLogger("harness.bench")

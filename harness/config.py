@@ -16,12 +16,12 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from harness.errors import ConfigError
-from harness.glide.diffusion import Schedule
+from harness.glide.config import DTYPE_NAMES
 from harness.glide.errors import GlideInputError
 from harness.glide.guidance import GUIDANCE
-from harness.glide.models import ModelSpec, check_device
-from harness.glide.pipeline import DTYPES
+from harness.glide.respacing import space_timesteps
 from harness.glide.samplers import LOOPS
+from harness.glide.spec import ModelSpec, check_device
 from harness.scorers import scorer_options_class
 from harness.scorers.perceptual import lpips_option_error
 from harness.tracking import TRACKERS
@@ -32,8 +32,8 @@ _INT64_MAX = 2**63 - 1
 # A name that becomes one component of a path (the run and sweep dirs): no separator, no "..", no hidden file.
 _PATH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 STAGES = ("base", "upsample")
-# What the schedules are checked against: both released models diffuse over 1000 steps.
-_DIFFUSION_STEPS = {"base": ("squaredcos_cap_v2", 1000), "upsample": ("linear", 1000)}
+# What respacings are checked against: both released models diffuse over 1000 steps.
+_DIFFUSION_STEPS = 1000
 
 
 def pixel_param(stage: str, default: Any, *, keyed_at_default: bool = True) -> Any:
@@ -95,17 +95,16 @@ class SamplerConfig:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(f"sampler.device: {self.device!r} is not one of {', '.join(DEVICES)} or cuda:N")
         check_device(self.device)
-        if self.dtype != "auto" and self.dtype not in DTYPES:
-            raise ConfigError(f"sampler.dtype: {self.dtype!r} is not one of auto, {', '.join(DTYPES)}")
+        if self.dtype != "auto" and self.dtype not in DTYPE_NAMES:
+            raise ConfigError(f"sampler.dtype: {self.dtype!r} is not one of auto, {', '.join(DTYPE_NAMES)}")
 
     def _check_stage(self, stage: str) -> None:
         loop_name = getattr(self, f"{stage}_loop")
         if loop_name not in LOOPS:
             raise ConfigError(f"sampler.{stage}_loop: {loop_name!r} is not one of {', '.join(LOOPS)}")
         steps_key = f"{stage}_steps"
-        schedule, steps = _DIFFUSION_STEPS[stage]
         try:
-            Schedule.create(schedule, steps, getattr(self, steps_key))
+            space_timesteps(_DIFFUSION_STEPS, getattr(self, steps_key))
             if LOOPS[loop_name].check_respacing is not None:
                 LOOPS[loop_name].check_respacing(getattr(self, steps_key))
         except GlideInputError as err:

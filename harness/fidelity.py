@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
-from harness.glide.diffusion import space_timesteps
+from harness.glide.respacing import space_timesteps
 from harness.io import write_parquet
 from harness.rundir import RunDir, finished_job_dirs
 from harness.scorers.clip_encoder import ClipConfig, ClipEncoder

@@ -17,9 +17,10 @@ from harness.config import SamplerConfig, pixel_fields
 from harness.errors import ConfigError
 from harness.glide.config import preset
 from harness.glide.guidance import get_guidance
-from harness.glide.models import ModelSpec
+from harness.glide.models import guided_model_id
 from harness.glide.pipeline import resolve_dtype
 from harness.glide.samplers import LOOPS
+from harness.glide.spec import ModelSpec
 from harness.suites import Prompt, Suite
 
 
@@ -69,7 +70,7 @@ def sampling_of(model: ModelSpec, sampler: SamplerConfig, device: torch.device) 
     """What changes the pixels of `model`'s samples under `sampler` on `device`, besides prompt and seed."""
     return Sampling.create(
         sampler,
-        model_id=model.guided_model_id(get_guidance(sampler.guidance).needs_guide),
+        model_id=guided_model_id(model, get_guidance(sampler.guidance).needs_guide),
         device_type=device.type,
         dtype=resolve_dtype(sampler.dtype, device, preset(model.base).num_channels),
         per_sample=sampler.per_sample,

@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from harness.config import pixel_fields, run_config_class
@@ -31,6 +31,27 @@ _MULTIRUN = ("-m", "--multirun")
 INPAINTING_MODELS = {"glide": "glide_inpaint", "tiny": "tiny_inpaint"}
 
 
+_composed: dict[tuple[str, tuple[str, ...]], DictConfig] = {}
+
+
+def _compose(conf_dir: Path, overrides: Sequence[str]) -> DictConfig:
+    """The config (with its `hydra` node) of `overrides`, composed once per process: the inpainting check, the
+    sweep's expansion and the job's own check all read the same composition of the same command line."""
+    key = (str(conf_dir), tuple(overrides))
+    if key not in _composed:
+        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+            _composed[key] = compose("config", overrides=list(overrides), return_hydra_config=True)
+    return _composed[key]
+
+
+def _job_config(composed: DictConfig) -> DictConfig:
+    """A composition without its `hydra` node: what the job's task function is given."""
+    job = composed.copy()
+    with read_write(job), open_dict(job):
+        del job["hydra"]
+    return job
+
+
 def check_command(argv: Sequence[str], conf_dir: Path, suites: Sequence[str]) -> str | None:
     """The error line of the first bad job of `python -m harness ARGV`, or None when every job composes."""
     if any(arg.split("=")[0] in _OTHER_MODES for arg in argv):
@@ -38,14 +59,13 @@ def check_command(argv: Sequence[str], conf_dir: Path, suites: Sequence[str]) ->
     multirun = any(arg in _MULTIRUN for arg in argv)
     overrides = [arg for arg in argv if not arg.startswith("-")]
     try:
-        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-            configs = []
-            for point in _job_overrides(overrides, multirun):
-                error, cfg = _check_job(point, suites)
-                if error:
-                    shown = " ".join(o for o in point if not o.lstrip("+~").startswith("hydra"))
-                    return f"{error} (sweep point: {shown})" if multirun else error
-                configs.append(cfg)
+        configs = []
+        for point in _job_overrides(conf_dir, overrides, multirun):
+            error, cfg = _check_job(conf_dir, point, suites)
+            if error:
+                shown = " ".join(o for o in point if not o.lstrip("+~").startswith("hydra"))
+                return f"{error} (sweep point: {shown})" if multirun else error
+            configs.append(cfg)
     except (HydraException, OmegaConfBaseException, *USAGE_ERRORS) as err:
         return describe(err)
     return _fidelity_reference_error(configs)
@@ -82,8 +102,7 @@ def inpainting_model(argv: Sequence[str], conf_dir: Path) -> tuple[list[str], st
             return argv, None  # each point then says which model it needs
         first = [f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else text
                  for o, text in zip(parsed, overrides, strict=True)]  # fmt: skip
-        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-            cfg = compose("config", overrides=first)
+        cfg = _compose(conf_dir, first)
     except (HydraException, OmegaConfBaseException, *USAGE_ERRORS):
         return argv, None  # check_command reports it
     name = OmegaConf.select(cfg, "model.name", default=None)
@@ -96,14 +115,14 @@ def inpainting_model(argv: Sequence[str], conf_dir: Path) -> tuple[list[str], st
     return argv, f"suite {cfg.suite.name!r} inpaints: model={name} runs as model={chosen}"
 
 
-def _job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
+def _job_overrides(conf_dir: Path, overrides: list[str], multirun: bool) -> list[list[str]]:
     """Each job's overrides: one job, or the basic sweeper's grid over the command line and the config's
     `hydra.sweeper.params` (an experiment's own sweep)."""
     parsed = OverridesParser.create().parse_overrides(overrides)
     sweeps = [o for o in parsed if o.is_sweep_override()]
     first_values = [f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o in sweeps else text
                     for o, text in zip(parsed, overrides, strict=True)]  # fmt: skip
-    params = compose("config", overrides=first_values, return_hydra_config=True).hydra.sweeper.params or {}
+    params = _compose(conf_dir, first_values).hydra.sweeper.params or {}
     if not multirun:
         if sweeps:
             raise ConfigError(f"{sweeps[0].input_line} is a sweep: run the command with -m")
@@ -115,11 +134,11 @@ def _job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
     return BasicSweeper.split_arguments(grid, None)[0]
 
 
-def _check_job(overrides: list[str], suites: Sequence[str]) -> tuple[str | None, DictConfig | None]:
+def _check_job(conf_dir: Path, overrides: list[str], suites: Sequence[str]) -> tuple[str | None, DictConfig | None]:
     """(the job's error line or None, its composed config)."""
     cfg = None
     try:
-        cfg = compose("config", overrides=overrides)
+        cfg = _job_config(_compose(conf_dir, overrides))
         if cfg.get("suite") is None:
             return f"no suite given: add +suite=NAME, one of {', '.join(suites)}", cfg
         if unknown := _unknown_keys(cfg):

@@ -8,7 +8,7 @@ import torch
 
 from harness.config import RunConfig, SamplerConfig, pixel_fields
 from harness.errors import ConfigError
-from harness.glide.models import SourceSpec
+from harness.glide.spec import SourceSpec
 from harness.plan import SampleSpec, sampling_of
 from harness.suites import Prompt, Suite
 

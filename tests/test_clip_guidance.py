@@ -9,10 +9,11 @@ import torch
 
 from harness.config import SamplerConfig
 from harness.errors import ConfigError
+from harness.glide.config import clip_preset
 from harness.glide.diffusion import Schedule
 from harness.glide.guidance import GUIDANCE, Guidance, classifier_free, get_guidance
-from harness.glide.models import ModelSpec, load_pipeline
-from harness.glide.noised_clip import ImageEncoder, TextEncoder, clip_preset, normalize, tokenize
+from harness.glide.models import ModelSpec, guided_model_id, load_pipeline, model_id
+from harness.glide.noised_clip import ImageEncoder, TextEncoder, normalize, tokenize
 from harness.glide.pipeline import GlidePipeline, stage_generators, to_uint8
 from harness.glide.sampling import noise_from_generators, randn_from_generators, sample_ancestral
 
@@ -104,9 +105,9 @@ def test_clip_guidance_with_a_loop_without_a_mean_shift_is_refused_at_config_tim
 
 
 def test_the_guides_preset_and_seed_enter_the_model_id_only_under_a_gradient_guidance():
-    assert TINY.guided_model_id(False) == TINY.model_id
-    guided = TINY.guided_model_id(True)
-    assert guided.startswith(TINY.model_id + "+tiny_noised_clip:") and guided.endswith("random-seed2")
+    assert guided_model_id(TINY, False) == model_id(TINY)
+    guided = guided_model_id(TINY, True)
+    assert guided.startswith(model_id(TINY) + "+tiny_noised_clip:") and guided.endswith("random-seed2")
 
 
 def test_a_clip_guided_sample_in_a_batch_equals_the_sample_alone_bit_for_bit(pipeline):

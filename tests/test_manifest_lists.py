@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from harness.config import SamplerConfig
-from harness.glide.models import ModelSpec, load_pipeline
+from harness.glide.models import ModelSpec, load_pipeline, model_id
 from harness.plan import Sampling, make_plan
 from harness.rundir import write_manifest
 from harness.runner import manifest, sample_missing
@@ -19,7 +19,7 @@ from harness.suites import Prompt, Suite
 TINY = ModelSpec(name="tiny", base="tiny_base", upsample="tiny_upsample", weights="random")
 SAMPLING = Sampling.create(
     SamplerConfig(base_steps="4", upsample_steps="ddim2", device="cpu"),
-    model_id=TINY.model_id,
+    model_id=model_id(TINY),
     device_type="cpu",
     dtype="fp32",
     per_sample=True,

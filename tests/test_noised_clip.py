@@ -17,19 +17,9 @@ import torch
 from safetensors.torch import load_file
 
 from harness.glide.checkpoints import CheckpointError
+from harness.glide.config import NOISED_CLIP, TINY_NOISED_CLIP, NoisedClipConfig, clip_preset
 from harness.glide.diffusion import Schedule
-from harness.glide.noised_clip import (
-    NOISED_CLIP,
-    TINY_NOISED_CLIP,
-    ImageEncoder,
-    NoisedClipConfig,
-    TextEncoder,
-    clip_guidance_grad,
-    clip_preset,
-    load_encoders,
-    normalize,
-    tokenize,
-)
+from harness.glide.noised_clip import ImageEncoder, TextEncoder, clip_guidance_grad, load_encoders, normalize, tokenize
 from harness.glide.sampling import noise_from_list, sample_ancestral
 
 FORWARD_TOLERANCE = 1e-5

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from harness.glide.diffusion import Schedule
 from harness.glide.guidance import classifier_free
-from harness.glide.models import ModelSpec, load_pipeline, random_model
+from harness.glide.models import ModelSpec, load_pipeline, model_id, random_model
 from harness.glide.pipeline import GlidePipeline, batched, from_uint8, guided_rows, stage_generators, to_uint8
 from harness.glide.sampling import noise_from_list, sample_ancestral, sample_ddim
 
@@ -242,9 +242,9 @@ def test_random_model_leaves_the_global_generator_alone():
 
 
 def test_random_weights_are_named_in_the_model_id():
-    assert TINY.random_weights and "random" in TINY.model_id
+    assert TINY.random_weights and "random" in model_id(TINY)
     reseeded = ModelSpec(name="tiny", base="tiny_base", upsample="tiny_upsample", weights="random", seed=1)
-    assert reseeded.model_id != TINY.model_id
+    assert model_id(reseeded) != model_id(TINY)
 
 
 @pytest.mark.parametrize(

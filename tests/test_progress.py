@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from harness.config import SamplerConfig
-from harness.glide.models import ModelSpec, load_pipeline
+from harness.glide.models import ModelSpec, load_pipeline, model_id
 from harness.plan import Sampling, make_plan
 from harness.progress import format_seconds
 from harness.runner import sample_missing
@@ -24,7 +24,7 @@ SUITE = Suite("progress", (Prompt("cube", "a red cube"), Prompt("ball", "a blue 
 BASE_STEPS, UPSAMPLE_STEPS = 5, 3
 SAMPLING = Sampling.create(
     SamplerConfig(base_steps=str(BASE_STEPS), upsample_steps=f"ddim{UPSAMPLE_STEPS}"),
-    model_id=TINY.model_id,
+    model_id=model_id(TINY),
     device_type="cpu",
     dtype="fp32",
     per_sample=True,

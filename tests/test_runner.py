@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from harness.config import SamplerConfig
-from harness.glide.models import ModelSpec, load_pipeline
+from harness.glide.models import ModelSpec, load_pipeline, model_id
 from harness.glide.pipeline import GlidePipeline
 from harness.plan import Sampling, make_plan
 from harness.runner import manifest, sample_missing
@@ -27,7 +27,7 @@ SAMPLES_PER_PROMPT = 2
 N = len(SUITE.prompts) * SAMPLES_PER_PROMPT
 SAMPLING = Sampling.create(
     SamplerConfig(base_steps="4", upsample_steps="ddim2"),
-    model_id=TINY.model_id,
+    model_id=model_id(TINY),
     device_type="cpu",
     dtype="fp32",
     per_sample=True,

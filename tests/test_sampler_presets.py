@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 
 from harness.bench import count_forwards, count_gflop, sampler_preset, scaled_steps
 from harness.config import register
-from harness.glide.diffusion import space_timesteps
+from harness.glide.respacing import space_timesteps
 
 
 def test_fast_keeps_every_other_key_of_the_default():

@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 
 from harness.config import RunConfig, register
 from harness.glide.config import preset
-from harness.glide.diffusion import space_timesteps
 from harness.glide.models import resolve_threads
+from harness.glide.respacing import space_timesteps
 
 
 @pytest.fixture

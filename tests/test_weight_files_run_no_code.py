@@ -28,8 +28,9 @@ from safetensors.torch import save_file
 from harness.config import FidelityConfig
 from harness.errors import USAGE_ERRORS
 from harness.glide.checkpoints import load_state_dict
-from harness.glide.models import ModelSpec, load_pipeline, random_model
-from harness.glide.noised_clip import clip_preset, load_encoders
+from harness.glide.config import clip_preset
+from harness.glide.models import ModelSpec, load_pipeline, model_id, random_model
+from harness.glide.noised_clip import load_encoders
 from harness.job import check_scorer_weights
 from harness.scorers import build_scorers
 from harness.scorers.clip_encoder import ClipConfig, ClipEncoder, open_clip_registry
@@ -299,7 +300,7 @@ def test_a_refused_glide_checkpoint_writes_no_fingerprints(tmp_path, marker):
     base = plant(tmp_path / "base.pt", marker)
     spec = ModelSpec(**TINY_SPEC, base_path=str(base), upsample_path=str(upsample), cache_dir=str(cache))
     with pytest.raises(Exception) as info:  # noqa: B017
-        spec.model_id  # noqa: B018 (computing it hashes and records the files)
+        model_id(spec)  # computing it hashes and records the files
     assert_refused(info, base, marker)
     assert list(cache.iterdir()) == []
 

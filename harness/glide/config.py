@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 NOISE_SCHEDULES = ("squaredcos_cap_v2", "linear")
+# The sampling precisions (sampler.dtype): float32, bfloat16, float16.
+DTYPE_NAMES = ("fp32", "bf16", "fp16")
 DEFAULT_CHANNEL_MULT = {256: (1, 1, 2, 2, 4, 4), 128: (1, 1, 2, 3, 4), 64: (1, 2, 3, 4)}
 
 
@@ -185,3 +187,75 @@ def preset(name: str, **overrides) -> ModelConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown model preset {name!r}; allowed: {', '.join(PRESETS)}")
     return replace(PRESETS[name], **overrides)
+
+
+# The noised CLIP's text tokens (CLIP's BPE): start and end of text.
+CLIP_START_TOKEN = 49406
+CLIP_END_TOKEN = 49407
+
+
+@dataclass(frozen=True)
+class NoisedClipConfig:
+    """Both encoders of the noised CLIP. Widths are heads x head channels; `n_embd` is the joint embedding."""
+
+    logit_scale: float = 100.0
+    n_timesteps: int = 1000
+    image_size: int = 64
+    patch_size: int = 4
+    n_vocab: int = 65536
+    max_text_len: int = 77
+    n_embd: int = 512
+    n_head_text: int = 8
+    n_head_state_text: int = 64
+    n_xf_blocks_text: int = 12
+    n_head_image: int = 12
+    n_head_state_image: int = 64
+    n_xf_blocks_image: int = 12
+    beta_schedule: str = "squaredcos_cap_v2"  # the schedule whose noisy images it was trained on
+
+    def __post_init__(self) -> None:
+        positive = [name for name, value in vars(self).items() if isinstance(value, int) and value <= 0]
+        if positive:
+            raise ValueError(f"clip.{positive[0]} must be a positive integer, got {getattr(self, positive[0])!r}")
+        if self.logit_scale <= 0:
+            raise ValueError(f"clip.logit_scale must be positive, got {self.logit_scale!r}")
+        if self.beta_schedule not in NOISE_SCHEDULES:
+            raise ValueError(
+                f"clip.beta_schedule {self.beta_schedule!r} is unknown; allowed: {', '.join(NOISE_SCHEDULES)}"
+            )
+        if self.image_size % self.patch_size:
+            raise ValueError(f"clip.patch_size {self.patch_size} must divide clip.image_size {self.image_size}")
+
+    @property
+    def text_width(self) -> int:
+        return self.n_head_text * self.n_head_state_text
+
+    @property
+    def image_width(self) -> int:
+        return self.n_head_image * self.n_head_state_image
+
+    @property
+    def n_patches(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+
+NOISED_CLIP = NoisedClipConfig()
+# The same architecture at toy widths (random weights): takes the real CLIP tokens and the base model's 64 px x_t.
+TINY_NOISED_CLIP = NoisedClipConfig(
+    n_vocab=CLIP_END_TOKEN + 1,
+    n_embd=32,
+    n_head_text=2,
+    n_head_state_text=16,
+    n_xf_blocks_text=1,
+    n_head_image=2,
+    n_head_state_image=16,
+    n_xf_blocks_image=1,
+)
+CLIP_PRESETS = {"noised_clip": NOISED_CLIP, "tiny_noised_clip": TINY_NOISED_CLIP}
+
+
+def clip_preset(name: str) -> NoisedClipConfig:
+    """A named noised-CLIP configuration."""
+    if name not in CLIP_PRESETS:
+        raise ValueError(f"unknown noised CLIP preset {name!r}; allowed: {', '.join(CLIP_PRESETS)}")
+    return CLIP_PRESETS[name]

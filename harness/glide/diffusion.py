@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import GlideInputError
-
-NOISE_SCHEDULES = ("linear", "squaredcos_cap_v2")
+from .config import NOISE_SCHEDULES
+from .respacing import space_timesteps
 
 # denoised_fn(x0) -> x0: applied to the x_0 prediction before clipping (inpainting imposes the known pixels).
 DenoisedFn = Callable[[torch.Tensor], torch.Tensor]
@@ -22,11 +21,6 @@ DenoisedFn = Callable[[torch.Tensor], torch.Tensor]
 # Improved DDPM (Nichol & Dhariwal 2021), eq. 17: the cosine schedule's offset s and its beta cap.
 _COSINE_OFFSET = 0.008
 _MAX_BETA = 0.999
-
-_RESPACING_FORMS = (
-    "at least 2 steps in all: '' or 'full' (every step), comma-separated step counts over equal sections such "
-    "as '100' or '10,10,3,2,2', 'ddimN' (N steps at an integer stride), or 'fast27'"
-)
 
 
 def betas_for_schedule(name: str, num_steps: int) -> np.ndarray:
@@ -42,69 +36,6 @@ def betas_for_schedule(name: str, num_steps: int) -> np.ndarray:
         alpha_bar = np.cos((t + _COSINE_OFFSET) / (1 + _COSINE_OFFSET) * math.pi / 2) ** 2
         return np.minimum(1 - alpha_bar[1:] / alpha_bar[:-1], _MAX_BETA)
     raise ValueError(f"noise schedule {name!r} unknown: allowed are {', '.join(NOISE_SCHEDULES)}")
-
-
-def space_timesteps(num_steps: int, respacing: str) -> list[int]:
-    """The original timesteps kept by `respacing`, ascending; `_RESPACING_FORMS` lists the accepted forms.
-
-    Refuses a respacing that keeps a single step: the schedule clips the posterior variance of its last step to
-    that of the step before, so the loops need two (building a Schedule for every accepted form finds no other).
-    """
-    steps = _kept_steps(num_steps, respacing)
-    if len(steps) < 2:
-        raise _respacing_error(respacing, f"it keeps {len(steps)} step; the sampling loops need at least 2")
-    return steps
-
-
-def _kept_steps(num_steps: int, respacing: str) -> list[int]:
-    if respacing in ("", "full"):
-        return list(range(num_steps))
-    if respacing == "fast27":
-        # GLIDE's upsampler preset: the noisiest step is replaced to reduce DDIM artifacts.
-        steps = set(_evenly_spaced_sections(num_steps, [10, 10, 3, 2, 2], respacing))
-        steps.discard(num_steps - 1)
-        steps.add(num_steps - 3)
-        return sorted(steps)
-    if respacing.startswith("ddim"):
-        count = _parse_count(respacing, respacing[len("ddim") :])
-        # The smallest integer stride whose range over the steps holds exactly `count` steps.
-        for stride in range(1, num_steps):
-            if len(range(0, num_steps, stride)) == count:
-                return list(range(0, num_steps, stride))
-        raise _respacing_error(respacing, f"no integer stride gives exactly {count} of {num_steps} steps")
-    counts = [_parse_count(respacing, part) for part in respacing.split(",")]
-    return _evenly_spaced_sections(num_steps, counts, respacing)
-
-
-def _evenly_spaced_sections(num_steps: int, counts: list[int], respacing: str) -> list[int]:
-    # Split the steps into len(counts) near-equal sections (earlier sections take the remainder)
-    # and keep `count` evenly strided steps of each, first and last step of the section included.
-    size_per, extra = divmod(num_steps, len(counts))
-    kept: list[int] = []
-    start = 0
-    for i, count in enumerate(counts):
-        size = size_per + (1 if i < extra else 0)
-        if count > size:
-            raise _respacing_error(respacing, f"section {i} has {size} steps, fewer than the {count} asked")
-        stride = 1.0 if count == 1 else (size - 1) / (count - 1)
-        # Accumulated (not multiplied) stride and Python's round() reproduce the official step choice.
-        position = 0.0
-        for _ in range(count):
-            kept.append(start + round(position))
-            position += stride
-        start += size
-    return sorted(set(kept))
-
-
-def _parse_count(respacing: str, text: str) -> int:
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise _respacing_error(respacing, f"{text!r} is not a positive step count")
-    return int(text)
-
-
-def _respacing_error(respacing: str, reason: str) -> GlideInputError:
-    return GlideInputError(f"timestep respacing {respacing!r} invalid ({reason}); allowed: {_RESPACING_FORMS}")
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

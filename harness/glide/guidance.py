@@ -2,22 +2,26 @@
 
 A combine mixes the doubled batch's conditional and unconditional outputs (classifier-free); a gradient
 guidance shifts each ancestral step's mean by the noised CLIP's gradient (CLIP guidance, no doubled batch).
+The built-in guidances import torch when they first run: checking a config imports no torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import GlideInputError
-from .noised_clip import ImageEncoder, clip_guidance_grad
+
+if TYPE_CHECKING:
+    import torch
+
+    from .noised_clip import ImageEncoder
 
 # combine(cond_out, uncond_out, scale) -> the 6-channel output the loop sees.
-Combine = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+Combine = Callable[["torch.Tensor", "torch.Tensor", float], "torch.Tensor"]
 # gradient(image_encoder, text_emb, x_t, t, scale) -> scale * d/dx_t of the guide's score (t: ORIGINAL timesteps).
-Gradient = Callable[[ImageEncoder, torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]
+Gradient = Callable[["ImageEncoder", "torch.Tensor", "torch.Tensor", "torch.Tensor", float], "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,19 @@ class Guidance:
 def classifier_free(cond_out: torch.Tensor, uncond_out: torch.Tensor, scale: float) -> torch.Tensor:
     """uncond + s * (cond - uncond) on the 3 eps channels; the variance channels are the conditional rows'
     own, as in the official notebook (guiding the learned variance would change the posterior's width)."""
+    import torch
+
     eps = uncond_out[:, :3] + scale * (cond_out[:, :3] - uncond_out[:, :3])
     return torch.cat([eps, cond_out[:, 3:]], dim=1)
+
+
+def clip_guidance_grad(
+    image_encoder: ImageEncoder, text_emb: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, scale: float
+) -> torch.Tensor:
+    """The noised CLIP's guidance gradient (glide/noised_clip.py)."""
+    from .noised_clip import clip_guidance_grad as gradient
+
+    return gradient(image_encoder, text_emb, x_t, t, scale)
 
 
 GUIDANCE: dict[str, Guidance] = {

@@ -9,9 +9,8 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -23,39 +22,20 @@ from .checkpoints import (
     load_state_dict,
     resolve_checkpoint,
 )
-from .config import PRESETS, preset
-from .errors import GlideInputError
+from .config import clip_preset, preset
 from .files import write_file_atomic
-from .noised_clip import CLIP_PRESETS, ImageEncoder, TextEncoder, clip_preset, load_encoders
+from .noised_clip import ImageEncoder, TextEncoder, load_encoders
 from .pipeline import DTYPES, ClipGuide, GlidePipeline, Stage
+from .spec import CLIP_PARTS, CLIP_SEED_OFFSET, ModelSpec, architecture_digest
 from .tokenizer import Tokenizer, load_encoding
 from .unet import GlideUNet
 
 log = logging.getLogger(__name__)
 
-WEIGHTS = ("official", "random")
 # Models narrower than this (base channels) sample on one CPU thread: their convolutions are too small to split,
 # and on a shared 2-core CPU two threads cost the tiny presets 28x the CPU time of one (7.49 vs 0.27 CPU-s for 10
 # base steps). The same width at which resolve_dtype starts to choose bf16.
 NARROW_CHANNELS = 128
-
-
-class DeviceError(GlideInputError):
-    """A device that this machine does not have; the message names it and what is there."""
-
-
-def check_device(device: str) -> None:
-    """Refuse `cuda` / `cuda:N` where torch sees no such GPU, before any work (auto and cpu always pass)."""
-    if not device.startswith("cuda"):
-        return
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if count == 0:
-        raise DeviceError(f"sampler.device: {device!r} asks for a GPU but torch finds no CUDA device; use cpu or auto")
-    index = device.partition(":")[2]
-    if index and not (index.isdigit() and int(index) < count):
-        raise DeviceError(
-            f"sampler.device: {device!r} is not one of the {count} GPUs here (cuda:0 to cuda:{count - 1})"
-        )
 
 
 def resolve_threads(device_type: str, num_channels: int) -> int:
@@ -74,116 +54,25 @@ def resolve_threads(device_type: str, num_channels: int) -> int:
     return len(os.sched_getaffinity(0))
 
 
-@dataclass
-class SourceSpec:
-    """The text-to-image pair, and its sampler settings, that an inpainting model's suites make their
-    generated source images with (a prompt's `image: {prompt, seed}`); the 256 px image is the source."""
-
-    name: str = "glide"
-    base: str = "base"
-    upsample: str = "upsample"
-    weights: str = "official"
-    seed: int = 0
-    base_path: str | None = None  # local checkpoint files; null: the inpainting model's cache dir, else a download
-    upsample_path: str | None = None
-    sampler: dict[str, Any] = field(default_factory=dict)  # sampler fields these sources are sampled with
-
-    def __post_init__(self) -> None:
-        for key in ("base", "upsample"):
-            name = getattr(self, key)
-            if name not in PRESETS or PRESETS[name].inpaint:
-                allowed = ", ".join(n for n, cfg in PRESETS.items() if not cfg.inpaint)
-                raise GlideInputError(f"model.source.{key}: {name!r} is not a text-to-image preset; allowed: {allowed}")
-        if self.weights not in WEIGHTS:
-            raise GlideInputError(f"model.source.weights: {self.weights!r} is not one of {', '.join(WEIGHTS)}")
-
-    def model(self, owner: ModelSpec) -> ModelSpec:
-        """The pair as a model spec of its own, fetched into (or read from) the inpainting model's cache."""
-        return ModelSpec(
-            name=self.name,
-            base=self.base,
-            upsample=self.upsample,
-            weights=self.weights,
-            seed=self.seed,
-            base_path=self.base_path,
-            upsample_path=self.upsample_path,
-            cache_dir=owner.cache_dir,
-            download=owner.download,
-        )
+def model_id(spec: ModelSpec) -> str:
+    """Names the weights and the architecture: part of every sample's content key."""
+    arch = architecture_digest(spec)
+    if spec.random_weights:
+        return f"{spec.name}:{spec.base}+{spec.upsample}@{arch}:random-seed{spec.seed}"
+    # Every file a run uses is named by its digest: a file in the cache is no more trusted than a given path.
+    prints = [checkpoint_fingerprint(spec, stage) for stage in ("base", "upsample")]
+    label = "official" if all(p.official for p in prints) else "files"
+    return f"{spec.name}:{spec.base}+{spec.upsample}@{arch}:{label}-" + "-".join(p.sha256[:12] for p in prints)
 
 
-@dataclass
-class ModelSpec:
-    """The two stages' presets and where their weights come from."""
-
-    name: str = "glide"
-    base: str = "base"
-    upsample: str = "upsample"
-    weights: str = "official"  # official checkpoints, or random weights drawn from `seed`
-    seed: int = 0
-    base_path: str | None = None  # local checkpoint files; null: the cache dir, else a download
-    upsample_path: str | None = None
-    cache_dir: str | None = None  # null: $GLIDE_CACHE or the user cache dir
-    download: bool = True
-    # The noised CLIP that guides the base under a gradient guidance (sampler.guidance=clip); loaded only then.
-    clip: str = "noised_clip"  # a preset of glide/noised_clip.py CLIP_PRESETS
-    clip_image_path: str | None = None  # a local clip_image_enc.pt; null: the cache dir, else a download
-    clip_text_path: str | None = None  # a local clip_text_enc.pt
-    # Inpainting models: the text-to-image pair that makes generated source images (null: sources are files).
-    source: SourceSpec | None = None
-
-    def __post_init__(self) -> None:
-        for key in ("base", "upsample"):
-            if getattr(self, key) not in PRESETS:
-                raise GlideInputError(
-                    f"model.{key}: unknown preset {getattr(self, key)!r}; allowed: {', '.join(PRESETS)}"
-                )
-        if self.clip not in CLIP_PRESETS:
-            raise GlideInputError(f"model.clip: unknown preset {self.clip!r}; allowed: {', '.join(CLIP_PRESETS)}")
-        if self.weights not in WEIGHTS:
-            raise GlideInputError(f"model.weights: {self.weights!r} is not one of {', '.join(WEIGHTS)}")
-
-    @property
-    def random_weights(self) -> bool:
-        return self.weights == "random"
-
-    @property
-    def model_id(self) -> str:
-        """Names the weights and the architecture: part of every sample's content key."""
-        arch = hashlib.sha256(
-            json.dumps([_arch_fields(self.base), _arch_fields(self.upsample)], sort_keys=True).encode()
-        ).hexdigest()[:8]
-        if self.random_weights:
-            return f"{self.name}:{self.base}+{self.upsample}@{arch}:random-seed{self.seed}"
-        # Every file a run uses is named by its digest: a file in the cache is no more trusted than a given path.
-        prints = [checkpoint_fingerprint(self, stage) for stage in ("base", "upsample")]
-        label = "official" if all(p.official for p in prints) else "files"
-        return f"{self.name}:{self.base}+{self.upsample}@{arch}:{label}-" + "-".join(p.sha256[:12] for p in prints)
-
-    def guided_model_id(self, needs_guide: bool) -> str:
-        """The model id, naming the noised CLIP's preset and weights too when it guides the base."""
-        if not needs_guide:
-            return self.model_id
-        if self.random_weights:
-            return f"{self.model_id}+{self.clip}:random-seed{self.seed + _CLIP_SEED_OFFSET}"
-        digests = [_sha256(clip_file(self, part))[:12] for part in CLIP_PARTS]
-        return f"{self.model_id}+{self.clip}:files-" + "-".join(digests)
-
-
-# The noised CLIP's two checkpoint names (checkpoints.RELEASED_CHECKPOINTS) and the ModelSpec path fields.
-CLIP_PARTS = {"clip_image_enc": "clip_image_path", "clip_text_enc": "clip_text_path"}
-# Random noised-CLIP weights are drawn from model.seed + 2: the base and upsampler take seed and seed + 1.
-_CLIP_SEED_OFFSET = 2
-
-
-# ModelConfig fields added after the first stores were written, with the value every earlier model had: left
-# out of the architecture digest at that value, so stored samples of those models keep their keys.
-_LATER_FIELDS = {"inpaint": False}
-
-
-def _arch_fields(preset_name: str) -> dict:
-    fields = preset(preset_name).to_dict()
-    return {k: v for k, v in fields.items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
+def guided_model_id(spec: ModelSpec, needs_guide: bool) -> str:
+    """The model id, naming the noised CLIP's preset and weights too when it guides the base."""
+    if not needs_guide:
+        return model_id(spec)
+    if spec.random_weights:
+        return f"{model_id(spec)}+{spec.clip}:random-seed{spec.seed + CLIP_SEED_OFFSET}"
+    digests = [file_sha256(clip_file(spec, part))[:12] for part in CLIP_PARTS]
+    return f"{model_id(spec)}+{spec.clip}:files-" + "-".join(digests)
 
 
 @dataclass(frozen=True)
@@ -211,7 +100,7 @@ def checkpoint_fingerprint(spec: ModelSpec, stage: str) -> Fingerprint:
     cached = known.get(str(path), {})
     if {k: cached.get(k) for k in entry} == entry and {"sha256", "official"} <= set(cached):
         return Fingerprint(cached["sha256"], cached["official"])
-    found = Fingerprint(_sha256(path), official_layout(path, getattr(spec, stage)))
+    found = Fingerprint(file_sha256(path), official_layout(path, getattr(spec, stage)))
     known[str(path)] = {**entry, "sha256": found.sha256, "official": found.official}
     try:
         write_file_atomic(cache_file, (json.dumps(known, indent=2) + "\n").encode())
@@ -239,7 +128,7 @@ def official_layout(path: Path, preset_name: str) -> bool:
 _CONTAINER_SLACK_BYTES = 4 * 2**20
 
 
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while block := f.read(chunk):
@@ -319,7 +208,7 @@ def load_guide(spec: ModelSpec, device: torch.device) -> ClipGuide:
     cfg = clip_preset(spec.clip)
     if spec.random_weights:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(spec.seed + _CLIP_SEED_OFFSET)
+            torch.manual_seed(spec.seed + CLIP_SEED_OFFSET)
             text_encoder, image_encoder = TextEncoder(cfg).eval(), ImageEncoder(cfg).eval()
     else:
         paths = clip_file(spec, "clip_text_enc"), clip_file(spec, "clip_image_enc")

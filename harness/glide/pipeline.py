@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from .config import DTYPE_NAMES
 from .diffusion import Schedule
 from .guidance import Combine, get_guidance
 from .inpaint import keep_known_pixels, upsampled_mask
@@ -24,7 +25,7 @@ from .sampling import ModelFn, ProgressFn, noise_from_generators, randn_from_gen
 from .tokenizer import Tokenizer
 from .unet import GlideUNet, TextEmbedding
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES = dict(zip(DTYPE_NAMES, (torch.float32, torch.bfloat16, torch.float16), strict=True))
 
 
 def resolve_device(device: str) -> torch.device:

@@ -2,22 +2,25 @@
 
 A loop is one function (model_fn, x_T, schedule, *, noise_fn, progress, **options) -> x_0; options are the
 loop's own settings from config (DDIM's eta), declared here so that a config can be checked before any work.
+The built-in loops import their torch code when they first run: checking a config imports no torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from .diffusion import Schedule
 from .errors import GlideInputError
-from .sampling import ModelFn, NoiseFn, ProgressFn, sample_ancestral, sample_ddim
-from .solvers import check_solver_respacing, sample_dpmpp_2m, sample_unipc
+from .respacing import check_solver_respacing
 
-LoopFn = Callable[..., torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+
+    from .diffusion import Schedule
+    from .sampling import ModelFn, NoiseFn, ProgressFn
+
+LoopFn = Callable[..., "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -36,20 +39,27 @@ class Loop:
 def _ancestral(
     model_fn: ModelFn, x_T: torch.Tensor, sched: Schedule, *, noise_fn: NoiseFn, progress=None, **hooks
 ) -> torch.Tensor:
+    from .sampling import sample_ancestral
+
     return sample_ancestral(model_fn, x_T, sched, noise_fn, progress=progress, **hooks)
 
 
 def _ddim(
     model_fn: ModelFn, x_T: torch.Tensor, sched: Schedule, *, noise_fn: NoiseFn, progress=None, eta=0.0, **hooks
 ) -> torch.Tensor:
+    from .sampling import sample_ddim
+
     # eta = 0 is deterministic and draws nothing, so the generators' streams stay as the official loop's.
     return sample_ddim(model_fn, x_T, sched, eta=eta, noise_fn=noise_fn if eta else None, progress=progress, **hooks)
 
 
-def _solver(fn: LoopFn) -> LoopFn:
+def _solver(name: str) -> LoopFn:
     # The multistep solvers are deterministic: they draw no noise after x_T.
     def run(model_fn: ModelFn, x_T: torch.Tensor, sched: Schedule, *, noise_fn: NoiseFn, progress=None):
-        return fn(model_fn, x_T, sched, progress=progress)
+        from .solvers import sample_dpmpp_2m, sample_unipc
+
+        solver = {"dpmpp_2m": sample_dpmpp_2m, "unipc": sample_unipc}[name]
+        return solver(model_fn, x_T, sched, progress=progress)
 
     return run
 
@@ -67,8 +77,8 @@ def _solver_respacing(name: str) -> Callable[[str], None]:
 LOOPS: dict[str, Loop] = {
     "ancestral": Loop(_ancestral, hooks=("denoised_fn", "cond_fn")),
     "ddim": Loop(_ddim, options=("eta",), hooks=("denoised_fn",)),
-    "dpmpp_2m": Loop(_solver(sample_dpmpp_2m), check_respacing=_solver_respacing("dpmpp_2m")),
-    "unipc": Loop(_solver(sample_unipc), check_respacing=_solver_respacing("unipc")),
+    "dpmpp_2m": Loop(_solver("dpmpp_2m"), check_respacing=_solver_respacing("dpmpp_2m")),
+    "unipc": Loop(_solver("unipc"), check_respacing=_solver_respacing("unipc")),
 }
 
 

@@ -9,55 +9,13 @@ import logging
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
-from harness.glide.diffusion import Schedule, space_timesteps
+from harness.glide.diffusion import Schedule
+from harness.glide.respacing import check_timesteps
 from harness.glide.sampling import ModelFn, ProgressFn
 
 log = logging.getLogger(__name__)
-
-# The second solver is UniPC rather than DPM-Solver++(3M): its corrector reaches third order with no extra model
-# evaluation, and its bh2 variant is the one its authors give for guided sampling, which GLIDE always uses.
-SOLVERS = ("dpmpp_2m", "unipc")
-
-# Neighbouring kept-timestep gaps may differ by at most this factor. fast27 keeps 199/200, 399/400, 599/600 and
-# 799/800 beside gaps of 22-199 steps; extrapolating x0 across a long step from the difference over a 1-step one
-# multiplies that difference, and the model's error in it, by up to 88 (2M's 1 / 2r, r the log-SNR step ratio):
-# on a Gaussian toy (linear schedule, 3e-3 noise on eps) 2M's error on fast27 was 19x DDIM's, on '27' 7-11x smaller.
-_MAX_GAP_RATIO = 4.0
-
-
-def check_solver_respacing(solver: str, respacing: str, diffusion_steps: int = 1000) -> None:
-    """Raise one-line ValueError if `solver` cannot run on `respacing` over `diffusion_steps` steps; else return.
-
-    Pure: call it at config validation, before a model loads. Both solvers accept '' / 'full', evenly spaced
-    step counts ('50') and 'ddimN' with at least 2 kept timesteps; they refuse fast27 and section lists whose
-    sections meet at adjacent timesteps (such as '10,10,3,2,2').
-    """
-    if solver not in SOLVERS:
-        raise ValueError(f"solver {solver!r} unknown: allowed are {', '.join(SOLVERS)}")
-    _check_timesteps(solver, space_timesteps(diffusion_steps, respacing), f"timestep respacing {respacing!r}")
-
-
-def _check_timesteps(solver: str, timesteps: Sequence[int], what: str) -> None:
-    if len(timesteps) < 2:
-        raise ValueError(
-            f"{what} keeps {len(timesteps)} timestep(s); {solver} needs at least 2 (it steps between kept timesteps)"
-        )
-    gaps = np.diff(np.asarray(timesteps, dtype=np.float64))
-    if len(gaps) < 2:
-        return
-    ratios = np.maximum(gaps[1:] / gaps[:-1], gaps[:-1] / gaps[1:])
-    k = int(np.argmax(ratios))
-    if ratios[k] > _MAX_GAP_RATIO:
-        a, b, c = (int(timesteps[k + j]) for j in range(3))
-        raise ValueError(
-            f"{what} unusable for {solver}: kept timesteps {a}, {b}, {c} have gaps {b - a} and {c - b}, more than "
-            f"{_MAX_GAP_RATIO:g}x apart, which makes multistep extrapolation amplify model error; allowed: evenly "
-            "spaced steps such as '50', 'ddim50' or 'full'"
-        )
-
 
 # ---------------------------------------------------------------- pure arithmetic (float64 scalars)
 
@@ -137,7 +95,7 @@ def _predict_x0(
 
 
 def _validate(solver: str, sched: Schedule, clip_denoised: bool, dynamic_threshold: float | None) -> None:
-    _check_timesteps(solver, sched.timestep_map.tolist(), f"schedule with respacing {sched.respacing!r}")
+    check_timesteps(solver, sched.timestep_map.tolist(), f"schedule with respacing {sched.respacing!r}")
     if dynamic_threshold is not None:
         if not clip_denoised:
             raise ValueError(f"dynamic_threshold {dynamic_threshold!r} needs clip_denoised=True")

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from harness.glide.models import ModelSpec
+from harness.glide.spec import ModelSpec
 from harness.scorers.bias import BiasConfig, BiasScorer
 from harness.scorers.clip import ClipScorer
 from harness.scorers.clip_encoder import ClipConfig, ClipEncoder
