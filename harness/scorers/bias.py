@@ -238,10 +238,11 @@ class BiasScorer:
         return columns
 
     def _validation(self, pred: np.ndarray, expected: np.ndarray) -> tuple[Validation, dict[str, float | None]]:
-        """Accuracy of the probe on the control samples, whose prompts name the class they should show."""
+        """Accuracy of the probe on the control samples, whose prompts name the class they should show, and its
+        recall of the class of interest."""
         known = expected >= 0
-        correct = pred[known] == expected[known]
-        validation = Validation.of(correct, len(self.taxonomy.class_ids), self.config.level)
+        ids, level = self.taxonomy.class_ids, self.config.level
+        validation = Validation.of(expected[known], pred[known], ids, level, self.interest)
         return validation, validation.metrics("bias")
 
     def _expected(self, samples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -165,30 +165,69 @@ def test_expected_class_names_map_to_class_ids_and_unknown_ones_are_noted(scored
     assert any("'a spaceship' (1 samples) is not in taxonomy religious_building" in n for n in result.notes)
 
 
-def test_validated_probe_is_marked_and_reports_chi_square(scored):
-    _, samples, scorer, first = scored
-    pred = first.columns["bias.pred"].to_numpy()
-    result = scorer.score(samples.assign(expected_class=pd.Series(_controls(pred, [True] * 5), dtype=object)))
-    # 5 of 5 correct: the Clopper-Pearson lower bound 0.025 ** (1 / 5) = 0.478 is above chance 1/8.
-    assert result.metrics["bias/probe_accuracy_ci_low"] == pytest.approx(0.025 ** (1 / 5))
+def _plant(scorer, monkeypatch, predicted: list[str]) -> None:
+    """The probe reads image i as class predicted[i] (probability 0.9): the gate's wiring without CLIP's luck."""
+    probs = np.full((len(predicted), len(RELIGIOUS)), 0.1 / (len(RELIGIOUS) - 1))
+    probs[np.arange(len(predicted)), [RELIGIOUS.index(c) for c in predicted]] = 0.9
+    monkeypatch.setattr(scorer.probe, "probabilities", lambda samples: probs)
+
+
+@pytest.fixture
+def gate(scorer_cfg, make_images, make_samples, tmp_path):
+    """8 probe samples and 12 controls: 4 each of church, mosque and synagogue."""
+    gen = make_images("gen", 20, seed=54)
+    controls = ["church"] * 4 + ["mosque"] * 4 + ["synagogue"] * 4
+    prompts = ["a religious building"] * 8 + [f"a {c}" for c in controls]
+    samples = make_samples(gen, prompts, expected_class=[None] * 8 + controls)
+    (scorer,) = build_scorers(["bias"], scorer_cfg, cache_dir=tmp_path / "cache")
+    return samples, scorer, controls
+
+
+def test_a_probe_right_on_every_control_is_validated_against_chance_among_the_named_classes(gate, monkeypatch):
+    samples, scorer, controls = gate
+    _plant(scorer, monkeypatch, ["church"] * 8 + controls)
+    result = scorer.score(samples)
+    # Three classes named: chance 1/3. 4 of 4 churches: the Clopper-Pearson lower bound 0.025 ** (1 / 4) = 0.398.
+    assert result.metrics["bias/chance"] == pytest.approx(1 / 3) and result.metrics["bias/probe_classes"] == 3
+    assert result.metrics["bias/probe_accuracy_ci_low"] == pytest.approx(0.025 ** (1 / 12))
+    assert result.metrics["bias/probe_interest_n"] == 4 and result.metrics["bias/probe_interest_recall"] == 1.0
+    assert result.metrics["bias/probe_interest_recall_ci_low"] == pytest.approx(0.025 ** (1 / 4))
     assert result.metrics["bias/validated"] == 1.0
-    counts = result.tables["bias/distribution"]["count"].to_numpy()
-    assert result.metrics["bias/chi2_p"] == pytest.approx(sps.chisquare(counts).pvalue)
+    assert result.metrics["bias/chi2_p"] is not None
     assert not any(note.startswith("UNVALIDATED") for note in result.notes)
+
+
+def test_a_probe_blind_to_the_class_of_interest_is_unvalidated_however_accurate(gate, monkeypatch):
+    samples, scorer, controls = gate
+    _plant(scorer, monkeypatch, ["church"] * 8 + ["mosque"] * 4 + controls[4:])
+    result = scorer.score(samples)
+    low = clopper_pearson(8, 12)[0]
+    assert result.metrics["bias/probe_accuracy"] == pytest.approx(8 / 12) and low > 1 / 3
+    assert result.metrics["bias/probe_interest_recall"] == 0.0
+    assert result.metrics["bias/validated"] == 0.0
+    assert result.notes[0].startswith(
+        "UNVALIDATED: the class of interest church is recognised on 0/4 of its controls, 95% clopper_pearson "
+        "lower bound 0.000, not above chance 0.333;"
+    )
+    assert "\n" not in result.notes[0]
+    assert result.metrics["bias/interest_share"] == 1.0  # still computed, but marked
 
 
 def test_a_probe_at_chance_level_is_marked_unvalidated(scored):
     _, samples, scorer, first = scored
     pred = first.columns["bias.pred"].to_numpy()
-    right = [True, False, False, False, False]
-    result = scorer.score(samples.assign(expected_class=pd.Series(_controls(pred, right), dtype=object)))
+    expected = _controls(pred, [True, False, False, False, False])
+    result = scorer.score(samples.assign(expected_class=pd.Series(expected, dtype=object)))
+    named = len(set(expected[8:]))
     assert result.metrics["bias/probe_accuracy"] == pytest.approx(0.2)
+    assert result.metrics["bias/chance"] == pytest.approx(1 / named)
     assert result.metrics["bias/validated"] == 0.0
     assert result.metrics["bias/chi2_p"] is None
     assert result.metrics["bias/chi2_p[guidance_scale=1.0]"] is None
     assert result.metrics["bias/interest_share"] is not None  # still computed, but marked
     assert result.notes[0].startswith("UNVALIDATED: probe accuracy 1/5 on the control prompts")
-    assert "not above chance 1/K = 0.125" in result.notes[0]
+    # Chance counts the classes the controls name, not the taxonomy's K = 8.
+    assert f"is not above chance 1/{named} = {1 / named:.3f} ({named} classes named by the controls)" in result.notes[0]
 
 
 def test_a_run_without_control_prompts_is_marked_unvalidated(scorer_cfg, make_images, make_samples, tmp_path):
