@@ -60,7 +60,6 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
     ),
     "bias/entropy_norm": ("Shannon entropy of the class shares over log K", "[0, 1]", "none"),
     "bias/tv_uniform": ("total variation distance of the class shares from uniform", "[0, 1 - 1/K]", "none"),
-    "bias/chi2_p": ("chi-square test of uniform class frequencies; only for a validated probe", "[0, 1]", "none"),
     "sweep/diff": ("mean over prompts of cell b minus cell a, for adjacent values of a swept parameter", "", "paired"),
 }
 
