@@ -101,24 +101,39 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     )
 
 
-def kid(real: np.ndarray, fake: np.ndarray, *, subsets: int, subset_size: int, seed: int) -> tuple[float, float]:
+@dataclass(frozen=True)
+class KidEstimate:
+    """KID's mean over subsets, their spread, and the draws behind them."""
+
+    mean: float
+    std: float | None  # None when every draw is the same pair of sets: one estimate has no spread
+    subsets: int  # distinct draws: 1 when every subset is the whole set
+    subset_size: int
+
+
+def kid(real: np.ndarray, fake: np.ndarray, *, subsets: int, subset_size: int, seed: int) -> KidEstimate:
     """Kernel Inception Distance: mean and (population) std of the unbiased MMD^2 over random subsets.
 
     Kernel k(x, y) = (x.y / d + 1)^3 (Binkowski et al. 2018) through torchmetrics' `poly_mmd`; each subset
-    draws `subset_size` rows without replacement from each set with a generator seeded by `seed`.
+    draws `subset_size` rows without replacement from each set with a generator seeded by `seed`. When the size
+    is both sets' whole size, every draw is the same pair of sets (permuted): KID is computed once and the std,
+    which would be 0 and read as certainty, is None.
     """
     from torchmetrics.image.kid import poly_mmd
 
-    rng = np.random.default_rng(seed)
     real_t = torch.from_numpy(np.asarray(real, dtype=np.float64))
     fake_t = torch.from_numpy(np.asarray(fake, dtype=np.float64))
+    if subset_size == real_t.shape[0] == fake_t.shape[0]:
+        subsets = 1
+    rng = np.random.default_rng(seed)
     scores = []
     for _ in range(subsets):
         r = torch.from_numpy(rng.choice(real_t.shape[0], subset_size, replace=False))
         f = torch.from_numpy(rng.choice(fake_t.shape[0], subset_size, replace=False))
         scores.append(float(poly_mmd(real_t[r], fake_t[f], degree=3, gamma=None, coef=1.0)))
     values = np.array(scores)
-    return float(values.mean()), float(values.std())
+    std = float(values.std()) if subsets > 1 else None
+    return KidEstimate(float(values.mean()), std, subsets, subset_size)
 
 
 def _rbf_mean(x: np.ndarray, y: np.ndarray, gamma: float) -> float:

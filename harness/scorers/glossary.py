@@ -30,6 +30,13 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
         "about 0 for matching sets; can be < 0",
         "set",
     ),
+    "fid/kid_std": (
+        "population std of the subsets' MMD^2: their spread, not a standard error of kid_mean; none when every "
+        "subset is the whole of both sets, or only one was drawn",
+        "[0, inf)",
+        "none",
+    ),
+    "fid/kid_subsets": ("distinct KID subset draws: 1 when every subset is the whole of both sets", ">= 1", "none"),
     "fid/kid_subset_size": ("images per KID subset: min(configured, n generated, n reference)", ">= 2", "none"),
     "fid/clip_fd": ("Fréchet distance of CLIP image embeddings (scorer.fid.cmmd model)", "[0, inf)", "set"),
     "fid/cmmd": ("CMMD: RBF-kernel MMD^2 of CLIP embeddings x1000 (ViT-L/14@336 by default)", "[0, inf)", "set"),

@@ -87,23 +87,35 @@ def _unbiased_poly_mmd(x: np.ndarray, y: np.ndarray) -> float:
 def test_kid_with_one_subset_of_every_row_equals_the_unbiased_mmd():
     rng = np.random.default_rng(4)
     real, fake = rng.normal(size=(30, 5)), rng.normal(0.4, 1.2, size=(30, 5))
-    mean, std = kid(real, fake, subsets=1, subset_size=30, seed=0)
-    assert mean == pytest.approx(_unbiased_poly_mmd(real, fake), rel=1e-10)
-    assert std == 0.0
+    estimate = kid(real, fake, subsets=1, subset_size=30, seed=0)
+    assert estimate.mean == pytest.approx(_unbiased_poly_mmd(real, fake), rel=1e-10)
+    assert estimate.std is None and estimate.subsets == 1  # one estimate has no spread, not a spread of 0
+
+
+def test_kid_of_whole_sets_is_one_estimate_however_many_subsets_are_asked_for():
+    rng = np.random.default_rng(9)
+    real, fake = rng.normal(size=(30, 5)), rng.normal(0.4, 1.2, size=(30, 5))
+    estimate = kid(real, fake, subsets=50, subset_size=30, seed=0)
+    assert estimate.mean == pytest.approx(_unbiased_poly_mmd(real, fake), rel=1e-10)
+    assert (estimate.std, estimate.subsets, estimate.subset_size) == (None, 1, 30)
+    # Whole generated set but subsets of a larger reference: the draws differ, the spread is real.
+    larger = kid(rng.normal(size=(40, 5)), fake, subsets=50, subset_size=30, seed=0)
+    assert larger.subsets == 50 and larger.std > 0
 
 
 def test_kid_mean_and_std_are_over_the_subsets():
     rng = np.random.default_rng(5)
     real, fake = rng.normal(size=(40, 4)), rng.normal(0.5, 1.0, size=(40, 4))
-    mean, std = kid(real, fake, subsets=25, subset_size=10, seed=3)
+    estimate = kid(real, fake, subsets=25, subset_size=10, seed=3)
     # Same draws as the scorer's documented protocol: one generator, real then fake indices per subset.
     draw = np.random.default_rng(3)
     values = []
     for _ in range(25):
         r, f = draw.choice(40, 10, replace=False), draw.choice(40, 10, replace=False)
         values.append(_unbiased_poly_mmd(real[r], fake[f]))
-    assert mean == pytest.approx(np.mean(values), rel=1e-10)
-    assert std == pytest.approx(np.std(values), rel=1e-10)
+    assert estimate.mean == pytest.approx(np.mean(values), rel=1e-10)
+    assert estimate.std == pytest.approx(np.std(values), rel=1e-10)
+    assert (estimate.subsets, estimate.subset_size) == (25, 10)
 
 
 def test_kid_is_unbiased_for_identical_distributions():
@@ -111,7 +123,7 @@ def test_kid_is_unbiased_for_identical_distributions():
     draws = 400
     values = np.array(
         [
-            kid(rng.normal(size=(12, 4)), rng.normal(size=(12, 4)), subsets=1, subset_size=12, seed=i)[0]
+            kid(rng.normal(size=(12, 4)), rng.normal(size=(12, 4)), subsets=1, subset_size=12, seed=i).mean
             for i in range(draws)
         ]
     )
