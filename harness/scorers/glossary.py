@@ -39,7 +39,12 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
     "fid/kid_subsets": ("distinct KID subset draws: 1 when every subset is the whole of both sets", ">= 1", "none"),
     "fid/kid_subset_size": ("images per KID subset: min(configured, n generated, n reference)", ">= 2", "none"),
     "fid/clip_fd": ("Fréchet distance of CLIP image embeddings (scorer.fid.cmmd model)", "[0, inf)", "set"),
-    "fid/cmmd": ("CMMD: RBF-kernel MMD^2 of CLIP embeddings x1000 (ViT-L/14@336 by default)", "[0, inf)", "set"),
+    "fid/cmmd": (
+        "CMMD: unbiased U-statistic of the RBF-kernel MMD^2 of CLIP embeddings (diagonal kernel terms left out) "
+        "x1000, ViT-L/14@336 by default",
+        "about 0 for matching sets; can be < 0",
+        "set",
+    ),
     "bias/interest_share": (
         "share of probe images labelled the configured class_of_interest",
         "[0, 1]",
