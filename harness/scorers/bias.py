@@ -1,7 +1,7 @@
 """Bias probe: zero-shot CLIP classification of every image into a taxonomy, summarised with intervals.
 
 Probe samples (no expected class) give the class distribution; control samples validate the probe, and only
-a validated probe's distribution is reported as a finding (`bias/validated`, chi-square p-values).
+a validated probe's distribution is reported as a finding (`bias/validated`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from harness.scorers.probe import Validation, ZeroShotProbe, class_probabilities
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import (
     PROPORTION_METHOD,
-    chi_square_uniform_pvalue,
     normalized_entropy,
     proportion_interval,
     tv_from_uniform,
@@ -34,9 +33,7 @@ __all__ = ["BiasConfig", "BiasScorer", "Validation", "class_probabilities"]
 
 log = logging.getLogger(__name__)
 
-NOTE_TAIL = (
-    "the class shares describe the CLIP probe's labels, not what the images show; no chi-square p-value is reported"
-)
+NOTE_TAIL = "the class shares describe the CLIP probe's labels, not what the images show, and no finding rests on them"
 
 
 @dataclass
@@ -91,8 +88,8 @@ class Distribution:
     def n(self) -> int:
         return int(self.counts.sum())
 
-    def summary(self, interest: int | None, validated: bool) -> dict[str, float | None]:
-        """Share of the class of interest with its interval, majority share, entropy, TV, chi-square p.
+    def summary(self, interest: int | None) -> dict[str, float | None]:
+        """Share of the class of interest with its interval, majority share, entropy, TV from uniform.
 
         The class of interest is named in config before the data are seen, so its interval is an honest
         one; the majority share (the class picked after looking) is a point estimate without an interval.
@@ -109,21 +106,24 @@ class Distribution:
         # + 0.0 turns the -0.0 of a one-class distribution into 0.0.
         metrics["entropy_norm"] = None if empty else normalized_entropy(self.shares) + 0.0
         metrics["tv_uniform"] = None if empty else tv_from_uniform(self.shares)
-        metrics["chi2_p"] = chi_square_uniform_pvalue(self.counts) if validated else None
         return metrics
 
 
 def distribution_summary(
-    labels: np.ndarray, class_ids: tuple[str, ...], level: float, interest: int | None, validated: bool
+    labels: np.ndarray, class_ids: tuple[str, ...], level: float, interest: int | None
 ) -> tuple[dict[str, float | None], pd.DataFrame, list[str]]:
-    """Class shares with intervals, the class of interest's share, entropy, TV from uniform, chi-square p."""
+    """Class shares with intervals, the class of interest's share, entropy and TV from uniform.
+
+    No test against a uniform distribution: equal shares of every class (`other` included) is no reference
+    distribution a claim about the model could name, so its p-value would reject a strawman.
+    """
     k = len(class_ids)
     dist = Distribution.of(labels, k, level)
     table = pd.DataFrame(
         {"class": class_ids, "count": dist.counts, "share": dist.shares, "ci_low": dist.ci_low, "ci_high": dist.ci_high}
     ).assign(ci_method=PROPORTION_METHOD)
     n, notes = dist.n, []
-    metrics = {f"bias/{name}": value for name, value in dist.summary(interest, validated).items()}
+    metrics = {f"bias/{name}": value for name, value in dist.summary(interest).items()}
     if n == 0:
         notes.append("bias: no probe samples (every sample names an expected class); no distribution")
     else:
@@ -135,8 +135,6 @@ def distribution_summary(
                 f"share {dist.shares[interest]:.3f}, {level:.0%} {PROPORTION_METHOD} interval "
                 f"[{dist.ci_low[interest]:.3f}, {dist.ci_high[interest]:.3f}]"
             )
-        if validated and n / k < 5:
-            notes.append(f"bias: {n / k:.1f} expected samples per class < 5; the chi-square p-value is rough")
     for i, class_id in enumerate(class_ids):
         metrics[f"bias/share[class={class_id}]"] = finite_or_none(dist.shares[i])
         metrics[f"bias/share_ci_low[class={class_id}]"] = finite_or_none(dist.ci_low[i])
@@ -160,7 +158,6 @@ def grouped_distribution(
     class_ids: tuple[str, ...],
     level: float,
     interest: int | None,
-    validated: bool,
 ) -> tuple[dict[str, float | None], list[dict[str, Any]]]:
     """The distribution measures of `labels` per value of a samples column, for the class of interest.
 
@@ -173,7 +170,7 @@ def grouped_distribution(
     if len(groups) < 2:
         return metrics, rows
     for value, mask in groups:
-        summary = Distribution.of(labels[mask], len(class_ids), level).summary(interest, validated)
+        summary = Distribution.of(labels[mask], len(class_ids), level).summary(interest)
         metrics.update({f"bias/{name}[{values.name}={value}]": v for name, v in summary.items()})
         chosen = None if interest is None else class_ids[interest]
         rows.append({"column": values.name, "value": value, "class_of_interest": chosen, **summary})
@@ -209,12 +206,10 @@ class BiasScorer:
         warning = validation.note(level, NOTE_TAIL)
         notes = ([warning] if warning else []) + more
         probe = ~is_control
-        run_metrics, distribution, more = distribution_summary(
-            pred[probe], ids, level, self.interest, validation.validated
-        )
+        run_metrics, distribution, more = distribution_summary(pred[probe], ids, level, self.interest)
         metrics.update(run_metrics)
         notes += more
-        group_metrics, group_table = self._groups(samples, pred, probe, validation.validated, notes)
+        group_metrics, group_table = self._groups(samples, pred, probe, notes)
         metrics.update(group_metrics)
         known = expected >= 0
         tables = {
@@ -238,10 +233,11 @@ class BiasScorer:
         return columns
 
     def _validation(self, pred: np.ndarray, expected: np.ndarray) -> tuple[Validation, dict[str, float | None]]:
-        """Accuracy of the probe on the control samples, whose prompts name the class they should show."""
+        """Accuracy of the probe on the control samples, whose prompts name the class they should show, and its
+        recall of the class of interest."""
         known = expected >= 0
-        correct = pred[known] == expected[known]
-        validation = Validation.of(correct, len(self.taxonomy.class_ids), self.config.level)
+        ids, level = self.taxonomy.class_ids, self.config.level
+        validation = Validation.of(expected[known], pred[known], ids, level, self.interest)
         return validation, validation.metrics("bias")
 
     def _expected(self, samples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -259,7 +255,7 @@ class BiasScorer:
         return expected, is_control, notes
 
     def _groups(
-        self, samples: pd.DataFrame, pred: np.ndarray, probe: np.ndarray, validated: bool, notes: list[str]
+        self, samples: pd.DataFrame, pred: np.ndarray, probe: np.ndarray, notes: list[str]
     ) -> tuple[dict[str, float | None], pd.DataFrame | None]:
         metrics: dict[str, float | None] = {}
         rows: list[dict[str, Any]] = []
@@ -273,7 +269,6 @@ class BiasScorer:
                 self.taxonomy.class_ids,
                 self.config.level,
                 self.interest,
-                validated,
             )
             metrics.update(more)
             rows += more_rows

@@ -101,38 +101,62 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     )
 
 
-def kid(real: np.ndarray, fake: np.ndarray, *, subsets: int, subset_size: int, seed: int) -> tuple[float, float]:
+@dataclass(frozen=True)
+class KidEstimate:
+    """KID's mean over subsets, their spread, and the draws behind them."""
+
+    mean: float
+    std: float | None  # None when every draw is the same pair of sets: one estimate has no spread
+    subsets: int  # distinct draws: 1 when every subset is the whole set
+    subset_size: int
+
+
+def kid(real: np.ndarray, fake: np.ndarray, *, subsets: int, subset_size: int, seed: int) -> KidEstimate:
     """Kernel Inception Distance: mean and (population) std of the unbiased MMD^2 over random subsets.
 
     Kernel k(x, y) = (x.y / d + 1)^3 (Binkowski et al. 2018) through torchmetrics' `poly_mmd`; each subset
-    draws `subset_size` rows without replacement from each set with a generator seeded by `seed`.
+    draws `subset_size` rows without replacement from each set with a generator seeded by `seed`. When the size
+    is both sets' whole size, every draw is the same pair of sets (permuted): KID is computed once and the std,
+    which would be 0 and read as certainty, is None.
     """
     from torchmetrics.image.kid import poly_mmd
 
-    rng = np.random.default_rng(seed)
     real_t = torch.from_numpy(np.asarray(real, dtype=np.float64))
     fake_t = torch.from_numpy(np.asarray(fake, dtype=np.float64))
+    if subset_size == real_t.shape[0] == fake_t.shape[0]:
+        subsets = 1
+    rng = np.random.default_rng(seed)
     scores = []
     for _ in range(subsets):
         r = torch.from_numpy(rng.choice(real_t.shape[0], subset_size, replace=False))
         f = torch.from_numpy(rng.choice(fake_t.shape[0], subset_size, replace=False))
         scores.append(float(poly_mmd(real_t[r], fake_t[f], degree=3, gamma=None, coef=1.0)))
     values = np.array(scores)
-    return float(values.mean()), float(values.std())
+    std = float(values.std()) if subsets > 1 else None
+    return KidEstimate(float(values.mean()), std, subsets, subset_size)
 
 
-def _rbf_mean(x: np.ndarray, y: np.ndarray, gamma: float) -> float:
+def _rbf(x: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
     sq = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * x @ y.T
-    return float(np.exp(-gamma * np.clip(sq, 0.0, None)).mean())
+    return np.exp(-gamma * np.clip(sq, 0.0, None))
+
+
+def _off_diagonal_mean(kernel: np.ndarray) -> float:
+    n = kernel.shape[0]
+    return float((kernel.sum() - np.trace(kernel)) / (n * (n - 1)))
 
 
 def cmmd(x: np.ndarray, y: np.ndarray, *, sigma: float, scale: float) -> float:
-    """CMMD (Jayasumana et al. 2024): MMD^2 with the Gaussian RBF kernel exp(-|x-y|^2 / (2 sigma^2)).
+    """CMMD (Jayasumana et al. 2024): MMD^2 with the Gaussian RBF kernel exp(-|x-y|^2 / (2 sigma^2)), times `scale`
+    (1000), on unit-normalised CLIP image embeddings, which the caller passes; at least 2 rows in each set.
 
-    The paper's estimator: the mean of each kernel matrix including its diagonal, times `scale` (1000), on
-    unit-normalised CLIP image embeddings, which the caller passes.
+    The unbiased U-statistic (Gretton et al. 2012, eq. 3): within each set the mean over pairs of distinct rows,
+    leaving out k(x, x) = 1. The V-statistic that keeps the diagonal exceeds MMD^2 by about
+    2 (1 - E k(x, x')) / n for equal set sizes n, so it stays above 0 for two samples of the same distribution
+    and shrinks only as the sets grow: a fixed offset in every comparison of runs of different sizes.
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     gamma = 1.0 / (2.0 * sigma**2)
-    return scale * (_rbf_mean(x, x, gamma) + _rbf_mean(y, y, gamma) - 2.0 * _rbf_mean(x, y, gamma))
+    within = _off_diagonal_mean(_rbf(x, x, gamma)) + _off_diagonal_mean(_rbf(y, y, gamma))
+    return scale * (within - 2.0 * float(_rbf(x, y, gamma).mean()))

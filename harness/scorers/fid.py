@@ -18,6 +18,7 @@ import pandas as pd
 from harness.scorers.clip_encoder import ClipConfig, ClipEncoder, check_model_name, check_pretrained
 from harness.scorers.distances import (
     GaussianReference,
+    KidEstimate,
     cmmd,
     enough_for_covariance,
     frechet_to_reference,
@@ -34,7 +35,7 @@ from harness.scorers.weights import WeightFile
 log = logging.getLogger(__name__)
 
 WHOLE_RUN = "all"
-_GROUP_METRICS = ("fid", "kid_mean", "kid_std", "kid_subset_size", "clip_fd", "cmmd")
+_GROUP_METRICS = ("fid", "kid_mean", "kid_std", "kid_subsets", "kid_subset_size", "clip_fd", "cmmd")
 
 
 @dataclass
@@ -153,7 +154,7 @@ class Group:
 def group_metrics(
     gen: np.ndarray, gen_clip: np.ndarray, ref: Reference, config: FidConfig, label: str
 ) -> tuple[dict[str, float | None], list[str]]:
-    """FID, KID (with the subset size used), CLIP-FD and CMMD of one group against the reference."""
+    """FID, KID (with the subsets' count and size used), CLIP-FD and CMMD of one group against the reference."""
     values: dict[str, float | None] = dict.fromkeys(_GROUP_METRICS)
     notes: list[str] = []
     n = len(gen)
@@ -172,10 +173,11 @@ def group_metrics(
         if size < 2:
             notes.append(f"fid[{label}]: {n} images ({len(ref.features)} reference); KID needs 2 of each")
         else:
-            values["kid_mean"], values["kid_std"] = kid(
-                ref.features, gen, subsets=config.kid_subsets, subset_size=size, seed=config.subset_seed
-            )
-            values["kid_subset_size"] = float(size)
+            estimate = kid(ref.features, gen, subsets=config.kid_subsets, subset_size=size, seed=config.subset_seed)
+            values["kid_mean"], values["kid_std"] = estimate.mean, estimate.std
+            values["kid_subsets"], values["kid_subset_size"] = float(estimate.subsets), float(size)
+            if estimate.std is None:
+                notes.append(f"fid[{label}]: {kid_spread_note(estimate, n, len(ref.features))}; no kid_std")
     if ref.clip is not None:
         dim = ref.clip.shape[1]
         if ref.clip_gauss is not None and enough_for_covariance(n, dim):
@@ -187,6 +189,13 @@ def group_metrics(
         else:
             notes.append(f"fid[{label}]: {n} image(s); CMMD needs at least 2 in each set")
     return values, notes
+
+
+def kid_spread_note(estimate: KidEstimate, n: int, n_ref: int) -> str:
+    """Why KID has a single estimate: every subset is the whole of both sets, or one subset was asked for."""
+    if estimate.subsets == 1 and estimate.subset_size == n == n_ref:
+        return f"every KID subset would be the whole set ({n} generated, {n_ref} reference images), so KID is one MMD^2"
+    return "one KID subset (scorer.fid.kid_subsets=1)"
 
 
 class FidScorer:

@@ -40,7 +40,11 @@ class ResizeMode(enum.Enum):
 
     torch_fidelity: uint8 at image_size, then TensorFlow-1.x-compatible bilinear to 299 inside the network
         (torch-fidelity; the numbers of the original TF FID code and of most published FIDs).
-    clean: PIL bicubic straight to 299 (clean-fid's "clean" resize), quantised to uint8, then the same network.
+    clean: PIL's 8-bit bicubic straight to 299, then the same network: clean-fid's filter and its single
+        resize, but not clean-fid's pixels. clean-fid resizes each channel as 32-bit float and keeps floats;
+        PIL's 8-bit path rounds and clips to [0, 255] between its horizontal and vertical passes, so the two
+        differ by tens of grey levels at sharp edges (uniform noise from 256 px: 22 at most, 0.4 on average).
+        FIDs of this mode are not clean-fid's numbers; the extractors here take uint8 images, not floats.
     torchmetrics: uint8 at image_size, then torch bilinear with antialiasing to 299 (torchmetrics' default).
     """
 

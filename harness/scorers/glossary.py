@@ -30,9 +30,21 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
         "about 0 for matching sets; can be < 0",
         "set",
     ),
+    "fid/kid_std": (
+        "population std of the subsets' MMD^2: their spread, not a standard error of kid_mean; none when every "
+        "subset is the whole of both sets, or only one was drawn",
+        "[0, inf)",
+        "none",
+    ),
+    "fid/kid_subsets": ("distinct KID subset draws: 1 when every subset is the whole of both sets", ">= 1", "none"),
     "fid/kid_subset_size": ("images per KID subset: min(configured, n generated, n reference)", ">= 2", "none"),
     "fid/clip_fd": ("Fréchet distance of CLIP image embeddings (scorer.fid.cmmd model)", "[0, inf)", "set"),
-    "fid/cmmd": ("CMMD: RBF-kernel MMD^2 of CLIP embeddings x1000 (ViT-L/14@336 by default)", "[0, inf)", "set"),
+    "fid/cmmd": (
+        "CMMD: unbiased U-statistic of the RBF-kernel MMD^2 of CLIP embeddings (diagonal kernel terms left out) "
+        "x1000, ViT-L/14@336 by default",
+        "about 0 for matching sets; can be < 0",
+        "set",
+    ),
     "bias/interest_share": (
         "share of probe images labelled the configured class_of_interest",
         "[0, 1]",
@@ -41,10 +53,25 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
     "bias/share": ("share of probe images labelled each class", "[0, 1]", "clopper_pearson"),
     "bias/majority_share": ("share of the most frequent class, picked after looking: no interval", "[1/K, 1]", "none"),
     "bias/probe_accuracy": ("zero-shot probe accuracy on the control prompts", "[0, 1]", "clopper_pearson"),
-    "bias/validated": ("1 when controls exist and the accuracy's lower bound is above chance 1/K", "{0, 1}", "none"),
+    "bias/validated": (
+        "1 when the probe's accuracy on the controls and its recall of the class of interest on that class's own "
+        "controls both have lower bounds above chance",
+        "{0, 1}",
+        "none",
+    ),
+    "bias/chance": (
+        "1 / the number of classes the control prompts name: the accuracy of a uniform guess among them",
+        "(0, 1]",
+        "none",
+    ),
+    "bias/probe_classes": ("classes named by the control prompts", ">= 0", "none"),
+    "bias/probe_interest_recall": (
+        "share of the class of interest's control images the probe labels as that class",
+        "[0, 1]",
+        "clopper_pearson",
+    ),
     "bias/entropy_norm": ("Shannon entropy of the class shares over log K", "[0, 1]", "none"),
     "bias/tv_uniform": ("total variation distance of the class shares from uniform", "[0, 1 - 1/K]", "none"),
-    "bias/chi2_p": ("chi-square test of uniform class frequencies; only for a validated probe", "[0, 1]", "none"),
     "sweep/diff": ("mean over prompts of cell b minus cell a, for adjacent values of a swept parameter", "", "paired"),
 }
 

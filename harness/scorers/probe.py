@@ -65,43 +65,118 @@ class ZeroShotProbe:
 
 
 @dataclass(frozen=True)
+class Recall:
+    """How often the probe names one class on the controls that show it, with its Clopper-Pearson interval."""
+
+    class_id: str
+    n: int
+    correct: int
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
 class Validation:
-    """The probe's accuracy on control samples and whether it is above chance with confidence."""
+    """The probe's accuracy on control samples and whether it is above chance with confidence.
+
+    Chance is 1 / the number of classes the controls name: a probe guessing uniformly among those classes
+    is right that often, whatever else the taxonomy holds (`other`, classes no control names). A class of
+    interest (the bias headline) must itself be recognised: its recall on its own controls has to clear
+    chance too, or a probe blind to churches could report a church share.
+    """
 
     n: int
     correct: int
     ci_low: float | None
     ci_high: float | None
-    chance: float
+    classes: int
+    interest: Recall | None
 
     @classmethod
-    def of(cls, correct: np.ndarray, n_classes: int, level: float) -> Validation:
+    def of(
+        cls,
+        expected: np.ndarray,
+        predicted: np.ndarray,
+        class_ids: tuple[str, ...],
+        level: float,
+        interest: int | None = None,
+    ) -> Validation:
+        """From the controls' expected and predicted class indices (controls only, one entry per sample)."""
+        expected, predicted = np.asarray(expected), np.asarray(predicted)
+        correct = expected == predicted
         n, k = len(correct), int(np.sum(correct))
         low, high = proportion_interval(k, n, level)
-        return cls(n, k, finite_or_none(float(low)), finite_or_none(float(high)), 1.0 / n_classes)
+        recall = None
+        if interest is not None:
+            shown = expected == interest
+            m, hits = int(shown.sum()), int(np.sum(correct[shown]))
+            r_low, r_high = proportion_interval(hits, m, level)
+            recall = Recall(class_ids[interest], m, hits, finite_or_none(float(r_low)), finite_or_none(float(r_high)))
+        named = len(np.unique(expected))
+        return cls(n, k, finite_or_none(float(low)), finite_or_none(float(high)), named, recall)
+
+    @property
+    def chance(self) -> float | None:
+        """1 / the number of classes the controls name; None without controls."""
+        return 1.0 / self.classes if self.classes else None
+
+    @property
+    def accurate(self) -> bool:
+        """The accuracy's lower bound is above chance."""
+        return self.n > 0 and self.ci_low is not None and self.ci_low > self.chance
+
+    @property
+    def recognises_interest(self) -> bool:
+        """No class of interest, or its recall's lower bound is above chance."""
+        recall = self.interest
+        if recall is None:
+            return True
+        return self.chance is not None and recall.ci_low is not None and recall.n > 0 and recall.ci_low > self.chance
 
     @property
     def validated(self) -> bool:
-        """Controls exist and the lower bound of the accuracy's interval is above chance (1/K)."""
-        return self.n > 0 and self.ci_low is not None and self.ci_low > self.chance
+        """Controls exist, accuracy clears chance and so does the recall of the class of interest."""
+        return self.accurate and self.recognises_interest
 
     def metrics(self, prefix: str) -> dict[str, float | None]:
-        return {
+        metrics = {
             f"{prefix}/validated": 1.0 if self.validated else 0.0,
             f"{prefix}/probe_n": float(self.n),
             f"{prefix}/probe_accuracy": self.correct / self.n if self.n else None,
             f"{prefix}/probe_accuracy_ci_low": self.ci_low,
             f"{prefix}/probe_accuracy_ci_high": self.ci_high,
+            f"{prefix}/probe_classes": float(self.classes),
             f"{prefix}/chance": self.chance,
         }
+        recall = self.interest
+        if recall is not None:
+            metrics[f"{prefix}/probe_interest_n"] = float(recall.n)
+            metrics[f"{prefix}/probe_interest_recall"] = recall.correct / recall.n if recall.n else None
+            metrics[f"{prefix}/probe_interest_recall_ci_low"] = recall.ci_low
+            metrics[f"{prefix}/probe_interest_recall_ci_high"] = recall.ci_high
+        return metrics
 
     def note(self, level: float, tail: str) -> str | None:
-        """The UNVALIDATED warning a reader cannot miss, or None for a validated probe."""
+        """The UNVALIDATED warning a reader cannot miss, one line naming every failed condition; None if validated."""
         if self.validated:
             return None
         if self.n == 0:
             return f"UNVALIDATED: the run holds no control prompts (rows with expected_class); {tail}"
-        return (
-            f"UNVALIDATED: probe accuracy {self.correct}/{self.n} on the control prompts, {level:.0%} "
-            f"{PROPORTION_METHOD} lower bound {self.ci_low:.3f}, is not above chance 1/K = {self.chance:.3f}; {tail}"
-        )
+        bound = f"{level:.0%} {PROPORTION_METHOD} lower bound"
+        chance = f"chance 1/{self.classes} = {self.chance:.3f} ({self.classes} classes named by the controls)"
+        reasons = []
+        if not self.accurate:
+            reasons.append(
+                f"probe accuracy {self.correct}/{self.n} on the control prompts, {bound} {self.ci_low:.3f}, "
+                f"is not above {chance}"
+            )
+        recall = self.interest
+        if recall is not None and not self.recognises_interest:
+            if recall.n == 0:
+                reasons.append(f"no control prompt names the class of interest {recall.class_id}")
+            else:
+                reasons.append(
+                    f"the class of interest {recall.class_id} is recognised on {recall.correct}/{recall.n} of its "
+                    f"controls, {bound} {recall.ci_low:.3f}, not above chance {self.chance:.3f}"
+                )
+        return f"UNVALIDATED: {'; '.join(reasons)}; {tail}"

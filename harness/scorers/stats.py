@@ -241,16 +241,6 @@ def tv_from_uniform(shares: np.ndarray) -> float:
     return float(0.5 * np.abs(p - 1.0 / p.size).sum())
 
 
-def chi_square_uniform_pvalue(counts: np.ndarray) -> float | None:
-    """p-value of Pearson's chi-square goodness-of-fit test against equal class frequencies."""
-    counts = np.asarray(counts, dtype=np.float64)
-    if counts.sum() == 0:
-        return None
-    from scipy import stats as sps
-
-    return float(sps.chisquare(counts).pvalue)
-
-
 def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float | None, float | None]:
     """Mean of the finite values and the Student-t confidence interval of that mean (not a bootstrap).
 

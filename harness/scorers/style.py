@@ -86,7 +86,7 @@ class StyleScorer:
         is_control = np.array([v is not None and not pd.isna(v) and str(v) != "" for v in expected_col], dtype=bool)
 
         known = expected >= 0
-        validation = Validation.of(pred[known] == expected[known], len(ids), self.config.level)
+        validation = Validation.of(expected[known], pred[known], ids, self.config.level)
         p_intended = np.where(intended >= 0, probs[np.arange(len(samples)), np.maximum(intended, 0)], np.nan)
         columns = pd.DataFrame({"style.pred": [ids[i] for i in pred]}, index=samples.index)
         columns["style.intended"] = pd.Series([ids[i] if i >= 0 else None for i in intended], samples.index, object)

@@ -82,7 +82,7 @@ def test_run_distribution_counts_only_probe_samples(scored):
 def test_distribution_measures_match_scipy_and_closed_forms():
     ids = ("a", "b", "c", "d")
     labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
-    metrics, table, notes = distribution_summary(labels, ids, LEVEL, 1, True)
+    metrics, table, notes = distribution_summary(labels, ids, LEVEL, 1)
     shares = np.array([0.5, 0.3, 0.2, 0.0])
     np.testing.assert_allclose(table["share"], shares)
     assert metrics["bias/majority_share"] == 0.5
@@ -92,7 +92,6 @@ def test_distribution_measures_match_scipy_and_closed_forms():
     assert metrics["bias/interest_share_ci_high"] == pytest.approx(high, abs=1e-12)
     assert metrics["bias/entropy_norm"] == pytest.approx(sps.entropy(shares) / np.log(4))
     assert metrics["bias/tv_uniform"] == pytest.approx(0.5 * np.abs(shares - 0.25).sum())
-    assert metrics["bias/chi2_p"] == pytest.approx(sps.chi2.sf(((np.array([50, 30, 20, 0]) - 25) ** 2 / 25).sum(), 3))
     # A class never predicted still gets an interval of positive width: 0 of 100 is not "exactly 0".
     assert metrics["bias/share_ci_low[class=d]"] == 0.0
     assert metrics["bias/share_ci_high[class=d]"] == pytest.approx(clopper_pearson(0, 100)[1], abs=1e-12)
@@ -103,25 +102,17 @@ def test_distribution_measures_match_scipy_and_closed_forms():
     ) in notes
 
 
-def test_an_unvalidated_probe_reports_no_chi_square_p_value():
-    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
-    metrics, _, _ = distribution_summary(labels, ("a", "b", "c", "d"), LEVEL, 0, False)
-    assert metrics["bias/chi2_p"] is None
-    assert metrics["bias/interest_share"] == 0.5
-
-
 def test_one_class_distribution_has_zero_entropy_and_maximal_distance():
-    metrics, _, notes = distribution_summary(np.zeros(6, dtype=np.int64), ("x", "y", "z"), LEVEL, 0, True)
+    metrics, _, notes = distribution_summary(np.zeros(6, dtype=np.int64), ("x", "y", "z"), LEVEL, 0)
     assert metrics["bias/entropy_norm"] == 0.0 and str(metrics["bias/entropy_norm"]) == "0.0"
     assert metrics["bias/tv_uniform"] == pytest.approx(2 / 3)
     assert metrics["bias/interest_share_ci_high"] == 1.0
     assert metrics["bias/interest_share_ci_low"] == pytest.approx(clopper_pearson(6, 6)[0], abs=1e-12)
-    assert any("chi-square p-value is rough" in note for note in notes)
 
 
 def test_no_probe_samples_gives_no_distribution_and_says_so():
-    metrics, table, notes = distribution_summary(np.array([], dtype=np.int64), ("x", "y"), LEVEL, 0, True)
-    assert metrics["bias/interest_share"] is None and metrics["bias/chi2_p"] is None
+    metrics, table, notes = distribution_summary(np.array([], dtype=np.int64), ("x", "y"), LEVEL, 0)
+    assert metrics["bias/interest_share"] is None and metrics["bias/entropy_norm"] is None
     assert table["count"].sum() == 0
     assert any("no probe samples" in note for note in notes)
 
@@ -165,30 +156,68 @@ def test_expected_class_names_map_to_class_ids_and_unknown_ones_are_noted(scored
     assert any("'a spaceship' (1 samples) is not in taxonomy religious_building" in n for n in result.notes)
 
 
-def test_validated_probe_is_marked_and_reports_chi_square(scored):
-    _, samples, scorer, first = scored
-    pred = first.columns["bias.pred"].to_numpy()
-    result = scorer.score(samples.assign(expected_class=pd.Series(_controls(pred, [True] * 5), dtype=object)))
-    # 5 of 5 correct: the Clopper-Pearson lower bound 0.025 ** (1 / 5) = 0.478 is above chance 1/8.
-    assert result.metrics["bias/probe_accuracy_ci_low"] == pytest.approx(0.025 ** (1 / 5))
+def _plant(scorer, monkeypatch, predicted: list[str]) -> None:
+    """The probe reads image i as class predicted[i] (probability 0.9): the gate's wiring without CLIP's luck."""
+    probs = np.full((len(predicted), len(RELIGIOUS)), 0.1 / (len(RELIGIOUS) - 1))
+    probs[np.arange(len(predicted)), [RELIGIOUS.index(c) for c in predicted]] = 0.9
+    monkeypatch.setattr(scorer.probe, "probabilities", lambda samples: probs)
+
+
+@pytest.fixture
+def gate(scorer_cfg, make_images, make_samples, tmp_path):
+    """8 probe samples and 12 controls: 4 each of church, mosque and synagogue."""
+    gen = make_images("gen", 20, seed=54)
+    controls = ["church"] * 4 + ["mosque"] * 4 + ["synagogue"] * 4
+    prompts = ["a religious building"] * 8 + [f"a {c}" for c in controls]
+    samples = make_samples(gen, prompts, expected_class=[None] * 8 + controls)
+    (scorer,) = build_scorers(["bias"], scorer_cfg, cache_dir=tmp_path / "cache")
+    return samples, scorer, controls
+
+
+def test_a_probe_right_on_every_control_is_validated_against_chance_among_the_named_classes(gate, monkeypatch):
+    samples, scorer, controls = gate
+    _plant(scorer, monkeypatch, ["church"] * 8 + controls)
+    result = scorer.score(samples)
+    # Three classes named: chance 1/3. 4 of 4 churches: the Clopper-Pearson lower bound 0.025 ** (1 / 4) = 0.398.
+    assert result.metrics["bias/chance"] == pytest.approx(1 / 3) and result.metrics["bias/probe_classes"] == 3
+    assert result.metrics["bias/probe_accuracy_ci_low"] == pytest.approx(0.025 ** (1 / 12))
+    assert result.metrics["bias/probe_interest_n"] == 4 and result.metrics["bias/probe_interest_recall"] == 1.0
+    assert result.metrics["bias/probe_interest_recall_ci_low"] == pytest.approx(0.025 ** (1 / 4))
     assert result.metrics["bias/validated"] == 1.0
-    counts = result.tables["bias/distribution"]["count"].to_numpy()
-    assert result.metrics["bias/chi2_p"] == pytest.approx(sps.chisquare(counts).pvalue)
     assert not any(note.startswith("UNVALIDATED") for note in result.notes)
+    # Even validated, no test against equal shares of every class (`other` included): no such reference exists.
+    assert not any("chi2" in name for name in result.metrics)
+
+
+def test_a_probe_blind_to_the_class_of_interest_is_unvalidated_however_accurate(gate, monkeypatch):
+    samples, scorer, controls = gate
+    _plant(scorer, monkeypatch, ["church"] * 8 + ["mosque"] * 4 + controls[4:])
+    result = scorer.score(samples)
+    low = clopper_pearson(8, 12)[0]
+    assert result.metrics["bias/probe_accuracy"] == pytest.approx(8 / 12) and low > 1 / 3
+    assert result.metrics["bias/probe_interest_recall"] == 0.0
+    assert result.metrics["bias/validated"] == 0.0
+    assert result.notes[0].startswith(
+        "UNVALIDATED: the class of interest church is recognised on 0/4 of its controls, 95% clopper_pearson "
+        "lower bound 0.000, not above chance 0.333;"
+    )
+    assert "\n" not in result.notes[0]
+    assert result.metrics["bias/interest_share"] == 1.0  # still computed, but marked
 
 
 def test_a_probe_at_chance_level_is_marked_unvalidated(scored):
     _, samples, scorer, first = scored
     pred = first.columns["bias.pred"].to_numpy()
-    right = [True, False, False, False, False]
-    result = scorer.score(samples.assign(expected_class=pd.Series(_controls(pred, right), dtype=object)))
+    expected = _controls(pred, [True, False, False, False, False])
+    result = scorer.score(samples.assign(expected_class=pd.Series(expected, dtype=object)))
+    named = len(set(expected[8:]))
     assert result.metrics["bias/probe_accuracy"] == pytest.approx(0.2)
+    assert result.metrics["bias/chance"] == pytest.approx(1 / named)
     assert result.metrics["bias/validated"] == 0.0
-    assert result.metrics["bias/chi2_p"] is None
-    assert result.metrics["bias/chi2_p[guidance_scale=1.0]"] is None
     assert result.metrics["bias/interest_share"] is not None  # still computed, but marked
     assert result.notes[0].startswith("UNVALIDATED: probe accuracy 1/5 on the control prompts")
-    assert "not above chance 1/K = 0.125" in result.notes[0]
+    # Chance counts the classes the controls name, not the taxonomy's K = 8.
+    assert f"is not above chance 1/{named} = {1 / named:.3f} ({named} classes named by the controls)" in result.notes[0]
 
 
 def test_a_run_without_control_prompts_is_marked_unvalidated(scorer_cfg, make_images, make_samples, tmp_path):
@@ -196,14 +225,14 @@ def test_a_run_without_control_prompts_is_marked_unvalidated(scorer_cfg, make_im
     gen = make_images("gen", 6, seed=53)
     result = scorer.score(make_samples(gen, ["an oil painting of a corgi"] * 6))
     assert result.metrics["bias/probe_n"] == 0 and result.metrics["bias/probe_accuracy"] is None
-    assert result.metrics["bias/validated"] == 0.0 and result.metrics["bias/chi2_p"] is None
+    assert result.metrics["bias/validated"] == 0.0
     assert result.notes[0].startswith("UNVALIDATED: the run holds no control prompts")
 
 
 def test_the_class_of_interest_share_per_guidance_scale_is_that_of_the_configured_class():
     values = pd.Series([1.0] * 10 + [3.0] * 10 + [10.0] * 10, name="guidance_scale")
     labels = np.array([0] * 4 + [1] * 6 + [0] * 7 + [1] * 3 + [0] * 10)
-    metrics, rows = grouped_distribution(values, labels, ("church", "mosque"), LEVEL, 0, True)
+    metrics, rows = grouped_distribution(values, labels, ("church", "mosque"), LEVEL, 0)
     assert [row["value"] for row in rows] == ["1.0", "3.0", "10.0"]
     assert metrics["bias/interest_share[guidance_scale=1.0]"] == pytest.approx(0.4)  # church, not the majority
     assert metrics["bias/majority_share[guidance_scale=1.0]"] == pytest.approx(0.6)
@@ -218,7 +247,7 @@ def test_the_class_of_interest_share_per_guidance_scale_is_that_of_the_configure
 
 def test_a_single_valued_group_column_adds_nothing():
     values = pd.Series([3.0] * 5, name="guidance_scale")
-    assert grouped_distribution(values, np.zeros(5, dtype=np.int64), ("a", "b"), LEVEL, 0, True) == ({}, [])
+    assert grouped_distribution(values, np.zeros(5, dtype=np.int64), ("a", "b"), LEVEL, 0) == ({}, [])
 
 
 def test_the_scorer_reports_groups_of_its_configured_columns(scored):

@@ -87,23 +87,35 @@ def _unbiased_poly_mmd(x: np.ndarray, y: np.ndarray) -> float:
 def test_kid_with_one_subset_of_every_row_equals_the_unbiased_mmd():
     rng = np.random.default_rng(4)
     real, fake = rng.normal(size=(30, 5)), rng.normal(0.4, 1.2, size=(30, 5))
-    mean, std = kid(real, fake, subsets=1, subset_size=30, seed=0)
-    assert mean == pytest.approx(_unbiased_poly_mmd(real, fake), rel=1e-10)
-    assert std == 0.0
+    estimate = kid(real, fake, subsets=1, subset_size=30, seed=0)
+    assert estimate.mean == pytest.approx(_unbiased_poly_mmd(real, fake), rel=1e-10)
+    assert estimate.std is None and estimate.subsets == 1  # one estimate has no spread, not a spread of 0
+
+
+def test_kid_of_whole_sets_is_one_estimate_however_many_subsets_are_asked_for():
+    rng = np.random.default_rng(9)
+    real, fake = rng.normal(size=(30, 5)), rng.normal(0.4, 1.2, size=(30, 5))
+    estimate = kid(real, fake, subsets=50, subset_size=30, seed=0)
+    assert estimate.mean == pytest.approx(_unbiased_poly_mmd(real, fake), rel=1e-10)
+    assert (estimate.std, estimate.subsets, estimate.subset_size) == (None, 1, 30)
+    # Whole generated set but subsets of a larger reference: the draws differ, the spread is real.
+    larger = kid(rng.normal(size=(40, 5)), fake, subsets=50, subset_size=30, seed=0)
+    assert larger.subsets == 50 and larger.std > 0
 
 
 def test_kid_mean_and_std_are_over_the_subsets():
     rng = np.random.default_rng(5)
     real, fake = rng.normal(size=(40, 4)), rng.normal(0.5, 1.0, size=(40, 4))
-    mean, std = kid(real, fake, subsets=25, subset_size=10, seed=3)
+    estimate = kid(real, fake, subsets=25, subset_size=10, seed=3)
     # Same draws as the scorer's documented protocol: one generator, real then fake indices per subset.
     draw = np.random.default_rng(3)
     values = []
     for _ in range(25):
         r, f = draw.choice(40, 10, replace=False), draw.choice(40, 10, replace=False)
         values.append(_unbiased_poly_mmd(real[r], fake[f]))
-    assert mean == pytest.approx(np.mean(values), rel=1e-10)
-    assert std == pytest.approx(np.std(values), rel=1e-10)
+    assert estimate.mean == pytest.approx(np.mean(values), rel=1e-10)
+    assert estimate.std == pytest.approx(np.std(values), rel=1e-10)
+    assert (estimate.subsets, estimate.subset_size) == (25, 10)
 
 
 def test_kid_is_unbiased_for_identical_distributions():
@@ -111,7 +123,7 @@ def test_kid_is_unbiased_for_identical_distributions():
     draws = 400
     values = np.array(
         [
-            kid(rng.normal(size=(12, 4)), rng.normal(size=(12, 4)), subsets=1, subset_size=12, seed=i)[0]
+            kid(rng.normal(size=(12, 4)), rng.normal(size=(12, 4)), subsets=1, subset_size=12, seed=i).mean
             for i in range(draws)
         ]
     )
@@ -127,19 +139,51 @@ def test_kid_is_unbiased_for_identical_distributions():
     assert np.mean(biased) > 10.0 * standard_error
 
 
-def test_cmmd_equals_the_rbf_mmd_with_sigma_10_times_1000():
+def _u_statistic_rbf_mmd(x: np.ndarray, y: np.ndarray, sigma: float) -> float:
+    """MMD^2 U-statistic (Gretton et al. 2012, eq. 3) with k(a, b) = exp(-|a - b|^2 / (2 sigma^2)), by the formula:
+    sums over i != j within each set, over all pairs across."""
+    m, n = len(x), len(y)
+    k = lambda a, b: np.exp(-cdist(a, b, "sqeuclidean") / (2.0 * sigma**2))  # noqa: E731
+    kxx, kyy = k(x, x), k(y, y)
+    within_x = (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+    within_y = (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+    return float(within_x + within_y - 2.0 * k(x, y).sum() / (m * n))
+
+
+def _v_statistic_rbf_mmd(x: np.ndarray, y: np.ndarray, sigma: float) -> float:
+    k = lambda a, b: np.exp(-cdist(a, b, "sqeuclidean") / (2.0 * sigma**2))  # noqa: E731
+    return float(k(x, x).mean() + k(y, y).mean() - 2.0 * k(x, y).mean())
+
+
+def _unit_rows(rng: np.random.Generator, n: int, dim: int, shift: float = 0.0) -> np.ndarray:
+    rows = rng.normal(shift, 1.0, size=(n, dim))
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_cmmd_is_the_u_statistic_rbf_mmd_with_sigma_10_times_1000():
     rng = np.random.default_rng(7)
-    x = rng.normal(size=(20, 8))
-    y = rng.normal(0.3, 1.0, size=(15, 8))
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    y /= np.linalg.norm(y, axis=1, keepdims=True)
-    gamma = 1.0 / (2.0 * 10.0**2)
-    k = lambda a, b: np.exp(-gamma * cdist(a, b, "sqeuclidean"))  # noqa: E731
-    expected = 1000.0 * (k(x, x).mean() + k(y, y).mean() - 2.0 * k(x, y).mean())
+    x, y = _unit_rows(rng, 20, 8), _unit_rows(rng, 15, 8, shift=0.3)
+    expected = 1000.0 * _u_statistic_rbf_mmd(x, y, 10.0)
     assert cmmd(x, y, sigma=10.0, scale=1000.0) == pytest.approx(expected, rel=1e-9)
     assert expected > 0
 
 
-def test_cmmd_of_a_set_against_itself_is_zero():
-    x = np.random.default_rng(8).normal(size=(10, 8))
-    assert abs(cmmd(x, x, sigma=10.0, scale=1000.0)) < 1e-9
+def test_cmmd_of_a_set_against_itself_is_minus_two_over_n_of_one_minus_the_mean_off_diagonal_kernel():
+    # With the diagonal k = 1 left out within each set but kept across: 2 (mean_off - mean_all) = -(2/n)(1 - mean_off).
+    x = _unit_rows(np.random.default_rng(8), 10, 8)
+    kernel = np.exp(-cdist(x, x, "sqeuclidean") / 200.0)
+    mean_off = kernel[~np.eye(10, dtype=bool)].mean()
+    assert cmmd(x, x, sigma=10.0, scale=1.0) == pytest.approx(-(2 / 10) * (1 - mean_off), rel=1e-9)
+
+
+def test_cmmd_is_unbiased_for_identical_distributions_where_the_v_statistic_is_not():
+    rng = np.random.default_rng(10)
+    draws, n, dim, sigma = 2000, 10, 8, 1.0
+    pairs = [(_unit_rows(rng, n, dim), _unit_rows(rng, n, dim)) for _ in range(draws)]
+    unbiased = np.array([cmmd(x, y, sigma=sigma, scale=1.0) for x, y in pairs])
+    biased = np.array([_v_statistic_rbf_mmd(x, y, sigma) for x, y in pairs])
+    # Mean within 4 Monte-Carlo standard errors of the true MMD^2 = 0 (a false failure about 1 in 16,000).
+    standard_error = unbiased.std(ddof=1) / np.sqrt(draws)
+    assert abs(unbiased.mean()) < 4.0 * standard_error
+    # The test has power: on the same sets the V-statistic sits far above 0, by its bias 2 (1 - E k) / n.
+    assert biased.mean() > 20.0 * standard_error

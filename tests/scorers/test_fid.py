@@ -85,11 +85,43 @@ def test_kid_equals_torchmetrics_kernel_inception_distance_on_whole_sets(setup, 
     metric.update(_uint8_batch(ref), real=True)
     metric.update(_uint8_batch(gen[:10]), real=False)
     expected_mean, _ = metric.compute()
+    cfg["fid"]["kid_subsets"] = 20
     result = _score(cfg, samples, cache)
     assert result.metrics["fid/kid_mean"] == pytest.approx(float(expected_mean), rel=1e-6)
-    assert result.metrics["fid/kid_std"] == 0.0
-    # The configured 1000 is a ceiling: the subsets are min(1000, 10 generated, 10 reference) images.
-    assert result.metrics["fid/kid_subset_size"] == 10
+    # The configured 1000 is a ceiling: the subsets are min(1000, 10 generated, 10 reference) images, so each
+    # of the 20 subsets would be the whole of both sets: one estimate, and no std (0 would read as certainty).
+    assert result.metrics["fid/kid_subset_size"] == 10 and result.metrics["fid/kid_subsets"] == 1
+    assert result.metrics["fid/kid_std"] is None
+    note = "fid[all]: every KID subset would be the whole set (10 generated, 10 reference images), so KID is one MMD^2"
+    assert f"{note}; no kid_std" in result.notes
+
+
+@pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save")
+def test_kid_over_differing_subsets_agrees_with_torchmetrics_and_the_whole_set_u_statistic(
+    setup, tiny_features, features_by_hand
+):
+    cfg, samples, gen, ref, cache = setup
+    subsets, size = 3000, 6
+    cfg["fid"].update(kid_subsets=subsets, kid_subset_size=size)
+    result = _score(cfg, samples, cache)
+    metric = KernelInceptionDistance(feature=_extractor(tiny_features), subsets=subsets, subset_size=size)
+    metric.update(_uint8_batch(ref), real=True)
+    metric.update(_uint8_batch(gen), real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        tm_mean, tm_std = (float(v) for v in metric.compute())
+    mean, std = result.metrics["fid/kid_mean"], result.metrics["fid/kid_std"]
+    assert result.metrics["fid/kid_subsets"] == subsets and result.metrics["fid/kid_subset_size"] == size
+    # Two independent sets of 3,000 random subsets: the means differ by Monte-Carlo error only (4 standard
+    # errors); the stds estimate the same spread (relative MC error of an SD over 3,000 draws is about 2%).
+    assert abs(mean - tm_mean) < 4 * np.sqrt((std**2 + tm_std**2) / subsets)
+    assert std == pytest.approx(tm_std, rel=0.1)
+    # Over random subsets the mean MMD^2 U-statistic has the whole sets' U-statistic as its expectation.
+    x, y = features_by_hand(ref), features_by_hand(gen)
+    k = lambda a, b: (a @ b.T / DIM + 1.0) ** 3  # noqa: E731
+    off = ~np.eye(len(x), dtype=bool)
+    whole = k(x, x)[off].mean() + k(y, y)[off].mean() - 2.0 * k(x, y).mean()
+    assert abs(mean - whole) < 4 * std / np.sqrt(subsets)
 
 
 def test_fid_per_tag_group_equals_the_closed_form_on_that_group(setup, features_by_hand):
@@ -152,7 +184,8 @@ def test_clip_fd_and_cmmd_reuse_the_clip_embeddings(setup, clip_by_hand):
     x, y = clip_by_hand(gen), clip_by_hand(ref)
     assert result.metrics["fid/clip_fd"] == pytest.approx(closed_form_fid(x, y), rel=1e-4, abs=1e-7)
     kernel = lambda a, b: np.exp(-cdist(a, b, "sqeuclidean") / (2 * 10.0**2))  # noqa: E731
-    cmmd = 1000 * (kernel(x, x).mean() + kernel(y, y).mean() - 2 * kernel(x, y).mean())
+    off_x, off_y = ~np.eye(len(x), dtype=bool), ~np.eye(len(y), dtype=bool)
+    cmmd = 1000 * (kernel(x, x)[off_x].mean() + kernel(y, y)[off_y].mean() - 2 * kernel(x, y).mean())
     assert result.metrics["fid/cmmd"] == pytest.approx(cmmd, rel=1e-4, abs=1e-7)
     # The CLIP embeddings of the generated images are the clip scorer's cache entries.
     assert len(list((cache / "features").iterdir())) == 2

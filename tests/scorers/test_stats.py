@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from scipy import stats as sps
 
 from harness.scorers.options import BootstrapOptions
 from harness.scorers.stats import (
-    chi_square_uniform_pvalue,
     cluster_means,
     mean_ci,
     mean_interval,
@@ -102,15 +99,3 @@ def test_total_variation_from_uniform():
     assert tv_from_uniform(np.array([1.0, 0.0, 0.0, 0.0])) == pytest.approx(0.75)
     assert tv_from_uniform(np.array([0.5, 0.5, 0.0, 0.0])) == pytest.approx(0.5)
     assert tv_from_uniform(np.full(5, 0.2)) == pytest.approx(0.0)
-
-
-def test_chi_square_p_value_against_the_closed_form():
-    counts = np.array([30, 10, 5, 15])
-    expected = counts.sum() / 4
-    statistic = ((counts - expected) ** 2 / expected).sum()
-    assert chi_square_uniform_pvalue(counts) == pytest.approx(sps.chi2.sf(statistic, df=3), rel=1e-10)
-    # With two classes the chi-square(1) tail is erfc(sqrt(x / 2)).
-    two = np.array([14, 6])
-    x = ((two - 10) ** 2 / 10).sum()
-    assert chi_square_uniform_pvalue(two) == pytest.approx(math.erfc(math.sqrt(x / 2)), rel=1e-10)
-    assert chi_square_uniform_pvalue(np.zeros(3)) is None

@@ -104,14 +104,39 @@ def _with_controls(samples: pd.DataFrame, pred: list[str], right: list[bool]) ->
     return samples.assign(expected_class=pd.Series(expected, dtype=object))
 
 
-def test_a_probe_right_on_every_control_is_validated(scored):
-    samples, scorer, first = scored
-    result = scorer.score(_with_controls(samples, list(first.columns["style.pred"]), [True] * 3))
-    # 3 of 3: the Clopper-Pearson lower bound 0.025 ** (1 / 3) = 0.292 is above chance 1/9.
-    assert result.metrics["style/probe_accuracy_ci_low"] == pytest.approx(0.025 ** (1 / 3))
+def _planted(scorer_cfg, make_images, make_samples, tmp_path, monkeypatch, controls: list[str]):
+    """The 8 probe rows and `controls`, scored by a probe that reads every image as its tagged style (probability
+    0.9): the gate's wiring without the tiny CLIP's luck."""
+    tags = STYLE_TAGS[:8] + controls
+    gen = make_images("gen", len(tags), seed=63)
+    samples = make_samples(gen, PROMPTS[:8] + controls, expected_class=[None] * 8 + controls, **{"tag.style": tags})
+    (scorer,) = build_scorers(["style"], scorer_cfg, cache_dir=tmp_path / "cache")
+    probs = np.full((len(tags), len(STYLES)), 0.1 / (len(STYLES) - 1))
+    probs[np.arange(len(tags)), [STYLES.index(s.replace(" ", "_")) for s in tags]] = 0.9
+    monkeypatch.setattr(scorer.probe, "probabilities", lambda samples: probs)
+    return scorer.score(samples)
+
+
+def test_a_probe_right_on_every_control_is_validated(scorer_cfg, make_images, make_samples, tmp_path, monkeypatch):
+    controls = ["oil_painting", "pixel_art", "photograph"] * 2
+    result = _planted(scorer_cfg, make_images, make_samples, tmp_path, monkeypatch, controls)
+    # 6 of 6: the Clopper-Pearson lower bound 0.025 ** (1 / 6) = 0.541 is above chance 1/3 (three styles named).
+    assert result.metrics["style/probe_accuracy_ci_low"] == pytest.approx(0.025 ** (1 / 6))
+    assert result.metrics["style/chance"] == pytest.approx(1 / 3)
     assert result.metrics["style/validated"] == 1.0
     assert result.tables["style/per_style"]["validated"].all()
     assert not any(note.startswith("UNVALIDATED") for note in result.notes)
+
+
+def test_chance_counts_the_styles_the_controls_name_not_the_taxonomy(
+    scorer_cfg, make_images, make_samples, tmp_path, monkeypatch
+):
+    # 3 of 3 right: the lower bound 0.025 ** (1 / 3) = 0.292 clears 1/9 (the taxonomy) but not 1/3 (the controls).
+    controls = ["oil_painting", "pixel_art", "photograph"]
+    result = _planted(scorer_cfg, make_images, make_samples, tmp_path, monkeypatch, controls)
+    assert result.metrics["style/probe_accuracy"] == 1.0
+    assert result.metrics["style/validated"] == 0.0
+    assert "lower bound 0.292, is not above chance 1/3 = 0.333" in result.notes[0]
 
 
 def test_a_probe_wrong_on_controls_is_marked_unvalidated(scored):
