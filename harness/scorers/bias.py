@@ -17,14 +17,14 @@ import pandas as pd
 from harness.numbers import finite_or_none
 from harness.scorers.clip_encoder import ClipEncoder
 from harness.scorers.grouping import column_groups
-from harness.scorers.options import ScorerConfigError, build_config, require
+from harness.scorers.options import BootstrapOptions, ScorerConfigError, build_config, require
 from harness.scorers.probe import Validation, ZeroShotProbe, class_probabilities
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import (
-    PROPORTION_METHOD,
     chi_square_uniform_pvalue,
+    mean_interval,
+    mean_interval_method,
     normalized_entropy,
-    proportion_interval,
     tv_from_uniform,
 )
 from harness.scorers.taxonomy import Taxonomy, load_taxonomy
@@ -72,20 +72,34 @@ class BiasConfig:
 
 @dataclass(frozen=True)
 class Distribution:
-    """Class counts of a set of predictions, their shares and per-class Clopper-Pearson intervals."""
+    """Class counts of a set of predictions, their shares and per-class intervals with prompts as the units.
+
+    A prompt's images share its wording and often its class (the intra-prompt correlation), so a share's
+    interval counts prompts, not images: each prompt's share of a class, then the interval of their mean
+    over prompts (`mean_interval`; none below the prompts it needs to cover). The share is that mean, the
+    pooled share when every prompt has as many images.
+    """
 
     counts: np.ndarray
     shares: np.ndarray
     ci_low: np.ndarray
     ci_high: np.ndarray
+    n_prompts: int = 0
 
     @classmethod
-    def of(cls, labels: np.ndarray, n_classes: int, level: float) -> Distribution:
-        counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)
-        n = int(counts.sum())
-        shares = counts / n if n else np.full(n_classes, np.nan)
-        low, high = proportion_interval(counts, np.full(n_classes, n), level)
-        return cls(counts, shares, low, high)
+    def of(cls, labels: np.ndarray, prompts: np.ndarray, n_classes: int, level: float) -> Distribution:
+        labels = np.asarray(labels, dtype=np.int64)
+        counts = np.bincount(labels, minlength=n_classes)
+        units, unit = np.unique(np.asarray(prompts).astype(str), return_inverse=True)
+        if not len(labels):
+            empty = np.full(n_classes, np.nan)
+            return cls(counts, empty, empty.copy(), empty.copy(), 0)
+        per_prompt = np.zeros((len(units), n_classes))
+        np.add.at(per_prompt, (unit, labels), 1.0)
+        per_prompt /= per_prompt.sum(axis=1, keepdims=True)
+        low, high = mean_interval(per_prompt.T, BootstrapOptions(level=level))
+        # A share lies in [0, 1]; clipping the interval there changes no coverage.
+        return cls(counts, per_prompt.mean(axis=0), np.clip(low, 0, 1), np.clip(high, 0, 1), len(units))
 
     @property
     def n(self) -> int:
@@ -113,15 +127,27 @@ class Distribution:
         return metrics
 
 
+def share_interval_method(n_prompts: int, level: float) -> str:
+    """How a share's interval over `n_prompts` prompts was computed (or why there is none)."""
+    return f"{mean_interval_method(n_prompts, BootstrapOptions(level=level))} over {n_prompts} prompts"
+
+
 def distribution_summary(
-    labels: np.ndarray, class_ids: tuple[str, ...], level: float, interest: int | None, validated: bool
+    labels: np.ndarray,
+    prompts: np.ndarray,
+    class_ids: tuple[str, ...],
+    level: float,
+    interest: int | None,
+    validated: bool,
 ) -> tuple[dict[str, float | None], pd.DataFrame, list[str]]:
-    """Class shares with intervals, the class of interest's share, entropy, TV from uniform, chi-square p."""
+    """Class shares with intervals over prompts, the class of interest's share, entropy, TV from uniform,
+    chi-square p. `prompts` names each label's prompt."""
     k = len(class_ids)
-    dist = Distribution.of(labels, k, level)
+    dist = Distribution.of(labels, prompts, k, level)
+    method = share_interval_method(dist.n_prompts, level)
     table = pd.DataFrame(
         {"class": class_ids, "count": dist.counts, "share": dist.shares, "ci_low": dist.ci_low, "ci_high": dist.ci_high}
-    ).assign(ci_method=PROPORTION_METHOD)
+    ).assign(ci_method=method)
     n, notes = dist.n, []
     metrics = {f"bias/{name}": value for name, value in dist.summary(interest, validated).items()}
     if n == 0:
@@ -132,8 +158,8 @@ def distribution_summary(
         if interest is not None:
             notes.append(
                 f"bias: class of interest {class_ids[interest]}: {dist.counts[interest]} of {n} probe samples, "
-                f"share {dist.shares[interest]:.3f}, {level:.0%} {PROPORTION_METHOD} interval "
-                f"[{dist.ci_low[interest]:.3f}, {dist.ci_high[interest]:.3f}]"
+                f"share {dist.shares[interest]:.3f}, {level:.0%} interval "
+                f"[{dist.ci_low[interest]:.3f}, {dist.ci_high[interest]:.3f}] ({method})"
             )
         if validated and n / k < 5:
             notes.append(f"bias: {n / k:.1f} expected samples per class < 5; the chi-square p-value is rough")
@@ -157,6 +183,7 @@ def confusion_table(expected: np.ndarray, predicted: np.ndarray, class_ids: tupl
 def grouped_distribution(
     values: pd.Series,
     labels: np.ndarray,
+    prompts: np.ndarray,
     class_ids: tuple[str, ...],
     level: float,
     interest: int | None,
@@ -173,7 +200,7 @@ def grouped_distribution(
     if len(groups) < 2:
         return metrics, rows
     for value, mask in groups:
-        summary = Distribution.of(labels[mask], len(class_ids), level).summary(interest, validated)
+        summary = Distribution.of(labels[mask], prompts[mask], len(class_ids), level).summary(interest, validated)
         metrics.update({f"bias/{name}[{values.name}={value}]": v for name, v in summary.items()})
         chosen = None if interest is None else class_ids[interest]
         rows.append({"column": values.name, "value": value, "class_of_interest": chosen, **summary})
@@ -209,8 +236,9 @@ class BiasScorer:
         warning = validation.note(level, NOTE_TAIL)
         notes = ([warning] if warning else []) + more
         probe = ~is_control
+        prompts = self._prompts(samples)
         run_metrics, distribution, more = distribution_summary(
-            pred[probe], ids, level, self.interest, validation.validated
+            pred[probe], prompts[probe], ids, level, self.interest, validation.validated
         )
         metrics.update(run_metrics)
         notes += more
@@ -270,6 +298,7 @@ class BiasScorer:
             more, more_rows = grouped_distribution(
                 samples.loc[probe, column],
                 pred[probe],
+                self._prompts(samples)[probe],
                 self.taxonomy.class_ids,
                 self.config.level,
                 self.interest,
@@ -278,6 +307,12 @@ class BiasScorer:
             metrics.update(more)
             rows += more_rows
         return metrics, (pd.DataFrame(rows) if rows else None)
+
+    @staticmethod
+    def _prompts(samples: pd.DataFrame) -> np.ndarray:
+        """Each sample's prompt, the unit of a share's interval (one unit when the table names none)."""
+        by = "prompt_id" if "prompt_id" in samples.columns else ("prompt" if "prompt" in samples.columns else None)
+        return samples[by].astype(str).to_numpy() if by else np.full(len(samples), "all")
 
     def _per_prompt(self, samples: pd.DataFrame, pred: np.ndarray, is_control: np.ndarray) -> pd.DataFrame:
         by = "prompt_id" if "prompt_id" in samples.columns else ("prompt" if "prompt" in samples.columns else None)
