@@ -224,17 +224,19 @@ def _unpaired_contrasts(samples: pd.DataFrame, metric: str, compare: str, target
     out = []
     for other in (value for value in table.columns if value != target):
         theirs = table[other].dropna().to_numpy()
-        p = two_sample_pvalue(mine, theirs, options.resamples, options.seed) if len(mine) and len(theirs) else np.nan
+        # One prompt on either side leaves no spread to test against (and at most 1 / (n + 1) relabellings).
+        testable = len(mine) >= 2 and len(theirs) >= 2
+        p = two_sample_pvalue(mine, theirs, options.resamples, options.seed) if testable else np.nan
         diff = float(mine.mean() - theirs.mean()) if len(mine) and len(theirs) else np.nan
         g = groups.loc[other]
-        text = f"{other}: {_interval(g['mean'], g['ci_low'], g['ci_high'])} ({g['n_prompts']} prompts)"
+        text = f"{other}: {_interval(g['mean'], g['ci_low'], g['ci_high'])} ({int(g['n_prompts'])} prompts)"
         out.append(_Contrast(other, diff, p, f"{text}, {target} − {other} {_fmt(diff)}"))
     return out
 
 
 def _group_text(samples: pd.DataFrame, metric: str, compare: str, target: str) -> str:
     g = group_intervals(samples, metric, compare).set_index("value").loc[target]
-    return f"{target}: {_interval(g['mean'], g['ci_low'], g['ci_high'])} ({g['n_prompts']} prompts)"
+    return f"{target}: {_interval(g['mean'], g['ci_low'], g['ci_high'])} ({int(g['n_prompts'])} prompts)"
 
 
 def rank_findings(
