@@ -2,7 +2,8 @@
 
 Cells of a guidance or temperature sweep share their prompts and seeds, so they are paired data: the
 difference is taken per prompt (its seeds averaged), with an interval over prompts, a sign-flip p-value, and
-Holm's adjustment over every comparison of the sweep.
+Holm's adjustment over every comparison of the sweep (the table's family, named in its `holm_family` column).
+The Findings' verdicts do not read this table: each adjusts over its own claim's metrics.
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ import pandas as pd
 from harness.scorers.options import BootstrapOptions
 from harness.scorers.stats import adjacent_comparisons, holm
 
-HOLM_NOTE = "p_holm: Holm's adjustment over all {n} comparisons of the sweep"
-COLUMNS = ["param", "held", "value_a", "value_b", "metric", "diff", "ci_low", "ci_high", "p", "p_holm", "n_prompts"]
+HOLM_NOTE = (
+    "p_holm: Holm's adjustment over all {n} comparisons of the sweep (every score, every parameter); the "
+    "Findings' verdicts adjust over their own claim's metrics only"
+)
+HOLM_FAMILY = "all {n} comparisons of the sweep"
+COLUMNS = [
+    "param", "held", "value_a", "value_b", "metric", "diff", "ci_low", "ci_high", "p", "p_holm", "holm_family",
+    "n_prompts",
+]  # fmt: skip
 
 
 def paired_comparisons(
@@ -53,6 +61,7 @@ def paired_comparisons(
             parts.append(part)
     out = pd.concat(parts, ignore_index=True)
     out["p_holm"] = holm(out["p"].to_numpy(dtype=np.float64))
+    out["holm_family"] = HOLM_FAMILY.format(n=int(out["p"].notna().sum()))
     return out[[*COLUMNS, "method"]]
 
 

@@ -1,7 +1,8 @@
 """Findings: an experiment's claim (its note) checked against the metric its `finding` names, one row per metric.
 
-Pure functions from a study's tables (paired comparisons, per-sample scores, run metrics) to rows of claim,
-metric, measured value with interval and verdict; a verdict never rests on point estimates alone.
+Pure functions from a study's per-sample scores (and its runs' configs) to rows of claim, metric, measured
+value with interval and verdict. Prompts are the units, a trend is tested over every swept value, a
+verdict's multiplicity family is its claim's own metrics, and no rule reads overlapping intervals.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ import pandas as pd
 
 from harness.config import FindingConfig
 from harness.scorers.options import BootstrapOptions
-from harness.scorers.stats import holm, paired_comparison, prompt_mean
+from harness.scorers.stats import (
+    PairedComparison,
+    TrendTest,
+    holm,
+    paired_comparison,
+    prompt_mean,
+    trend_test,
+    two_sample_pvalue,
+)
 
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
@@ -23,6 +32,7 @@ INCONCLUSIVE = "inconclusive at this n"
 NO_VERDICT_RANDOM = "no verdict: random weights"
 NO_VERDICT_UNVALIDATED = "no verdict: probe not validated on its control prompts"
 NO_VERDICT_MISSING = "no verdict: metric not computed in this study"
+NO_VERDICT_RUN_METRIC = "no verdict: a run metric without per-prompt values to pair"
 # Scorers whose numbers describe a zero-shot probe's reading: a verdict needs the probe validated.
 PROBE_SCORERS = ("bias", "style")
 COLUMNS = ["claim", "metric", "compare", "expect", "measured", "verdict", "basis"]
@@ -38,7 +48,7 @@ class Finding:
     expect: str
     measured: str
     verdict: str
-    basis: str  # how the verdict was read: paired comparisons, or intervals of separate groups
+    basis: str  # how the verdict was read: the test, its units and its multiplicity family
 
     def as_dict(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in COLUMNS}
@@ -69,38 +79,13 @@ def _interval(mean: Any, low: Any, high: Any) -> str:
     return f"{_fmt(mean)} [{_fmt(low)}, {_fmt(high)}]"
 
 
-def _matches(param: str, compare: str) -> bool:
-    """A comparison's parameter is the swept override (sampler.guidance_scale) or its samples column."""
-    return param == compare or param.rsplit(".", 1)[-1] == compare.rsplit(".", 1)[-1]
-
-
-def trend_verdict(comparisons: pd.DataFrame, metric: str, compare: str, expect: str, alpha: float) -> tuple[str, str]:
-    """(measured, verdict) of increase / decrease from the paired comparisons of adjacent values.
-
-    A step counts for the claim when its Holm-adjusted p is below alpha and its interval excludes 0 on the
-    expected side, against it when both hold on the other side. Any step against: not supported; at least
-    one for and none against: supported; otherwise inconclusive at this n.
-    """
-    if comparisons.empty:
-        return "not computed", NO_VERDICT_MISSING
-    wanted = np.array([_matches(str(p), compare) for p in comparisons["param"]], dtype=bool)
-    rows = comparisons[wanted & (comparisons["metric"] == metric).to_numpy()]
-    if rows.empty:
-        return "not computed", NO_VERDICT_MISSING
-    sign = 1.0 if expect == "increase" else -1.0
-    significant = rows["p_holm"].to_numpy(dtype=np.float64) < alpha
-    low, high = rows["ci_low"].to_numpy(dtype=np.float64), rows["ci_high"].to_numpy(dtype=np.float64)
-    towards = significant & ((low > 0) if sign > 0 else (high < 0))
-    against = significant & ((high < 0) if sign > 0 else (low > 0))
-    parts = []
-    for row in rows.itertuples():
-        held = "" if row.held in ("(none)", "", None) else f" ({row.held})"
-        parts.append(
-            f"{row.value_a}→{row.value_b}{held}: {_interval(row.diff, row.ci_low, row.ci_high)}, "
-            f"p_holm {_fmt(row.p_holm)}, {row.n_prompts} prompts"
-        )
-    verdict = NOT_SUPPORTED if against.any() else (SUPPORTED if towards.any() else INCONCLUSIVE)
-    return "; ".join(parts), verdict
+def samples_column(samples: pd.DataFrame, compare: str) -> str | None:
+    """The samples column holding `compare`: itself, or a swept override's column (sampler.guidance_scale ->
+    guidance_scale)."""
+    for column in (compare, compare.rsplit(".", 1)[-1]):
+        if column in samples.columns:
+            return column
+    return None
 
 
 def _study_rows(samples: pd.DataFrame) -> pd.DataFrame:
@@ -108,6 +93,25 @@ def _study_rows(samples: pd.DataFrame) -> pd.DataFrame:
     if "expected_class" not in samples.columns:
         return samples
     return samples[samples["expected_class"].isna() | (samples["expected_class"].astype(str) == "")]
+
+
+def _ordered_labels(labels: list[str]) -> list[str]:
+    try:
+        return sorted(labels, key=float)
+    except ValueError:
+        return sorted(labels)
+
+
+def prompt_value_means(samples: pd.DataFrame, metric: str, column: str) -> pd.DataFrame:
+    """Each prompt's mean of `metric` at each value of `column` (its seeds, and every sweep cell the value
+    pools, averaged): prompts as rows, the values in numeric order as columns. Control rows are left out."""
+    frame = _study_rows(samples)
+    scores = pd.array(frame[metric]).to_numpy(dtype=np.float64, na_value=np.nan)
+    long = pd.DataFrame(
+        {"prompt": frame["prompt_id"].astype(str).to_numpy(), "value": frame[column].astype(str).to_numpy()}
+    ).assign(score=scores)
+    table = long.dropna().groupby(["prompt", "value"])["score"].mean().unstack("value")
+    return table[_ordered_labels([str(v) for v in table.columns])]
 
 
 def group_intervals(
@@ -124,7 +128,7 @@ def group_intervals(
     units = frame["prompt_id"].astype(str).to_numpy()
     labels = frame[compare].astype(str).to_numpy()
     rows = []
-    for value in sorted(set(labels)):
+    for value in _ordered_labels(sorted(set(labels))):
         mask = labels == value
         mean, low, high, n = prompt_mean(values[mask], units[mask], options)
         if n:
@@ -132,150 +136,213 @@ def group_intervals(
     return pd.DataFrame(rows, columns=columns)
 
 
-def _apart(lower: pd.Series, upper: pd.Series) -> bool:
-    """Interval `lower` lies wholly below interval `upper` (both bounds known)."""
-    return (
-        lower["ci_high"] is not None
-        and upper["ci_low"] is not None
-        and np.isfinite(lower["ci_high"])
-        and np.isfinite(upper["ci_low"])
-        and lower["ci_high"] < upper["ci_low"]
+# --- increase / decrease: a monotone trend over every swept value ----------------------------------------
+
+
+def _trend_measured(trend: TrendTest, p: float, curve: pd.Series, against: list[str]) -> str:
+    points = ", ".join(f"{value}: {_fmt(mean)}" for value, mean in curve.items())
+    text = (
+        f"slope per step {_interval(trend.slope, trend.ci_low, trend.ci_high)}, one-sided p_holm {_fmt(p)}, "
+        f"{trend.n_prompts} prompts; means {points}"
     )
+    return text + "".join(f"; against: {step}" for step in against)
 
 
-def rank_verdict(groups: pd.DataFrame, target: str, expect: str) -> tuple[str, str]:
-    """(measured, verdict) of highest / lowest: `target`'s interval apart from every other group's, on the
-    expected side (supported), or some group's apart on the wrong side (not supported)."""
-    if groups.empty or target not in set(groups["value"]):
-        return "not computed", NO_VERDICT_MISSING
-    chosen = groups[groups["value"] == target].iloc[0]
-    others = [row for _, row in groups.iterrows() if row["value"] != target]
-    if not others:
-        return _interval(chosen["mean"], chosen["ci_low"], chosen["ci_high"]), INCONCLUSIVE
+def trend_findings(
+    means: Mapping[str, pd.DataFrame], expect: str, alpha: float, options: BootstrapOptions | None = None
+) -> dict[str, tuple[str, str]]:
+    """(measured, verdict) per metric of an increase / decrease claim, from each metric's per-prompt means
+    at every swept value (`prompt_value_means`); prompts that lack a value are left out (the test is paired).
 
-    def below(a: pd.Series, b: pd.Series) -> bool:  # a clearly under b when lowest is claimed, over otherwise
-        return _apart(a, b) if expect == "lowest" else _apart(b, a)
+    Supported: the one-sided trend test in the expected direction has Holm-adjusted p < alpha (Holm over the
+    claim's metrics) and no adjacent step goes significantly the other way (Holm over the claim's steps).
+    Not supported: the trend in the other direction, or such a step, is significant. Else inconclusive.
+    """
+    options = options or BootstrapOptions()
+    tests = {metric: trend_test(table.dropna().to_numpy(), options) for metric, table in means.items()}
+    up = expect == "increase"
+    toward = holm([t.p_increase if up else t.p_decrease for t in tests.values()])
+    away = holm([t.p_decrease if up else t.p_increase for t in tests.values()])
+    step_p = iter(holm([step.p for t in tests.values() for step in t.steps]))
+    out = {}
+    for (metric, trend), p_toward, p_away in zip(tests.items(), toward, away, strict=True):
+        labels = list(means[metric].columns)
+        against = []
+        for (a, b), step in zip(zip(labels, labels[1:], strict=False), trend.steps, strict=True):
+            p = next(step_p)
+            if p < alpha and (step.diff < 0 if up else step.diff > 0):
+                against.append(f"{a}→{b} {_interval(step.diff, step.ci_low, step.ci_high)}, p_holm {_fmt(p)}")
+        if p_away < alpha or against:
+            verdict = NOT_SUPPORTED
+        elif p_toward < alpha:
+            verdict = SUPPORTED
+        else:
+            verdict = INCONCLUSIVE
+        curve = means[metric].dropna().mean(axis=0)
+        out[metric] = (_trend_measured(trend, p_toward, curve, against), verdict)
+    return out
 
-    measured = "; ".join(
-        f"{row['value']}: {_interval(row['mean'], row['ci_low'], row['ci_high'])} ({row['n_prompts']} prompts)"
-        for row in [chosen, *others]
-    )
-    if any(below(other, chosen) for other in others):
-        return measured, NOT_SUPPORTED
-    if all(below(chosen, other) for other in others):
-        return measured, SUPPORTED
-    return measured, INCONCLUSIVE
+
+# --- highest / lowest: the target's group against every other ---------------------------------------------
 
 
-def prompt_means_by_group(samples: pd.DataFrame, metric: str, compare: str) -> dict[str, pd.Series]:
-    """Per value of the samples column `compare`: each prompt's mean of `metric` over all its samples there
-    (seeds, and every sweep cell the value pools), indexed by (prompt_id, 0) as paired comparisons take it."""
-    frame = _study_rows(samples)
-    values = pd.Series(pd.array(frame[metric]).to_numpy(dtype=np.float64, na_value=np.nan), index=frame.index)
-    groups = {}
-    for value, rows in frame.groupby(frame[compare].astype(str)).groups.items():
-        means = values[rows].groupby(frame.loc[rows, "prompt_id"].astype(str)).mean().dropna()
-        groups[str(value)] = pd.Series(means.to_numpy(), index=pd.MultiIndex.from_product([means.index, [0]]))
-    return groups
-
-
-def paired_rank_verdict(
-    samples: pd.DataFrame, metric: str, compare: str, target: str, expect: str, alpha: float
-) -> tuple[str, str] | None:
-    """(measured, verdict) of highest / lowest when every value of `compare` holds the same prompts (a sweep
-    at equal prompts and seeds): target minus each other value, per prompt, as paired comparisons with
-    Holm-adjusted p. None when the values hold different prompts (then only separate intervals apply)."""
-    if metric not in samples.columns or compare not in samples.columns:
+def paired_groups(samples: pd.DataFrame, metric: str, compare: str) -> dict[str, pd.Series] | None:
+    """Each value's per-prompt means indexed by (prompt_id, 0), as paired comparisons take them, when every
+    value of `compare` holds the same prompts (at least two); None otherwise."""
+    table = prompt_value_means(samples, metric, compare)
+    if table.shape[1] < 2 or table.isna().any().any() or len(table) < 2:
         return None
-    groups = prompt_means_by_group(samples, metric, compare)
-    if target not in groups or len(groups) < 2:
-        return None
-    prompts = {value: set(means.index) for value, means in groups.items()}
-    if any(index != prompts[target] for index in prompts.values()) or len(prompts[target]) < 2:
-        return None
-    others = [value for value in groups if value != target]
-    rows = [paired_comparison(groups[other], groups[target], BootstrapOptions()) for other in others]
-    p_holm = holm([row.p for row in rows])
-    above = expect == "highest"
-    towards = [p < alpha and (r.ci_low > 0 if above else r.ci_high < 0) for r, p in zip(rows, p_holm, strict=True)]
-    against = [p < alpha and (r.ci_high < 0 if above else r.ci_low > 0) for r, p in zip(rows, p_holm, strict=True)]
-    measured = "; ".join(
-        f"{target} − {other}: {_interval(row.diff, row.ci_low, row.ci_high)}, p_holm {_fmt(p)}, {row.n_prompts} prompts"
-        for other, row, p in zip(others, rows, p_holm, strict=True)
-    )
-    if any(against):
-        return measured, NOT_SUPPORTED
-    if all(towards):
-        return measured, SUPPORTED
-    return measured, INCONCLUSIVE
+    index = pd.MultiIndex.from_product([table.index, [0]])
+    return {str(value): pd.Series(table[value].to_numpy(), index=index) for value in table.columns}
 
 
-def endpoint_verdict(groups: pd.DataFrame, expect: str) -> tuple[str, str]:
-    """(measured, verdict) of increase / decrease of a run metric with its own interval (one per run): the
-    value at the highest setting against the lowest, intervals apart."""
-    if len(groups) < 2:
-        return "not computed", NO_VERDICT_MISSING
-    order = groups.assign(_x=pd.to_numeric(groups["value"], errors="coerce")).sort_values("_x", kind="stable")
-    first, last = order.iloc[0], order.iloc[-1]
-    measured = "; ".join(
-        f"{row['value']}: {_interval(row['mean'], row['ci_low'], row['ci_high'])}" for _, row in order.iterrows()
-    )
-    rising, falling = _apart(first, last), _apart(last, first)
-    if (expect == "increase" and falling) or (expect == "decrease" and rising):
-        return measured, NOT_SUPPORTED
-    if (expect == "increase" and rising) or (expect == "decrease" and falling):
-        return measured, SUPPORTED
-    return measured, INCONCLUSIVE
+@dataclass(frozen=True)
+class _Contrast:
+    other: str
+    diff: float
+    p: float
+    before: str  # the measured text before its Holm-adjusted p
+    after: str = ""
 
 
-def run_metric_groups(runs: Sequence[Mapping[str, Any]], metric: str, compare: str) -> pd.DataFrame:
-    """One row per run: its value of `compare` (an override) and the run metric with its `_ci_low/_ci_high`."""
-    base, bracket, subset = metric.partition("[")
-    rows = []
-    for run in runs:
-        metrics, overrides = run["metrics"], run["overrides"]
-        if compare not in overrides or metrics.get(metric) is None:
+def _paired_contrasts(groups: Mapping[str, pd.Series], target: str) -> list[_Contrast]:
+    out = []
+    for other in (value for value in groups if value != target):
+        row: PairedComparison = paired_comparison(groups[other], groups[target], BootstrapOptions())
+        text = f"{target} − {other}: {_interval(row.diff, row.ci_low, row.ci_high)}"
+        out.append(_Contrast(other, row.diff, row.p, text, f", {row.n_prompts} prompts"))
+    return out
+
+
+def _unpaired_contrasts(samples: pd.DataFrame, metric: str, compare: str, target: str) -> list[_Contrast]:
+    """Target's prompts against each other value's (different prompts): a two-sample permutation test over
+    prompts; the measured text shows each group's mean with its interval over its prompts."""
+    groups = group_intervals(samples, metric, compare).set_index("value")
+    table = prompt_value_means(samples, metric, compare)
+    mine = table[target].dropna().to_numpy()
+    options = BootstrapOptions()
+    out = []
+    for other in (value for value in table.columns if value != target):
+        theirs = table[other].dropna().to_numpy()
+        # One prompt on either side leaves no spread to test against (and at most 1 / (n + 1) relabellings).
+        testable = len(mine) >= 2 and len(theirs) >= 2
+        p = two_sample_pvalue(mine, theirs, options.resamples, options.seed) if testable else np.nan
+        diff = float(mine.mean() - theirs.mean()) if len(mine) and len(theirs) else np.nan
+        g = groups.loc[other]
+        text = f"{other}: {_interval(g['mean'], g['ci_low'], g['ci_high'])} ({int(g['n_prompts'])} prompts)"
+        out.append(_Contrast(other, diff, p, f"{text}, {target} − {other} {_fmt(diff)}"))
+    return out
+
+
+def _group_text(samples: pd.DataFrame, metric: str, compare: str, target: str) -> str:
+    g = group_intervals(samples, metric, compare).set_index("value").loc[target]
+    return f"{target}: {_interval(g['mean'], g['ci_low'], g['ci_high'])} ({int(g['n_prompts'])} prompts)"
+
+
+def rank_findings(
+    samples: pd.DataFrame, metrics: Sequence[str], compare: str, target: str, expect: str, alpha: float
+) -> dict[str, tuple[str, str, bool]]:
+    """(measured, verdict, paired) per metric of a highest / lowest claim: `target` against every other value.
+
+    Paired comparisons over shared prompts when every value holds the same prompts, else a two-sample
+    permutation test over each group's prompts. Holm over every contrast of the claim's metrics. Supported
+    when every contrast is significant on the expected side, not supported when any is on the other side.
+    """
+    contrasts: dict[str, tuple[list[_Contrast], bool, str]] = {}
+    for metric in metrics:
+        table = prompt_value_means(samples, metric, compare)
+        if target not in table.columns:
             continue
-        rows.append(
-            {
-                "value": str(overrides[compare]),
-                "mean": metrics[metric],
-                "ci_low": metrics.get(f"{base}_ci_low{bracket}{subset}"),
-                "ci_high": metrics.get(f"{base}_ci_high{bracket}{subset}"),
-            }
-        )
-    return pd.DataFrame(rows, columns=["value", "mean", "ci_low", "ci_high"])
+        if (groups := paired_groups(samples, metric, compare)) is not None:
+            contrasts[metric] = (_paired_contrasts(groups, target), True, "")
+        else:
+            head = _group_text(samples, metric, compare, target)
+            contrasts[metric] = (_unpaired_contrasts(samples, metric, compare, target), False, head)
+    p_holm = iter(holm([c.p for rows, _, _ in contrasts.values() for c in rows]))
+    sign = 1.0 if expect == "highest" else -1.0
+    out = {}
+    for metric, (rows, paired, head) in contrasts.items():
+        adjusted = [next(p_holm) for _ in rows]
+        towards = [p < alpha and sign * c.diff > 0 for c, p in zip(rows, adjusted, strict=True)]
+        against = [p < alpha and sign * c.diff < 0 for c, p in zip(rows, adjusted, strict=True)]
+        verdict = NOT_SUPPORTED if any(against) else SUPPORTED if rows and all(towards) else INCONCLUSIVE
+        parts = [f"{c.before}, p_holm {_fmt(p)}{c.after}" for c, p in zip(rows, adjusted, strict=True)]
+        out[metric] = ("; ".join([head, *parts] if head else parts), verdict, paired)
+    return out
+
+
+# --- run metrics read per prompt -------------------------------------------------------------------------
+
+
+def run_metric_scores(samples: pd.DataFrame, metric: str, runs: Sequence[Mapping[str, Any]]) -> pd.Series | None:
+    """A run metric `<scorer>/interest_share` as a per-sample score: 1 where the image's label
+    (`<scorer>.pred`) is the class of interest the runs' config names, else 0, so that each prompt's share is
+    its mean and prompts can be paired across settings. None for any other run metric."""
+    scorer, _, name = metric.partition("/")
+    column = f"{scorer}.pred"
+    classes = {run.get("config", {}).get(f"scorer.{scorer}.class_of_interest") for run in runs}
+    if name != "interest_share" or column not in samples.columns or len(classes) != 1 or None in classes:
+        return None
+    (chosen,) = classes
+    labels = samples[column]
+    return pd.Series(np.where(labels.isna(), np.nan, labels.astype(str) == str(chosen)), index=samples.index)
 
 
 def findings(
     finding: FindingConfig,
     claim: str,
     *,
-    comparisons: pd.DataFrame,
     samples: pd.DataFrame,
     runs: Sequence[Mapping[str, Any]],
     random_weights: bool,
 ) -> list[Finding]:
-    """One Finding per metric of `finding`. `runs` holds each run's `metrics` and `overrides` mappings."""
+    """One Finding per metric of `finding`. `runs` holds each run's `metrics`, `overrides` and flattened `config`.
+
+    A run metric (bias/interest_share) is read from its per-sample labels: each prompt's share at each
+    setting, so the tests below apply to it with prompts as the units.
+    """
+    frame = samples
+    unpaired = []
+    for metric in finding.metrics:
+        if "/" in metric:
+            scores = run_metric_scores(samples, metric, runs) if not samples.empty else None
+            if scores is None:
+                unpaired.append(metric)
+            else:
+                frame = frame.assign(**{metric: scores.astype("float64")})
+    column = samples_column(frame, finding.compare) if "prompt_id" in frame.columns else None
+    present = [m for m in finding.metrics if m in frame.columns and column is not None]
+    family = len(present)
+    if finding.expect in ("increase", "decrease"):
+        means = {m: table for m in present if (table := prompt_value_means(frame, m, column)).shape[1] >= 2}
+        readings = {m: (*r, True) for m, r in trend_findings(means, finding.expect, finding.alpha).items()}
+        basis = (
+            f"per-prompt slope over the ranks of every value of {finding.compare}, one-sided sign-flip over "
+            f"prompts, Holm over the claim's {family} metric(s) < {finding.alpha:g}; no adjacent step "
+            "significantly against"
+        )
+        bases = dict.fromkeys(present, basis)
+    else:
+        target = str(finding.target)
+        readings = rank_findings(frame, present, column, target, finding.expect, finding.alpha) if present else {}
+        bases = {
+            m: (
+                "paired comparisons over shared prompts against every other group"
+                if paired
+                else "two-sample permutation over each group's prompts against every other group"
+            )
+            + f", Holm over the claim's {family} metric(s) < {finding.alpha:g}"
+            for m, (_, _, paired) in readings.items()
+        }
     out = []
     for metric in finding.metrics:
-        if "/" in metric:  # a run metric (bias/interest_share): one value and interval per run
-            measured, verdict = endpoint_verdict(run_metric_groups(runs, metric, finding.compare), finding.expect)
-            basis = "intervals of the lowest and highest setting's runs"
-        elif finding.expect in ("increase", "decrease"):
-            measured, verdict = trend_verdict(comparisons, metric, finding.compare, finding.expect, finding.alpha)
-            basis = f"paired comparisons of adjacent values, Holm-adjusted p < {finding.alpha:g}"
-        elif paired := paired_rank_verdict(
-            samples, metric, finding.compare, str(finding.target), finding.expect, finding.alpha
-        ):
-            measured, verdict = paired
-            basis = (
-                f"paired comparisons over shared prompts against every other group, Holm-adjusted p < {finding.alpha:g}"
-            )
+        if metric in readings:
+            measured, verdict, _ = readings[metric]
+            basis = bases[metric]
+        elif metric in unpaired:
+            measured, verdict, basis = "not computed", NO_VERDICT_RUN_METRIC, ""
         else:
-            groups = group_intervals(samples, metric, finding.compare)
-            measured, verdict = rank_verdict(groups, str(finding.target), finding.expect)
-            basis = "intervals over prompts of each group, apart from every other group's"
+            measured, verdict, basis = "not computed", NO_VERDICT_MISSING, ""
         verdict = _overruled(verdict, metric, runs, random_weights)
         target = f" ({finding.target})" if finding.target else ""
         out.append(Finding(claim, metric, finding.compare, f"{finding.expect}{target}", measured, verdict, basis))

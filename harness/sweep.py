@@ -166,7 +166,7 @@ def summarise_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str | None) 
         study = load_study([sweep_dir])
         comparisons = study_comparisons(study)
         write_parquet(sweep_dir / PAIRED_COMPARISONS, comparisons)
-        findings = findings_table(study_findings(study, comparisons))
+        findings = findings_table(study_findings(study))
         if not findings.empty:
             write_parquet(sweep_dir / FINDINGS, findings)
     except Exception as err:

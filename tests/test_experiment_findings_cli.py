@@ -48,6 +48,11 @@ def guidance_scale(tmp_path_factory) -> Path:
     return run_experiment(tmp_path_factory.mktemp("guidance_scale"), "guidance_scale")
 
 
+def jobs_of(sweep: Path) -> list[str]:
+    """Job dir names in the order of the swept values (Hydra numbers the jobs in sweep order)."""
+    return [p.name for p in jobs(sweep)]
+
+
 def jobs(sweep: Path) -> list[Path]:
     return sorted((p for p in sweep.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
 
@@ -67,12 +72,11 @@ def test_upsample_temp_findings_hold_both_metrics_steps_and_no_verdict_on_random
     assert list(findings["metric"]) == ["quality.sharpness_256", "quality.noise_256"]
     assert set(findings["verdict"]) == {NO_VERDICT_RANDOM}
     assert (findings["compare"] == "sampler.upsample_temp").all()
-    comparisons = pd.read_parquet(upsample_temp / "paired_comparisons.parquet")
-    step = comparisons[(comparisons["metric"] == "quality.sharpness_256")].iloc[0]
-    assert findings["measured"].iloc[0].startswith(f"{step['value_a']}→{step['value_b']}: {step['diff']:.4g} [")
-    results = [pd.read_parquet(upsample_temp / j / "results.parquet") for j in ("0", "1")]
-    by_hand = (results[1]["quality.sharpness_256"] - results[0]["quality.sharpness_256"]).mean()
-    assert step["diff"] == pytest.approx(by_hand)
+    # The trend over all three temperatures: per prompt, the least-squares slope against the ranks 0, 1, 2.
+    results = [pd.read_parquet(upsample_temp / j / "results.parquet") for j in jobs_of(upsample_temp)]
+    means = np.array([r.groupby("prompt_id")["quality.sharpness_256"].mean().to_numpy() for r in results])
+    slope = np.mean([np.polyfit(np.arange(len(results)), column, 1)[0] for column in means.T])
+    assert findings["measured"].iloc[0].startswith(f"slope per step {slope:.4g} [")
 
 
 def test_the_findings_table_opens_the_report_and_reaches_the_sweep_summary_run(upsample_temp):
@@ -172,8 +176,7 @@ def test_guidance_scale_findings_hold_the_paired_coverage_steps_and_no_verdict(g
     for step, (low, high) in zip(steps.itertuples(), pairwise(results), strict=True):
         by_hand = (high["detect.coverage.lake"] - low["detect.coverage.lake"]).mean()
         assert step.diff == pytest.approx(by_hand)
-    first = steps.iloc[0]
-    assert row["measured"].startswith(f"{first['value_a']}→{first['value_b']}: {first['diff']:.4g} [")
+    assert row["measured"].startswith("slope per step ") and row["basis"].startswith("per-prompt slope")
 
 
 def test_a_missing_detector_fails_before_sampling_with_the_command_that_fetches_it(tmp_path):

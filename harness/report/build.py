@@ -74,7 +74,7 @@ def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Se
             for view, plots in drawn
             if (data := view.section(study, plots, cells, options)) is not None  # an optional view without data
         ],
-        "findings": findings_view(study_findings(study, comparisons)),
+        "findings": findings_view(study_findings(study)),
         "comparisons": comparisons_view(comparisons),
         "fidelity": fidelity_view([read_fidelity(p) for p in sources]),
         "guide_scores": guide_scores_view(study),

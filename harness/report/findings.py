@@ -5,8 +5,6 @@ Reads the finding and note each run was composed with and hands the study's tabl
 
 from __future__ import annotations
 
-import pandas as pd
-
 from harness.findings import NO_VERDICT_RANDOM, Finding, finding_from_config, findings
 from harness.report.load import Study
 
@@ -21,7 +19,7 @@ def finding_metrics(study: Study) -> list[str]:
     return list(names)
 
 
-def study_findings(study: Study, comparisons: pd.DataFrame) -> list[Finding]:
+def study_findings(study: Study) -> list[Finding]:
     """The Findings rows of every distinct (claim, finding) among the study's runs."""
     groups: dict[tuple, list] = {}
     for run in study.runs:
@@ -34,9 +32,8 @@ def study_findings(study: Study, comparisons: pd.DataFrame) -> list[Finding]:
         rows += findings(
             finding,
             claim,
-            comparisons=comparisons,
             samples=study.samples[study.samples["run"].isin([run.label for run in runs])],
-            runs=[{"metrics": run.metrics, "overrides": run.overrides} for run in runs],
+            runs=[{"metrics": run.metrics, "overrides": run.overrides, "config": run.config} for run in runs],
             random_weights=any(bool(run.random_weights) for run in runs),
         )
     return rows

@@ -13,17 +13,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+import scipy.stats as sps
 
 from harness.numbers import finite_or_none
 from harness.scorers.clip_encoder import ClipEncoder
 from harness.scorers.grouping import column_groups
-from harness.scorers.options import ScorerConfigError, build_config, require
+from harness.scorers.options import BootstrapOptions, ScorerConfigError, build_config, require
 from harness.scorers.probe import Validation, ZeroShotProbe, class_probabilities
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import (
-    PROPORTION_METHOD,
+    mean_interval,
+    mean_interval_method,
     normalized_entropy,
-    proportion_interval,
     tv_from_uniform,
 )
 from harness.scorers.taxonomy import Taxonomy, load_taxonomy
@@ -69,20 +70,36 @@ class BiasConfig:
 
 @dataclass(frozen=True)
 class Distribution:
-    """Class counts of a set of predictions, their shares and per-class Clopper-Pearson intervals."""
+    """Class counts of a set of predictions, their shares and per-class intervals with prompts as the units.
+
+    A prompt's images share its wording and often its class (the intra-prompt correlation), so a share's
+    interval counts prompts, not images: each prompt's share of a class, then the interval of their mean
+    over prompts (`mean_interval`; none below the prompts it needs to cover). The share is that mean, the
+    pooled share when every prompt has as many images.
+    """
 
     counts: np.ndarray
     shares: np.ndarray
     ci_low: np.ndarray
     ci_high: np.ndarray
+    n_prompts: int = 0
 
     @classmethod
-    def of(cls, labels: np.ndarray, n_classes: int, level: float) -> Distribution:
-        counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)
-        n = int(counts.sum())
-        shares = counts / n if n else np.full(n_classes, np.nan)
-        low, high = proportion_interval(counts, np.full(n_classes, n), level)
-        return cls(counts, shares, low, high)
+    def of(cls, labels: np.ndarray, prompts: np.ndarray, n_classes: int, level: float) -> Distribution:
+        labels = np.asarray(labels, dtype=np.int64)
+        counts = np.bincount(labels, minlength=n_classes)
+        units, unit = np.unique(np.asarray(prompts).astype(str), return_inverse=True)
+        if not len(labels):
+            empty = np.full(n_classes, np.nan)
+            return cls(counts, empty, empty.copy(), empty.copy(), 0)
+        per_prompt = np.zeros((len(units), n_classes))
+        np.add.at(per_prompt, (unit, labels), 1.0)
+        per_prompt /= per_prompt.sum(axis=1, keepdims=True)
+        low, high = mean_interval(per_prompt.T, BootstrapOptions(level=level))
+        cp_low, cp_high = prompt_scale_clopper_pearson(per_prompt.sum(axis=0), len(units), level)
+        # A share lies in [0, 1]; clipping the interval there changes no coverage.
+        low, high = np.clip(np.minimum(low, cp_low), 0, 1), np.clip(np.maximum(high, cp_high), 0, 1)
+        return cls(counts, per_prompt.mean(axis=0), low, high, len(units))
 
     @property
     def n(self) -> int:
@@ -109,19 +126,45 @@ class Distribution:
         return metrics
 
 
+def prompt_scale_clopper_pearson(successes: np.ndarray, n_prompts: int, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper-Pearson bounds of a share as if each prompt were one trial: `successes` is the sum of the
+    per-prompt shares (fractional, through the beta form of the bounds).
+
+    Counting each prompt once is the smallest effective sample size clustered images can have, so these bounds
+    stay valid at any intra-prompt correlation. Hulled with the t / bootstrap-t interval, they keep a share's
+    interval honest where the prompts' shares barely vary: a rare class seen in no prompt gives t an interval
+    of width 0, and these an upper bound above 0.
+    """
+    alpha = 1 - level
+    x = np.asarray(successes, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(x > 0, sps.beta.ppf(alpha / 2, np.maximum(x, 1e-12), n_prompts - x + 1), 0.0)
+        high = np.where(x < n_prompts, sps.beta.ppf(1 - alpha / 2, x + 1, np.maximum(n_prompts - x, 1e-12)), 1.0)
+    return low, high
+
+
+def share_interval_method(n_prompts: int, level: float) -> str:
+    """How a share's interval over `n_prompts` prompts was computed (or why there is none)."""
+    method = mean_interval_method(n_prompts, BootstrapOptions(level=level))
+    shown = method if method == "no_interval" else f"{method}+clopper_pearson"
+    return f"{shown} over {n_prompts} prompts"
+
+
 def distribution_summary(
-    labels: np.ndarray, class_ids: tuple[str, ...], level: float, interest: int | None
+    labels: np.ndarray, prompts: np.ndarray, class_ids: tuple[str, ...], level: float, interest: int | None
 ) -> tuple[dict[str, float | None], pd.DataFrame, list[str]]:
-    """Class shares with intervals, the class of interest's share, entropy and TV from uniform.
+    """Class shares with intervals over prompts, the class of interest's share, entropy and TV from uniform.
+    `prompts` names each label's prompt.
 
     No test against a uniform distribution: equal shares of every class (`other` included) is no reference
     distribution a claim about the model could name, so its p-value would reject a strawman.
     """
     k = len(class_ids)
-    dist = Distribution.of(labels, k, level)
+    dist = Distribution.of(labels, prompts, k, level)
+    method = share_interval_method(dist.n_prompts, level)
     table = pd.DataFrame(
         {"class": class_ids, "count": dist.counts, "share": dist.shares, "ci_low": dist.ci_low, "ci_high": dist.ci_high}
-    ).assign(ci_method=PROPORTION_METHOD)
+    ).assign(ci_method=method)
     n, notes = dist.n, []
     metrics = {f"bias/{name}": value for name, value in dist.summary(interest).items()}
     if n == 0:
@@ -132,8 +175,8 @@ def distribution_summary(
         if interest is not None:
             notes.append(
                 f"bias: class of interest {class_ids[interest]}: {dist.counts[interest]} of {n} probe samples, "
-                f"share {dist.shares[interest]:.3f}, {level:.0%} {PROPORTION_METHOD} interval "
-                f"[{dist.ci_low[interest]:.3f}, {dist.ci_high[interest]:.3f}]"
+                f"share {dist.shares[interest]:.3f}, {level:.0%} interval "
+                f"[{dist.ci_low[interest]:.3f}, {dist.ci_high[interest]:.3f}] ({method})"
             )
     for i, class_id in enumerate(class_ids):
         metrics[f"bias/share[class={class_id}]"] = finite_or_none(dist.shares[i])
@@ -155,6 +198,7 @@ def confusion_table(expected: np.ndarray, predicted: np.ndarray, class_ids: tupl
 def grouped_distribution(
     values: pd.Series,
     labels: np.ndarray,
+    prompts: np.ndarray,
     class_ids: tuple[str, ...],
     level: float,
     interest: int | None,
@@ -170,7 +214,7 @@ def grouped_distribution(
     if len(groups) < 2:
         return metrics, rows
     for value, mask in groups:
-        summary = Distribution.of(labels[mask], len(class_ids), level).summary(interest)
+        summary = Distribution.of(labels[mask], prompts[mask], len(class_ids), level).summary(interest)
         metrics.update({f"bias/{name}[{values.name}={value}]": v for name, v in summary.items()})
         chosen = None if interest is None else class_ids[interest]
         rows.append({"column": values.name, "value": value, "class_of_interest": chosen, **summary})
@@ -206,7 +250,8 @@ class BiasScorer:
         warning = validation.note(level, NOTE_TAIL)
         notes = ([warning] if warning else []) + more
         probe = ~is_control
-        run_metrics, distribution, more = distribution_summary(pred[probe], ids, level, self.interest)
+        prompts = self._prompts(samples)
+        run_metrics, distribution, more = distribution_summary(pred[probe], prompts[probe], ids, level, self.interest)
         metrics.update(run_metrics)
         notes += more
         group_metrics, group_table = self._groups(samples, pred, probe, notes)
@@ -266,6 +311,7 @@ class BiasScorer:
             more, more_rows = grouped_distribution(
                 samples.loc[probe, column],
                 pred[probe],
+                self._prompts(samples)[probe],
                 self.taxonomy.class_ids,
                 self.config.level,
                 self.interest,
@@ -273,6 +319,12 @@ class BiasScorer:
             metrics.update(more)
             rows += more_rows
         return metrics, (pd.DataFrame(rows) if rows else None)
+
+    @staticmethod
+    def _prompts(samples: pd.DataFrame) -> np.ndarray:
+        """Each sample's prompt, the unit of a share's interval (one unit when the table names none)."""
+        by = "prompt_id" if "prompt_id" in samples.columns else ("prompt" if "prompt" in samples.columns else None)
+        return samples[by].astype(str).to_numpy() if by else np.full(len(samples), "all")
 
     def _per_prompt(self, samples: pd.DataFrame, pred: np.ndarray, is_control: np.ndarray) -> pd.DataFrame:
         by = "prompt_id" if "prompt_id" in samples.columns else ("prompt" if "prompt" in samples.columns else None)

@@ -13,6 +13,15 @@ INTERVAL_METHODS: dict[str, str] = {
     "none": "no interval (a descriptive number, a count or a test's p-value)",
     "set": "no interval: bootstrap and subsampling intervals of FID covered 0.00 at 64-d in simulation",
     "paired": "per-prompt mean differences: t / bootstrap-t over prompts, sign-flip permutation p, Holm-adjusted",
+    "t_bootstrap_t_hull": (
+        "hull of the Student t and bootstrap-t intervals of a mean over prompts; covered >= 0.93 in simulation "
+        "at 5-16 prompts for normal, lognormal(0.5), bounded, 0/1-rate scores and shares at ICC 0.1-0.3"
+    ),
+    "no_interval": "no interval below 5 prompts (or bootstrap.min_n): no method covered 0.93 there in simulation",
+    "cluster_share": (
+        "class share with prompts as units: each prompt's share, then the hull of the t / bootstrap-t interval "
+        "over prompts and Clopper-Pearson with each prompt one trial (none below 5 prompts)"
+    ),
 }
 
 # metric stem -> (what it is, range, interval method key)
@@ -46,11 +55,11 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
         "set",
     ),
     "bias/interest_share": (
-        "share of probe images labelled the configured class_of_interest",
+        "share of probe images labelled the configured class_of_interest, mean of per-prompt shares",
         "[0, 1]",
-        "clopper_pearson",
+        "cluster_share",
     ),
-    "bias/share": ("share of probe images labelled each class", "[0, 1]", "clopper_pearson"),
+    "bias/share": ("share of probe images labelled each class, mean of per-prompt shares", "[0, 1]", "cluster_share"),
     "bias/majority_share": ("share of the most frequent class, picked after looking: no interval", "[1/K, 1]", "none"),
     "bias/probe_accuracy": ("zero-shot probe accuracy on the control prompts", "[0, 1]", "clopper_pearson"),
     "bias/validated": (

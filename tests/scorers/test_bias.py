@@ -79,40 +79,46 @@ def test_run_distribution_counts_only_probe_samples(scored):
     assert result.metrics["bias/majority_share"] == pytest.approx(counts.max() / 8)
 
 
+PROMPTS_10 = np.repeat([f"p{i}" for i in range(10)], 10)
+
+
 def test_distribution_measures_match_scipy_and_closed_forms():
     ids = ("a", "b", "c", "d")
-    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
-    metrics, table, notes = distribution_summary(labels, ids, LEVEL, 1)
-    shares = np.array([0.5, 0.3, 0.2, 0.0])
+    # 10 prompts of 10 images; class b's share differs between prompts (0.1 to 0.5).
+    labels = np.concatenate([[1] * b + [0] * (5 - b // 2) + [2] * (5 - b + b // 2) for b in [1, 2, 3, 4, 5] * 2])
+    metrics, table, notes = distribution_summary(labels, PROMPTS_10, ids, LEVEL, 1)
+    counts = np.bincount(labels, minlength=4)
+    shares = counts / 100
     np.testing.assert_allclose(table["share"], shares)
-    assert metrics["bias/majority_share"] == 0.5
     assert metrics["bias/interest_share"] == pytest.approx(0.3)
-    low, high = clopper_pearson(30, 100)
-    assert metrics["bias/interest_share_ci_low"] == pytest.approx(low, abs=1e-12)
-    assert metrics["bias/interest_share_ci_high"] == pytest.approx(high, abs=1e-12)
+    # Prompts are the units: the interval holds Student t's over the 10 per-prompt shares of b.
+    per_prompt = np.array([1, 2, 3, 4, 5] * 2) / 10
+    low, high = sps.t.interval(LEVEL, 9, loc=per_prompt.mean(), scale=sps.sem(per_prompt))
+    assert metrics["bias/interest_share_ci_low"] <= low + 1e-12 and metrics["bias/interest_share_ci_high"] >= high
     assert metrics["bias/entropy_norm"] == pytest.approx(sps.entropy(shares) / np.log(4))
     assert metrics["bias/tv_uniform"] == pytest.approx(0.5 * np.abs(shares - 0.25).sum())
-    # A class never predicted still gets an interval of positive width: 0 of 100 is not "exactly 0".
-    assert metrics["bias/share_ci_low[class=d]"] == 0.0
-    assert metrics["bias/share_ci_high[class=d]"] == pytest.approx(clopper_pearson(0, 100)[1], abs=1e-12)
-    assert "bias: most frequent class a (50 of 100 probe samples)" in notes
-    assert (
-        f"bias: class of interest b: 30 of 100 probe samples, share 0.300, 95% clopper_pearson interval "
-        f"[{low:.3f}, {high:.3f}]"
-    ) in notes
+    assert set(table["ci_method"]) == {"t_bootstrap_t_hull+clopper_pearson over 10 prompts"}
+    assert any(note.startswith("bias: class of interest b: 30 of 100 probe samples, share 0.300") for note in notes)
+
+
+def test_three_prompts_give_shares_without_an_interval():
+    labels = np.array([0] * 5 + [1] * 5 + [0] * 6 + [1] * 4 + [0] * 10)
+    metrics, table, _ = distribution_summary(labels, PROMPTS_10[:30], ("x", "y"), LEVEL, 0)
+    assert metrics["bias/interest_share"] == pytest.approx(0.7)
+    assert metrics["bias/interest_share_ci_low"] is None and metrics["bias/interest_share_ci_high"] is None
+    assert set(table["ci_method"]) == {"no_interval over 3 prompts"}
 
 
 def test_one_class_distribution_has_zero_entropy_and_maximal_distance():
-    metrics, _, notes = distribution_summary(np.zeros(6, dtype=np.int64), ("x", "y", "z"), LEVEL, 0)
+    metrics, _, notes = distribution_summary(np.zeros(6, dtype=np.int64), PROMPTS_10[:6], ("x", "y", "z"), LEVEL, 0)
     assert metrics["bias/entropy_norm"] == 0.0 and str(metrics["bias/entropy_norm"]) == "0.0"
     assert metrics["bias/tv_uniform"] == pytest.approx(2 / 3)
-    assert metrics["bias/interest_share_ci_high"] == 1.0
-    assert metrics["bias/interest_share_ci_low"] == pytest.approx(clopper_pearson(6, 6)[0], abs=1e-12)
 
 
 def test_no_probe_samples_gives_no_distribution_and_says_so():
-    metrics, table, notes = distribution_summary(np.array([], dtype=np.int64), ("x", "y"), LEVEL, 0)
-    assert metrics["bias/interest_share"] is None and metrics["bias/entropy_norm"] is None
+    empty = np.array([], dtype=np.int64)
+    metrics, table, notes = distribution_summary(empty, empty.astype(str), ("x", "y"), LEVEL, 0)
+    assert metrics["bias/interest_share"] is None
     assert table["count"].sum() == 0
     assert any("no probe samples" in note for note in notes)
 
@@ -232,22 +238,23 @@ def test_a_run_without_control_prompts_is_marked_unvalidated(scorer_cfg, make_im
 def test_the_class_of_interest_share_per_guidance_scale_is_that_of_the_configured_class():
     values = pd.Series([1.0] * 10 + [3.0] * 10 + [10.0] * 10, name="guidance_scale")
     labels = np.array([0] * 4 + [1] * 6 + [0] * 7 + [1] * 3 + [0] * 10)
-    metrics, rows = grouped_distribution(values, labels, ("church", "mosque"), LEVEL, 0)
+    prompts = np.tile(np.repeat(["p0", "p1", "p2", "p3", "p4"], 2), 3)
+    metrics, rows = grouped_distribution(values, labels, prompts, ("church", "mosque"), LEVEL, 0)
     assert [row["value"] for row in rows] == ["1.0", "3.0", "10.0"]
     assert metrics["bias/interest_share[guidance_scale=1.0]"] == pytest.approx(0.4)  # church, not the majority
     assert metrics["bias/majority_share[guidance_scale=1.0]"] == pytest.approx(0.6)
     assert metrics["bias/interest_share[guidance_scale=3.0]"] == pytest.approx(0.7)
     assert metrics["bias/interest_share[guidance_scale=10.0]"] == 1.0
     assert metrics["bias/n_probe[guidance_scale=3.0]"] == 10
-    low, high = clopper_pearson(7, 10)
-    assert metrics["bias/interest_share_ci_low[guidance_scale=3.0]"] == pytest.approx(low, abs=1e-12)
-    assert metrics["bias/interest_share_ci_high[guidance_scale=3.0]"] == pytest.approx(high, abs=1e-12)
+    # 5 prompts: fewer than the default bootstrap.min_n (8) a share's interval is shown for.
+    assert metrics["bias/interest_share_ci_low[guidance_scale=3.0]"] is None
     assert {row["class_of_interest"] for row in rows} == {"church"}
 
 
 def test_a_single_valued_group_column_adds_nothing():
     values = pd.Series([3.0] * 5, name="guidance_scale")
-    assert grouped_distribution(values, np.zeros(5, dtype=np.int64), ("a", "b"), LEVEL, 0) == ({}, [])
+    labels = np.zeros(5, dtype=np.int64)
+    assert grouped_distribution(values, labels, PROMPTS_10[:5], ("a", "b"), LEVEL, 0) == ({}, [])
 
 
 def test_the_scorer_reports_groups_of_its_configured_columns(scored):

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import open_clip
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
-from scipy import stats as sps
 from torchmetrics.multimodal.clip_score import CLIPScore
 
 from harness.scorers import ScorerConfigError, build_scorers
@@ -83,13 +83,11 @@ def test_run_metrics_are_the_mean_of_prompt_means_with_an_interval_over_prompts(
     prompt_means = samples.assign(score=score).groupby("prompt_id")["score"].mean().to_numpy()
     metrics = result.metrics
     assert metrics["clip/n"] == len(PROMPTS) and metrics["clip/n_prompts"] == 3
-    # Prompts, not images, are the independent units: 3 prompt means, a Student t interval with 2 dof.
+    # Prompts, not images, are the independent units: 3 prompt means, too few for an interval that covers.
     assert metrics["clip/score_mean"] == pytest.approx(prompt_means.mean())
-    low, high = sps.t.interval(0.95, 2, loc=prompt_means.mean(), scale=sps.sem(prompt_means))
-    assert (metrics["clip/score_ci_low"], metrics["clip/score_ci_high"]) == pytest.approx((low, high))
+    assert metrics["clip/score_ci_low"] is None and metrics["clip/score_ci_high"] is None
     assert metrics["clip/cos_mean"] == pytest.approx(result.columns["clip.cos"].mean())
-    shown = f"score_mean {prompt_means.mean():.4g} [{low:.4g}, {high:.4g}], student_t interval over 3 prompt means"
-    assert shown in result.notes[0]
+    assert f"score_mean {prompt_means.mean():.4g}" in result.notes[0] and "no_interval" in result.notes[0]
 
 
 def test_per_prompt_table_has_mean_max_and_interval_of_each_prompt(scored):
@@ -104,11 +102,9 @@ def test_per_prompt_table_has_mean_max_and_interval_of_each_prompt(scored):
     assert table.loc["a polar bear sailing a ship", "score_ci_low"] is None or np.isnan(
         table.loc["a polar bear sailing a ship", "score_ci_low"]
     )
-    church = table.loc["a church"]
-    church_scores = grouped.get_group("a church").to_numpy()
-    low, high = sps.t.interval(0.95, 2, loc=church_scores.mean(), scale=sps.sem(church_scores))
-    assert (church["score_ci_low"], church["score_ci_high"]) == pytest.approx((low, high))
-    assert church["ci_method"] == "student_t"
+    church = table.loc["a church"]  # 3 seeds: too few for an interval that covers
+    assert pd.isna(church["score_ci_low"]) and pd.isna(church["score_ci_high"])
+    assert church["ci_method"] == "no_interval"
 
 
 def test_embeddings_are_cached_by_image_key_and_model(scorer_cfg, make_images, make_samples, tmp_path):

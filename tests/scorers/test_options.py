@@ -70,4 +70,6 @@ def test_a_missing_reference_folder_is_refused_when_the_fid_scorer_is_built_not_
 
 def test_every_glossary_entry_names_a_known_interval_method():
     assert {method for _, _, method in GLOSSARY.values()} <= set(INTERVAL_METHODS)
-    assert glossary_line("bias/share").startswith("bias/share: share of probe images labelled each class; range [0, 1]")
+    assert glossary_line("bias/share").startswith(
+        "bias/share: share of probe images labelled each class, mean of per-prompt shares; range [0, 1]"
+    )

@@ -82,7 +82,7 @@ def sweep_passes(validations: list[Validation]) -> bool:
         for v, scale in zip(validations, SWEEP, strict=True)
     ]
     church = FindingConfig(metric="bias/interest_share", compare="sampler.guidance_scale", expect="increase")
-    (row,) = findings(church, "", comparisons=pd.DataFrame(), samples=pd.DataFrame(), runs=runs, random_weights=False)
+    (row,) = findings(church, "", samples=pd.DataFrame(), runs=runs, random_weights=False)
     return row.verdict != NO_VERDICT_UNVALIDATED
 
 

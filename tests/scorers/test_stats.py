@@ -37,24 +37,26 @@ def test_proportion_interval_is_elementwise_and_nan_without_trials():
     assert np.isnan(low[2]) and np.isnan(high[2])
 
 
-def test_small_samples_get_the_student_t_interval():
-    values = np.array([3.0, 5.0, 4.5, 7.0, 6.0])
-    expected = sps.t.interval(0.95, 4, loc=values.mean(), scale=sps.sem(values))
-    assert mean_ci(values, OPTIONS) == pytest.approx(expected, rel=1e-12)
-    assert mean_interval_method(5, OPTIONS) == "student_t"
-    assert mean_interval_method(8, OPTIONS) == "bootstrap_t"
+def test_fewer_prompts_than_an_interval_needs_get_none():
+    # Below 5 units (or bootstrap.min_n) no method covered 0.93 in the coverage simulations.
+    low, high = mean_ci(np.array([3.0, 5.0, 4.5, 7.0]), BootstrapOptions(min_n=2))
+    assert low is None and high is None  # a metric without a number is None, never NaN
+    assert mean_interval_method(4, BootstrapOptions(min_n=2)) == "no_interval"
+    assert mean_interval_method(7, OPTIONS) == "no_interval"
+    assert mean_interval_method(8, OPTIONS) == "t_bootstrap_t_hull"
 
 
-def test_bootstrap_t_interval_matches_a_direct_numpy_studentized_bootstrap():
+def test_the_interval_is_the_hull_of_student_t_and_a_direct_numpy_studentized_bootstrap():
     values = np.random.default_rng(4).exponential(size=30)
     idx = np.random.default_rng(OPTIONS.seed).integers(0, 30, size=(OPTIONS.resamples, 30))
     resampled = values[idx]
     t = (resampled.mean(1) - values.mean()) / (resampled.std(1, ddof=1) / np.sqrt(30))
     se = sps.sem(values)
     q_low, q_high = np.quantile(t, [0.025, 0.975])
+    t_low, t_high = sps.t.interval(0.95, 29, loc=values.mean(), scale=se)
     low, high = mean_ci(values, OPTIONS)
-    assert low == pytest.approx(values.mean() - q_high * se, rel=1e-12)
-    assert high == pytest.approx(values.mean() - q_low * se, rel=1e-12)
+    assert low == pytest.approx(min(values.mean() - q_high * se, t_low), rel=1e-12)
+    assert high == pytest.approx(max(values.mean() - q_low * se, t_high), rel=1e-12)
 
 
 def test_bootstrap_t_interval_matches_normal_theory_for_a_large_normal_sample():
