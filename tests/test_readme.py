@@ -1,16 +1,26 @@
-"""The README's set-up commands are the ones CI runs."""
+"""The README's set-up commands are the ones CI runs, and its tiny-model commands run as written (every other
+command the docs show: test_docs_commands.py)."""
 
 import re
 from pathlib import Path
 
 import pytest
 from cli_helpers import cli_env, run_cli
+from test_docs_commands import FENCE, SHELL_LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _readme_commands() -> list[str]:
-    return re.findall(r"^    (pip install .+)$", (ROOT / "README.md").read_text(), flags=re.MULTILINE)
+    """The README's `pip install ...` command lines, as written (a `cmd && cmd` line whole)."""
+    text = (ROOT / "README.md").read_text()
+    return [
+        line.strip()
+        for language, body in FENCE.findall(text)
+        if language in SHELL_LANGUAGES
+        for line in body.splitlines()
+        if line.strip().startswith("pip install ")
+    ]
 
 
 def test_ci_runs_exactly_the_readme_test_command():
@@ -20,10 +30,11 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert test_command[0] in ci_lines
 
 
-def test_readme_pins_the_torch_builds_in_both_commands():
+def test_readme_pins_the_torch_builds_in_every_install_command():
     commands = _readme_commands()
-    assert len(commands) == 2
+    assert len(commands) == 3  # the package, the CPU-only torch build, the package with the test tools
     assert all("torch==2.14.1 torchvision==0.29.1" in c for c in commands)
+    assert sum("--index-url https://download.pytorch.org/whl/cpu" in c for c in commands) == 1
 
 
 def _usage_command(pattern: str) -> list[str]:
@@ -48,29 +59,3 @@ def test_the_readme_tiny_commands_run_as_written(tmp_path, pattern, finished):
     suite = next(a.split("=", 1)[1] for a in args if a.startswith("+suite="))
     made = [p.name for p in (tmp_path / "outputs").glob("*/*") if p.is_dir() and p.parent.name in ("runs", "sweeps")]
     assert made and all(name.endswith(f"_{suite}") for name in made), made  # named for their suite, never _None
-
-
-def _shown_commands() -> list[list[str]]:
-    """Every `python -m harness ...` command line shown in README.md and docs/, as arguments; lines with a
-    placeholder (NAME, <dir>, ...) are left out."""
-    import shlex
-
-    texts = [(ROOT / "README.md").read_text(), *(p.read_text() for p in sorted((ROOT / "docs").rglob("*.md")))]
-    lines = {
-        line.strip()
-        for text in texts
-        for line in re.findall(r"python -m harness ((?:-m )?[+a-z][^\n#`]*)", text.replace("\\\n", " "))
-    }
-    commands = [shlex.split(line) for line in sorted(lines)]
-    return [args for args in commands if not any(p in a for a in args for p in ("NAME", "<", "..."))]
-
-
-def test_every_command_shown_is_one_the_command_line_accepts():
-    import harness.cli as cli
-
-    commands = _shown_commands()
-    assert len(commands) >= 15
-    suites = cli.group_choices("suite")
-    for args in commands:
-        argv, _ = cli.inpainting_model(args, cli.CONF_DIR)
-        assert (cli.check_group_choices(argv) or cli.check_command(argv, cli.CONF_DIR, suites)) is None, args
