@@ -20,7 +20,7 @@ from harness.config import register
 from harness.errors import USAGE_ERRORS, error_line
 from harness.outdirs import creatable_error, record_new_dirs, remove_new_dirs
 from harness.plugins import load_plugins
-from harness.preflight import check_command, inpainting_model
+from harness.preflight import check_command, design_floors, inpainting_model
 from harness.usage import check_group_choices, group_choices
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"  # package data: found the same in a wheel
@@ -103,6 +103,15 @@ def run(argv: list[str]) -> None:
     if error := check_command(argv, CONF_DIR, group_choices("suite")):
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    floors, plan_only = design_floors(argv, CONF_DIR)
+    if plan_only:  # runner.stage=plan: the checked command's design, and nothing run
+        for floor in floors:
+            print(f"design: {floor.line()}")
+        print("plan: the command is valid; nothing was sampled (runner.stage=plan)")
+        return
+    for floor in floors:
+        if not floor.can_decide:
+            print(f"warning: {floor.line()}", file=sys.stderr)
     try:
         main()
     except KeyboardInterrupt:

@@ -166,6 +166,7 @@ class SuiteConfig:
 
 
 FINDING_EXPECTATIONS = ("increase", "decrease", "highest", "lowest")
+RUNNER_STAGES = ("all", "sample", "score", "plan")
 
 
 @dataclass
@@ -203,11 +204,11 @@ class FindingConfig:
 @dataclass
 class RunnerConfig:
     shard: str = "0/1"  # I/N: sample only the I-th of N slices of the plan (by prompt)
-    stage: str = "all"  # all | sample | score
+    stage: str = "all"  # all | sample | score | plan (check the command and say what its design can decide)
 
     def __post_init__(self) -> None:
-        if self.stage not in ("all", "sample", "score"):
-            raise ConfigError(f"runner.stage: {self.stage!r} is not one of all, sample, score")
+        if self.stage not in RUNNER_STAGES:
+            raise ConfigError(f"runner.stage: {self.stage!r} is not one of {', '.join(RUNNER_STAGES)}")
 
 
 @dataclass

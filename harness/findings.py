@@ -22,6 +22,8 @@ from harness.scorers.stats import (
     holm,
     paired_comparison,
     prompt_mean,
+    smallest_sign_flip_p,
+    smallest_two_sample_p,
     trend_test,
     two_sample_pvalue,
 )
@@ -363,3 +365,75 @@ def _overruled(verdict: str, metric: str, runs: Sequence[Mapping[str, Any]], ran
 
 def findings_table(rows: Sequence[Finding]) -> pd.DataFrame:
     return pd.DataFrame([row.as_dict() for row in rows], columns=COLUMNS)
+
+
+# --- what a design can decide, before any sample exists ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DesignFloor:
+    """The smallest Holm-adjusted p a finding's design can reach, whatever the model does: below `alpha` the
+    design can decide; at or above it the claim can never be supported."""
+
+    metric: str
+    expect: str
+    compare: str
+    design: str  # its units and test, e.g. "3 study prompts, one-sided sign-flip over prompts"
+    p: float
+    alpha: float
+
+    @property
+    def can_decide(self) -> bool:
+        return self.p < self.alpha
+
+    def line(self) -> str:
+        head = (
+            f"finding {self.metric} ({self.expect} over {self.compare}): {self.design}; smallest p_holm {_fmt(self.p)}"
+        )
+        if self.can_decide:
+            return f"{head} < alpha {self.alpha:g}: the design can decide"
+        return f"{head} >= alpha {self.alpha:g}: it can never be supported, at any effect; add prompts"
+
+
+def _prompts(n: int) -> str:
+    return f"{n} study prompt{'' if n == 1 else 's'}"
+
+
+def design_floor(finding: FindingConfig, prompts: Sequence[Any], settings: int) -> DesignFloor:
+    """What the verdict rules above can reach with the suite's `prompts` (PromptConfig: `expected_class`,
+    `tags`) and `settings` swept values of `compare` (1 when `compare` is a tag).
+
+    Each rule's p has a floor set by its units alone: a trend's one-sided sign-flip over J prompts cannot go
+    below 1 / 2^J, a two-sample permutation below 2 / C(n1 + n2, n1), and Holm multiplies the smallest by the
+    family's size. Control prompts (with an expected class) validate probes and take no part.
+    """
+    options = BootstrapOptions()
+    study = [p for p in prompts if not getattr(p, "expected_class", None)]
+    m = len(finding.metrics)
+    if finding.compare.startswith("tag."):
+        tag = finding.compare.removeprefix("tag.")
+        sizes: dict[str, int] = {}
+        for prompt in study:
+            if tag in (prompt.tags or {}):
+                value = str(prompt.tags[tag])
+                sizes[value] = sizes.get(value, 0) + 1
+        target = sizes.get(str(finding.target), 0)
+        others = [n for value, n in sizes.items() if value != str(finding.target)]
+        floors = [smallest_two_sample_p(target, n, options.resamples) for n in others] * m
+        listed = ", ".join(f"{value} {n}" for value, n in sorted(sizes.items()))
+        design = f"prompts per {tag}: {listed or 'none'}; two-sample permutation over prompts"
+        p = float(holm(floors).max()) if floors and target else 1.0
+    elif finding.expect in ("increase", "decrease"):
+        if settings < 2:
+            design, p = f"{settings} value of {finding.compare}: no trend to test", 1.0
+        else:
+            floor = smallest_sign_flip_p(len(study), options.resamples, two_sided=False)
+            design = f"{_prompts(len(study))} at {settings} values, one-sided sign-flip over prompts"
+            p = min(1.0, m * floor)
+    else:
+        floor = smallest_sign_flip_p(len(study), options.resamples, two_sided=True)
+        floors = [floor] * (m * max(settings - 1, 0))
+        design = f"{_prompts(len(study))} at {settings} values, paired sign-flip over prompts"
+        p = float(holm(floors).max()) if floors else 1.0
+    family = f", Holm over {m} metrics" if m > 1 else ""
+    return DesignFloor(finding.metric, finding.expect, finding.compare, design + family, p, finding.alpha)

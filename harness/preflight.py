@@ -7,6 +7,7 @@ line before any directory exists; Hydra's own multi-line composition errors neve
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness.config import pixel_fields, run_config_class
 from harness.errors import USAGE_ERRORS, ConfigError, error_line
+from harness.findings import DesignFloor, design_floor
 from harness.scorers import SCORERS, check_scorer_names
 from harness.scorers.detect import slug
 
@@ -69,6 +71,34 @@ def check_command(argv: Sequence[str], conf_dir: Path, suites: Sequence[str]) ->
     except (HydraException, OmegaConfBaseException, *USAGE_ERRORS) as err:
         return describe(err)
     return _fidelity_reference_error(configs)
+
+
+def design_floors(argv: Sequence[str], conf_dir: Path) -> tuple[list[DesignFloor], bool]:
+    """What each distinct finding of a checked command can decide (findings.design_floor), and whether every
+    job only plans (runner.stage=plan). Reads the compositions check_command made."""
+    if any(arg.split("=")[0] in _OTHER_MODES for arg in argv):
+        return [], False
+    multirun = any(arg in _MULTIRUN for arg in argv)
+    overrides = [arg for arg in argv if not arg.startswith("-")]
+    configs = [_job_config(_compose(conf_dir, point)) for point in _job_overrides(conf_dir, overrides, multirun)]
+    plan_only = all(OmegaConf.select(cfg, "runner.stage") == "plan" for cfg in configs)
+    floors: dict[tuple[str, str], DesignFloor] = {}
+    for cfg in configs:
+        rc = OmegaConf.to_object(cfg)
+        if rc.finding is None or rc.suite is None or rc.suite.path is not None:
+            continue  # prompts read from a file are counted when the job loads them
+        settings = len({str(_compared_value(c, rc.finding.compare)) for c in configs})
+        key = (rc.suite.name, json.dumps(dataclasses.asdict(rc.finding), sort_keys=True))
+        floors.setdefault(key, design_floor(rc.finding, rc.suite.prompts, settings))
+    return list(floors.values()), plan_only
+
+
+def _compared_value(cfg: DictConfig, compare: str) -> Any:
+    """The job's value of a finding's `compare`: a config key, or a sampler field by its manifest name."""
+    value = OmegaConf.select(cfg, compare, default=_ABSENT)
+    if value is _ABSENT and compare in {f.name for f in pixel_fields()}:
+        value = OmegaConf.select(cfg, f"sampler.{compare}", default=_ABSENT)
+    return value
 
 
 def _fidelity_reference_error(configs: Sequence[DictConfig]) -> str | None:

@@ -5,6 +5,7 @@ Pure functions on NumPy arrays; every random draw comes from a generator seeded 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -367,3 +368,27 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float | 
 
     half = float(sps.t.ppf((1 + level) / 2, data.size - 1) * data.std(ddof=1) / np.sqrt(data.size))
     return mean, mean - half, mean + half
+
+
+# --- the smallest p-value each test can give: what a design can decide before any sample exists ------------
+
+
+def smallest_sign_flip_p(units: int, resamples: int, *, two_sided: bool) -> float:
+    """The smallest p `one_sided_sign_flip` (two_sided=False) or `sign_flip_pvalue` (True) can return over
+    `units` prompts: every prompt's difference on one side. Exact tests reach 1 / 2^J one-sided (2 / 2^J
+    two-sided, both all-same-sign vectors tie); random flips never go below 1 / (1 + resamples)."""
+    if units < 1:
+        return 1.0
+    exact = 2**units <= resamples
+    one = 2.0**-units if exact else 1 / (1 + resamples)
+    return min(1.0, 2 * one if two_sided and exact else one)
+
+
+def smallest_two_sample_p(n1: int, n2: int, resamples: int) -> float:
+    """The smallest two-sided p `two_sample_pvalue` can return for groups of n1 and n2 prompts: the observed
+    split is the most extreme of the C(n1 + n2, n1) relabellings (exact), or of `resamples` random ones."""
+    if n1 < 2 or n2 < 2:
+        return 1.0  # two_sample_pvalue is not run: one prompt leaves no spread to test against
+    splits = math.comb(n1 + n2, n1)
+    one = 1 / splits if splits <= resamples else 1 / (1 + resamples)
+    return min(1.0, 2 * one)

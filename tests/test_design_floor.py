@@ -1,0 +1,120 @@
+"""What a design can decide before any sample exists: the smallest p each verdict test can reach with the
+suite's prompts, checked against SciPy's own permutation tests and closed forms, and shown by
+`runner.stage=plan` without sampling anything."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats as sps
+import yaml
+from cli_helpers import CONF, check, cli_env, files_under, run_cli
+
+from harness.config import FindingConfig, PromptConfig
+from harness.findings import design_floor
+from harness.scorers.stats import sign_flip_pvalue, smallest_sign_flip_p, smallest_two_sample_p
+
+
+def scipy_one_sided_flip(d: np.ndarray, resamples: int) -> float:
+    return sps.permutation_test(
+        (d,),
+        np.mean,
+        permutation_type="samples",
+        alternative="greater",
+        n_resamples=resamples,
+        rng=np.random.default_rng(0),
+    ).pvalue
+
+
+@pytest.mark.parametrize("units", [2, 3, 6, 9])
+def test_the_one_sided_floor_is_scipys_p_when_every_prompt_rises(units):
+    rises = np.linspace(1.0, 2.0, units)  # every prompt's slope positive: the most extreme data there is
+    assert smallest_sign_flip_p(units, 1000, two_sided=False) == pytest.approx(scipy_one_sided_flip(rises, 1000))
+    assert smallest_sign_flip_p(units, 1000, two_sided=False) == 2.0**-units
+
+
+def test_the_one_sided_floor_of_random_flips_is_one_over_resamples_plus_one():
+    rises = np.linspace(1.0, 2.0, 14)  # 2^14 sign vectors: more than 100 resamples, so random flips
+    assert smallest_sign_flip_p(14, 100, two_sided=False) == pytest.approx(scipy_one_sided_flip(rises, 100))
+    assert smallest_sign_flip_p(14, 100, two_sided=False) == pytest.approx(1 / 101)
+
+
+@pytest.mark.parametrize("units", [2, 5, 8])
+def test_the_paired_two_sided_floor_is_two_of_the_two_to_the_j_sign_vectors(units):
+    p, method = sign_flip_pvalue(np.linspace(0.5, 1.5, units), 1000, 0)
+    assert "exact" in method and p == pytest.approx(2.0 ** (1 - units))
+    assert smallest_sign_flip_p(units, 1000, two_sided=True) == pytest.approx(p)
+
+
+@pytest.mark.parametrize("n1,n2", [(2, 2), (3, 4), (5, 5)])
+def test_the_two_sample_floor_is_scipys_p_for_fully_separated_groups(n1, n2):
+    low, high = np.arange(n1, dtype=float), 100.0 + np.arange(n2)
+    p = sps.permutation_test(
+        (low, high),
+        lambda a, b, axis: np.mean(a, axis=axis) - np.mean(b, axis=axis),
+        permutation_type="independent",
+        n_resamples=1000,
+        rng=np.random.default_rng(0),
+    ).pvalue
+    assert smallest_two_sample_p(n1, n2, 1000) == pytest.approx(p)
+    assert smallest_two_sample_p(n1, n2, 1000) == pytest.approx(2 / math.comb(n1 + n2, n1))
+
+
+def test_one_prompt_in_a_group_is_never_tested():
+    assert smallest_two_sample_p(1, 9, 1000) == 1.0
+
+
+def prompts(n_study: int, n_controls: int = 0, tag: str | None = None, values: list[str] | None = None):
+    out = [
+        PromptConfig(id=f"s{i}", text=f"s{i}", tags={tag: values[i]} if tag and values else {}) for i in range(n_study)
+    ]
+    out += [PromptConfig(id=f"c{i}", text=f"c{i}", expected_class="church") for i in range(n_controls)]
+    return out
+
+
+def test_a_trend_over_three_prompts_can_never_be_supported_and_five_can():
+    rise = FindingConfig(metric="bias/interest_share", compare="sampler.guidance_scale", expect="increase")
+    three = design_floor(rise, prompts(3, n_controls=7), settings=5)
+    assert three.p == pytest.approx(1 / 8) and not three.can_decide  # the controls do not count
+    five = design_floor(rise, prompts(5), settings=5)
+    assert five.p == pytest.approx(1 / 32) and five.can_decide
+    assert "can never be supported" in three.line() and "can decide" in five.line()
+
+
+def test_holm_multiplies_the_trend_floor_by_the_claims_metrics():
+    both = FindingConfig(metric="a.x", also=["a.y"], compare="sampler.upsample_temp", expect="increase")
+    assert design_floor(both, prompts(5), settings=3).p == pytest.approx(2 / 32)
+    assert design_floor(both, prompts(5), settings=1).p == 1.0  # one value: no trend to test
+
+
+def test_a_rank_claim_over_tags_needs_every_contrast_to_reach_alpha():
+    lowest = FindingConfig(metric="style.p_intended", compare="tag.style", expect="lowest", target="pixel art")
+    for per_style, decides in ((4, False), (5, True)):
+        values = ["pixel art"] * per_style + ["oil painting"] * per_style + ["photograph"] * per_style
+        floor = design_floor(lowest, prompts(3 * per_style, tag="style", values=values), settings=1)
+        # Two contrasts, each at best 2 / C(2n, n); Holm's largest adjusted p is the smallest one's, x2.
+        assert floor.p == pytest.approx(2 * 2 / math.comb(2 * per_style, per_style))
+        assert floor.can_decide is decides
+    single = design_floor(lowest, prompts(3, tag="style", values=["pixel art", "oil painting", "photograph"]), 1)
+    assert single.p == 1.0 and not single.can_decide
+
+
+def study_prompts(suite: str) -> int:
+    listed = yaml.safe_load((CONF / "suite" / f"{suite}.yaml").read_text())["prompts"]
+    return sum(1 for p in listed if not p.get("expected_class"))
+
+
+@pytest.mark.slow
+def test_the_plan_stage_shows_each_experiments_design_and_samples_nothing(tmp_path):
+    env = cli_env(tmp_path / "home")
+    result = check(
+        run_cli(["-m", "+experiment=bias_vs_guidance", "model=tiny", "runner.stage=plan"], cwd=tmp_path, env=env)
+    )
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("design: ")]
+    n = study_prompts("bias")
+    assert f"{n} study prompts" in line and f"smallest p_holm {2.0**-n:.4g}" in line
+    assert ("can never be supported" in line) == (2.0**-n >= 0.05)
+    assert "nothing was sampled" in result.stdout.splitlines()[-1]
+    assert [p for p in files_under(tmp_path) if p.split("/")[0] != "home"] == []  # no run or sweep dir
