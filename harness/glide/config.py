@@ -137,7 +137,7 @@ class ModelConfig:
 BASE = ModelConfig()
 UPSAMPLE = replace(BASE, image_size=256, num_res_blocks=2, noise_schedule="linear", super_res=True)
 # The tiny presets are as narrow as the architecture allows (one channel per norm group at the outer levels):
-# the first run of a new user samples 40 images on a CPU in well under a minute (README).
+# the first run of a new user samples 40 images on a CPU in well under a minute (docs/benchmarks.md).
 TINY_BASE = replace(
     BASE,
     num_channels=8,
