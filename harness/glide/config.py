@@ -1,7 +1,8 @@
 """Model configuration: a small frozen dataclass with the official option names, and the named presets.
 
 `base` and `upsample` are the released models' defaults, `base_inpaint` and `upsample_inpaint` their inpainting
-twins; the `tiny_*` presets are the same architectures at toy widths (random weights) for a laptop CPU.
+twins; the `tiny_*` presets are the same architectures at toy widths (random weights) for a laptop CPU. Plain
+Python, free of torch: a config is checked against these presets before torch is imported.
 """
 
 from __future__ import annotations
