@@ -140,7 +140,7 @@ def official_side_by_side(model: GlideUNet, result: ForwardResult, device: torch
     try:
         from glide_text2im.model_creation import create_model_and_diffusion, model_and_diffusion_defaults
     except ImportError:
-        return "official glide_text2im: not installed (pip cannot install it; see README)"
+        return "official glide_text2im: not installed (pip cannot install it; see docs/benchmarks.md)"
     options = model_and_diffusion_defaults()
     if model.cfg.super_res:
         from glide_text2im.model_creation import model_and_diffusion_defaults_upsampler

@@ -1,6 +1,7 @@
 """The software and hardware a run samples with: torch version, device name, torch threads and dtype.
 
-Recorded in the manifest and summary.json; not in content keys (README "Reproducibility" states the tolerance).
+Recorded in the manifest and summary.json; not in content keys (docs/reproducibility-and-store.md states the
+tolerance).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """What a content key promises across environments: the same key on 1 and 2 torch threads gives pixels within
-the README's stated tolerance, and the manifest and summary.json record the environment each run sampled in.
+the tolerance docs/reproducibility-and-store.md states, and the manifest and summary.json record the environment
+each run sampled in.
 
 (Batch invariance is tested in test_cli.py: the same plan at batch sizes 1 and 4 gives identical PNG bytes.)
 """
@@ -16,8 +17,8 @@ import torch
 from cli_helpers import TINY, check, cli_env, run_cli
 from PIL import Image
 
-# README "Reproducibility": across thread counts a pixel channel differs by at most this many grey levels,
-# in at most this fraction of a sample's channel values.
+# docs/reproducibility-and-store.md, "Content keys": across thread counts a pixel channel differs by at most this
+# many grey levels, in at most this fraction of a sample's channel values.
 MAX_GREY_LEVELS = 2
 MAX_CHANGED_FRACTION = 0.01
 

@@ -7,11 +7,11 @@ stored as PNG bytes (`pixels_png_<size>`), and the SHA-256 of those pixels (`pix
 
 Tolerances. Another CPU (other vector instructions, another BLAS path) changes the last bits of the sampling
 arithmetic, and a few pixel values round the other way. Pixels: all but 0.1% of a sample's channel values
-within the README's 2 grey levels, none more than 16 apart, at most 5% changed at all. Measured against the
+within the manual's 2 grey levels, none more than 16 apart, at most 5% changed at all. Measured against the
 earlier pixels, which this harness reproduces bit for bit on an AVX-512 CPU, with torch, MKL and oneDNN held
 to AVX2 (ATEN_CPU_CAPABILITY=avx2, MKL_ENABLE_INSTRUCTIONS=AVX2, ONEDNN_MAX_CPU_ISA=AVX2), to no vector
 instructions, or on 2 threads: at most 0.02% of values beyond 2 grey levels, the largest 8 apart, at most
-2.0% changed (the README's "at most 1%" is measured on the couch suite; some of these samples exceed it).
+2.0% changed (the manual's "at most 1%" is measured on the couch suite; some of these samples exceed it).
 Scores follow from the pixels: the earlier pixels moved to that tolerance's edge (5% of each sample's values
 by 2 grey levels and 0.1% by 16, of random or of one sign, six draws) and scored again moved `clip.cos` by at
 most 5.7e-4, `clip.score` (100 x the cosine) by 0.057 and a bias probability by 1.8e-3; SCORE_ATOL is about
@@ -35,7 +35,7 @@ from wandb_files import offline_runs, table_json
 BEFORE = Path(__file__).resolve().parent / "data" / "tiny_bias_run_before_seams.parquet"
 COMMAND = ["+suite=bias", *TINY, "sampler.samples_per_prompt=2", "hydra.run.dir=run", "store.cache_dir=store"]
 STAGES = ("64", "256")
-MAX_GREY_LEVELS = 2  # README "Reproducibility"
+MAX_GREY_LEVELS = 2  # docs/reproducibility-and-store.md, "Content keys"
 MAX_BEYOND_FRACTION = 0.001  # of a sample's channel values, more than MAX_GREY_LEVELS apart
 MAX_APART = 16
 MAX_CHANGED_FRACTION = 0.05

@@ -1,7 +1,8 @@
 """Model configuration: a small frozen dataclass with the official option names, and the named presets.
 
 `base` and `upsample` are the released models' defaults, `base_inpaint` and `upsample_inpaint` their inpainting
-twins; the `tiny_*` presets are the same architectures at toy widths (random weights) for a laptop CPU.
+twins; the `tiny_*` presets are the same architectures at toy widths (random weights) for a laptop CPU. Plain
+Python, free of torch: a config is checked against these presets before torch is imported.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ class ModelConfig:
 BASE = ModelConfig()
 UPSAMPLE = replace(BASE, image_size=256, num_res_blocks=2, noise_schedule="linear", super_res=True)
 # The tiny presets are as narrow as the architecture allows (one channel per norm group at the outer levels):
-# the first run of a new user samples 40 images on a CPU in well under a minute (README).
+# the first run of a new user samples 40 images on a CPU in well under a minute (docs/benchmarks.md).
 TINY_BASE = replace(
     BASE,
     num_channels=8,
