@@ -64,7 +64,9 @@ class SamplerConfig:
     seed: int = 0
     device: str = "auto"  # auto: cuda when available, else cpu
     dtype: str = "auto"  # fp32 | bf16 | fp16; auto: bf16 on cuda and on CPUs with native bf16, else fp32
-    per_sample: bool = True  # one forward per sample: pixels independent of batching (see README)
+    per_sample: bool = (
+        True  # one forward per sample: pixels independent of batching (docs/reproducibility-and-store.md)
+    )
     compile: bool = False  # torch.compile the UNets (pays off on a GPU for long runs; first batch compiles)
 
     def __post_init__(self) -> None:

@@ -1,7 +1,7 @@
 """FID/KID scorer on groups of samples, plus the CLIP-feature Fréchet distance and CMMD.
 
 Groups: the whole run ("all") and one group per value of each configured samples column (tag.style, ...).
-Set metrics get no interval: resampling intervals of FID do not cover (see the README's Scorers paragraph).
+Set metrics get no interval: resampling intervals of FID do not cover (docs/scorers.md).
 """
 
 from __future__ import annotations

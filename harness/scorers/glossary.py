@@ -8,11 +8,13 @@ from __future__ import annotations
 # How each kind of quantity gets its confidence interval (level from the scorer's config).
 INTERVAL_METHODS: dict[str, str] = {
     "clopper_pearson": "Clopper-Pearson exact binomial interval; coverage >= the level for every p and n",
-    "student_t": "Student t on the mean of independent units; used below scorer.clip.bootstrap.min_n units",
+    "student_t": "Student t on the mean of independent units (one half of t_bootstrap_t_hull)",
     "bootstrap_t": "studentized bootstrap (bootstrap-t) of the mean of independent units, seeded",
     "none": "no interval (a descriptive number, a count or a test's p-value)",
     "set": "no interval: bootstrap and subsampling intervals of FID covered 0.00 at 64-d in simulation",
-    "paired": "per-prompt mean differences: t / bootstrap-t over prompts, sign-flip permutation p, Holm-adjusted",
+    "paired": (
+        "per-prompt mean differences: the t / bootstrap-t hull over prompts, sign-flip permutation p, Holm-adjusted"
+    ),
     "t_bootstrap_t_hull": (
         "hull of the Student t and bootstrap-t intervals of a mean over prompts; covered >= 0.93 in simulation "
         "at 5-16 prompts for normal, lognormal(0.5), bounded, 0/1-rate scores and shares at ICC 0.1-0.3"
@@ -29,10 +31,10 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
     "clip/score_mean": (
         "CLIPScore 100*max(cos, 0) of image and prompt, mean of per-prompt means",
         "[0, 100]",
-        "bootstrap_t",
+        "t_bootstrap_t_hull",
     ),
     "clip/cos_mean": ("cosine of image and prompt CLIP embeddings, mean over images", "[-1, 1]", "none"),
-    "clip/per_prompt.score_mean": ("CLIPScore of one prompt, mean over its seeds", "[0, 100]", "bootstrap_t"),
+    "clip/per_prompt.score_mean": ("CLIPScore of one prompt, mean over its seeds", "[0, 100]", "t_bootstrap_t_hull"),
     "fid/fid": ("Fréchet distance of Inception features to the reference (resize_mode noted)", "[0, inf)", "set"),
     "fid/kid_mean": (
         "KID: unbiased polynomial-kernel MMD^2 of Inception features, mean over subsets",

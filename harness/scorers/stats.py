@@ -178,7 +178,7 @@ def paired_comparison(a: pd.Series, b: pd.Series, options: BootstrapOptions) -> 
     """b - a for two cells scored on the same prompts and seeds; series indexed by (prompt_id, seed).
 
     Prompts are the independent units: each prompt's seeds are averaged first, then the per-prompt
-    differences get the interval of a mean (`mean_interval`: Student t or bootstrap-t over prompts, i.e. a
+    differences get the interval of a mean (`mean_interval`: the hull of Student t and bootstrap-t over prompts, i.e. a
     cluster bootstrap resampling whole prompts) and a sign-flip permutation p-value.
     """
     return difference_comparison(prompt_differences(a, b), options)
@@ -228,7 +228,7 @@ def adjacent_comparisons(
 
     `table` is long: columns `param`, prompt_id, seed, `metric` (its name) and `value`. diff is the later
     value's cell minus the earlier one's (values in numeric order). p_holm is Holm-adjusted over every row
-    returned, the family of comparisons one sweep parameter makes.
+    returned; callers that compare several parameters adjust again over their whole family (comparisons.py).
     """
     missing = [c for c in (param, "prompt_id", "seed", metric, value) if c not in table.columns]
     if missing:
