@@ -211,10 +211,12 @@ def test_no_note_promises_an_interval_without_showing_it(bias_run):
     metrics = bias_run.summary["metrics"]
     notes = bias_run.summary["notes"]
     promising = [n for n in notes if re.search(r"(?<!no )(?<!no run )(?<!no confidence )interval\b", n)]
-    assert len(promising) >= 2  # the clip score's and the class of interest's
+    assert promising  # the clip score's (the 3 probe prompts give the class of interest's share no interval)
     for note in promising:
         shown = re.findall(r"\[(-?[\d.]+|n/a), (-?[\d.]+|n/a)\]", note)
         assert shown, note
+    (interest,) = [n for n in notes if n.startswith("bias: class of interest church")]
+    assert interest.endswith("no interval (3 prompts; one is shown from 8)")
     for note in notes:  # a one-sided bound shows its value
         assert not re.search(r"lower bound(?! [\d.]+)", note), note
     (clip_note,) = [n for n in promising if n.startswith("clip: score_mean")]

@@ -24,6 +24,7 @@ from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import (
     mean_interval,
     mean_interval_method,
+    min_units,
     normalized_entropy,
     tv_from_uniform,
 )
@@ -160,6 +161,7 @@ def distribution_summary(
     distribution a claim about the model could name, so its p-value would reject a strawman.
     """
     k = len(class_ids)
+    options = BootstrapOptions(level=level)
     dist = Distribution.of(labels, prompts, k, level)
     method = share_interval_method(dist.n_prompts, level)
     table = pd.DataFrame(
@@ -175,8 +177,12 @@ def distribution_summary(
         if interest is not None:
             notes.append(
                 f"bias: class of interest {class_ids[interest]}: {dist.counts[interest]} of {n} probe samples, "
-                f"share {dist.shares[interest]:.3f}, {level:.0%} interval "
-                f"[{dist.ci_low[interest]:.3f}, {dist.ci_high[interest]:.3f}] ({method})"
+                f"share {dist.shares[interest]:.3f}, "
+                + (
+                    f"{level:.0%} interval [{dist.ci_low[interest]:.3f}, {dist.ci_high[interest]:.3f}] ({method})"
+                    if np.isfinite(dist.ci_low[interest])
+                    else f"no interval ({dist.n_prompts} prompts; one is shown from {min_units(options)})"
+                )
             )
     for i, class_id in enumerate(class_ids):
         metrics[f"bias/share[class={class_id}]"] = finite_or_none(dist.shares[i])
