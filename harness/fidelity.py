@@ -20,9 +20,10 @@ from omegaconf import OmegaConf
 from harness.glide.respacing import space_timesteps
 from harness.io import write_parquet
 from harness.rundir import RunDir, finished_job_dirs
-from harness.scorers.clip_encoder import ClipConfig, ClipEncoder
+from harness.scorers.clip_encoder import ClipEncoder
+from harness.scorers.configs import ClipConfig, ExtractorConfig
 from harness.scorers.distances import enough_for_covariance, frechet_distance, gaussian_moments
-from harness.scorers.fid_features import ExtractorConfig, ImageFeatures
+from harness.scorers.fid_features import ImageFeatures
 from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions
 from harness.scorers.perceptual import lpips_network

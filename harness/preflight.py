@@ -23,7 +23,7 @@ from harness.config import pixel_fields, run_config_class
 from harness.errors import USAGE_ERRORS, ConfigError, error_line
 from harness.findings import DesignFloor, design_floor
 from harness.scorers import SCORERS, check_scorer_names
-from harness.scorers.detect import slug
+from harness.scorers.configs import slug
 
 # Flags after which Hydra does something other than run jobs (help, printing the config, shell completion).
 _OTHER_MODES = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")

@@ -72,3 +72,32 @@ print(json.dumps({{"codes": answers, "loaded": [m for m in {HEAVY!r} if m in sys
     suites = ", ".join(sorted(p.stem for p in (CONF / "suite").glob("*.yaml")))
     assert lines[0] == f"error: unknown suite 'nosuchsuite'; available: {suites}"
     assert lines[1].startswith("error: unknown experiment 'nosuchstudy'; available: bias_vs_guidance")
+
+
+def test_a_bad_key_or_value_is_answered_before_torch_open_clip_or_transformers_load(tmp_path):
+    """Composing and typing the whole config (every scorer's options, the sampler's names and respacings)
+    needs none of the libraries that sample or score: only a check that truly needs one imports it."""
+    script = """
+import json, runpy, sys
+answers = []
+for args in (["+suite=bias", "sampler.guidance_scale=-1"], ["+suite=bias", "sampler.guidance_scal=3"],
+             ["+suite=bias", "scorer.clip.batch_size=0"], ["+suite=bias", "sampler.base_steps=ddim0"]):
+    sys.argv = ["harness", *args]
+    try:
+        runpy.run_module("harness", run_name="__main__")
+    except SystemExit as end:
+        answers.append(end.code)
+print(json.dumps({"codes": answers, "loaded": [m for m in ("torch", "open_clip", "transformers") if m in sys.modules]}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=300
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"codes": [2, 2, 2, 2], "loaded": []}, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "sampler.guidance_scale",
+        "sampler.guidance_scal",
+        "scorer.clip.batch_size",
+        "sampler.base_steps",
+    ]

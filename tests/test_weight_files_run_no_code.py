@@ -33,14 +33,22 @@ from harness.glide.models import ModelSpec, load_pipeline, model_id, random_mode
 from harness.glide.noised_clip import load_encoders
 from harness.job import check_scorer_weights
 from harness.scorers import build_scorers
-from harness.scorers.clip_encoder import ClipConfig, ClipEncoder, open_clip_registry
-from harness.scorers.detect import DetectConfig, DetectScorer
+from harness.scorers.clip_encoder import ClipEncoder
+from harness.scorers.configs import (
+    ClipConfig,
+    CmmdConfig,
+    DetectConfig,
+    ExtractorConfig,
+    InpaintConfig,
+    PreferenceConfig,
+    ResizeMode,
+    open_clip_registry,
+)
+from harness.scorers.detect import DetectScorer
 from harness.scorers.feature_cache import FeatureCache
-from harness.scorers.fid import CmmdConfig
-from harness.scorers.fid_features import ExtractorConfig, ResizeMode, build_extractor
-from harness.scorers.inpaint import InpaintConfig
+from harness.scorers.fid_features import build_extractor
 from harness.scorers.perceptual import lpips_network
-from harness.scorers.preference import HpsModel, PickScoreModel, PreferenceConfig
+from harness.scorers.preference import HpsModel, PickScoreModel
 from harness.scorers.reference import load_stats
 from harness.scorers.tiny_models import CLIPSEG, OWLV2, PICKSCORE
 from harness.scorers.tiny_models import build as build_tiny

@@ -7,9 +7,8 @@ a validated probe's distribution is reported as a finding (`bias/validated`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,8 +16,9 @@ import scipy.stats as sps
 
 from harness.numbers import finite_or_none
 from harness.scorers.clip_encoder import ClipEncoder
+from harness.scorers.configs import BiasConfig
 from harness.scorers.grouping import column_groups
-from harness.scorers.options import BootstrapOptions, ScorerConfigError, build_config, require
+from harness.scorers.options import BootstrapOptions
 from harness.scorers.probe import Validation, ZeroShotProbe, class_probabilities
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import (
@@ -28,7 +28,6 @@ from harness.scorers.stats import (
     normalized_entropy,
     tv_from_uniform,
 )
-from harness.scorers.taxonomy import Taxonomy, load_taxonomy
 from harness.scorers.weights import WeightFile
 
 __all__ = ["BiasConfig", "BiasScorer", "Validation", "class_probabilities"]
@@ -36,37 +35,6 @@ __all__ = ["BiasConfig", "BiasScorer", "Validation", "class_probabilities"]
 log = logging.getLogger(__name__)
 
 NOTE_TAIL = "the class shares describe the CLIP probe's labels, not what the images show, and no finding rests on them"
-
-
-@dataclass
-class BiasConfig:
-    """Options of conf/scorer/bias.yaml."""
-
-    taxonomy: str = "religious_building"
-    class_of_interest: str | None = "church"
-    groups: list[str] = field(default_factory=lambda: ["guidance_scale"])
-    level: float = 0.95
-
-    WHERE: ClassVar[str] = "scorer.bias"
-
-    def __post_init__(self) -> None:
-        where = self.WHERE
-        require(0 < self.level < 1, f"{where}.level", "a number in (0, 1), e.g. 0.95", self.level)
-        for group in self.groups:
-            require(bool(group.strip()), f"{where}.groups", "a list of samples column names", list(self.groups))
-        taxonomy = self.load_taxonomy()
-        if self.class_of_interest is not None and self.class_of_interest not in taxonomy.class_ids:
-            raise ScorerConfigError(
-                f"{where}.class_of_interest: {self.class_of_interest!r} is not a class of taxonomy {taxonomy.name} "
-                f"({', '.join(taxonomy.class_ids)}), nor null"
-            )
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any], where: str = "scorer.bias") -> BiasConfig:
-        return build_config(cls, mapping, where)
-
-    def load_taxonomy(self) -> Taxonomy:
-        return load_taxonomy(self.taxonomy, f"{self.WHERE}.taxonomy")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from harness.scorers.clip_encoder import ClipConfig, ClipEncoder
+from harness.scorers.clip_encoder import ClipEncoder
+from harness.scorers.configs import ClipConfig
 from harness.scorers.options import BootstrapOptions
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import cluster_means, mean_ci, mean_interval_method

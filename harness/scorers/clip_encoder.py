@@ -6,178 +6,25 @@ Image embeddings are cached per (model id, image content key) so re-scoring or a
 from __future__ import annotations
 
 import contextlib
-import difflib
-import functools
-import hashlib
-import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from harness.scorers.configs import ClipConfig, open_clip_registry
 from harness.scorers.feature_cache import FeatureCache
 from harness.scorers.images import load_rgb
-from harness.scorers.options import BootstrapOptions, ScorerConfigError, build_config, require
 from harness.scorers.weights import (
-    ALLOWED_WEIGHTS,
     WeightFile,
     open_clip_weights,
-    weights_file_problem,
     weights_only_loads,
 )
 
 log = logging.getLogger(__name__)
-
-_SCHEMAS = ("hf-hub:", "local-dir:")
-NUMPY_WEIGHTS = (".npz", ".npy")
-MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
-
-
-@functools.cache
-def open_clip_registry() -> ModuleType:
-    """open_clip, imported on first use (it takes seconds, which a bad command line should not wait for).
-
-    The harness's own architectures join its registry: `harness-tiny-clip` (16-d embeddings, one layer per
-    tower) runs with `pretrained: null` for smoke runs and tests, with nothing to download.
-    """
-    import open_clip
-
-    open_clip.add_model_config(MODEL_CONFIG_DIR)
-    return open_clip
-
-
-def _file_fingerprint(path: Path) -> str:
-    """Identifies a local weights file by resolved path, size and mtime (hashing gigabytes would be slow)."""
-    stat = path.stat()
-    token = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    return hashlib.sha256(token.encode()).hexdigest()[:16]
-
-
-def _register_config_file(model: str, where: str) -> str:
-    """A path to an open_clip model config JSON is registered under its file stem, which is returned."""
-    path = Path(model)
-    if not path.is_file():
-        raise ScorerConfigError(f"{where}.model: model config file {model!r} does not exist")
-    try:
-        json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ScorerConfigError(f"{where}.model: {model!r} is not a JSON model config ({err})") from err
-    open_clip_registry().add_model_config(path)
-    return path.stem
-
-
-def _config_fingerprint(model: str) -> str:
-    """Identifies an architecture by its config, so a changed config never reuses cached embeddings."""
-    config = open_clip_registry().get_model_config(model)
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def check_model_name(model: str, where: str) -> None:
-    """`model` is an open_clip name, hf-hub:ORG/REPO or local-dir:PATH with a config; else one error line."""
-    if model.startswith("local-dir:"):
-        directory = Path(model.removeprefix("local-dir:"))
-        if not (directory / "open_clip_config.json").is_file():
-            raise ScorerConfigError(
-                f"{where}.model: {model!r} is not a folder with open_clip_config.json and the model's weights"
-            )
-        return
-    if model.startswith(_SCHEMAS):
-        return
-    known = open_clip_registry().list_models()
-    if model not in known:
-        close = difflib.get_close_matches(model, known, n=4)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ScorerConfigError(
-            f"{where}.model: unknown open_clip model {model!r} (open_clip.list_models() lists the "
-            f"{len(known)} known names, e.g. ViT-B-32, ViT-L-14{hint})"
-        )
-
-
-def check_pretrained(model: str, pretrained: str | None, where: str) -> None:
-    """`pretrained` is null, a pretrained tag of `model` or an existing weights file; else one error line."""
-    if pretrained is None:
-        return
-    if model.startswith(_SCHEMAS):
-        raise ScorerConfigError(
-            f"{where}.pretrained: must be null for {model!r}: the weights come with the hf-hub:/local-dir: model"
-        )
-    tags = open_clip_registry().list_pretrained_tags_by_model(model)
-    if pretrained in tags:
-        return
-    if not Path(pretrained).is_file():
-        raise ScorerConfigError(
-            f"{where}.pretrained: {pretrained!r} is neither a pretrained tag of {model} "
-            f"({', '.join(tags) or 'none known'}) nor an existing weights file"
-        )
-    # open_clip reads .npz/.npy (big_vision) weights with NumPy, whose np.load refuses pickles by default.
-    if Path(pretrained).suffix not in NUMPY_WEIGHTS and (problem := weights_file_problem(pretrained)):
-        raise ScorerConfigError(
-            f"{where}.pretrained: {problem}; expected a pretrained tag of {model} or {ALLOWED_WEIGHTS}"
-        )
-
-
-_DEFAULT_WEIGHTS = ("ViT-L-14", "openai")
-
-
-@dataclass
-class ClipConfig:
-    """Options of conf/scorer/clip.yaml: the CLIP model (shared by all scorers) and the clip scorer's CIs."""
-
-    model: str = _DEFAULT_WEIGHTS[0]
-    pretrained: str | None = _DEFAULT_WEIGHTS[1]
-    random_init_seed: int = 0
-    batch_size: int = 32
-    bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)
-
-    WHERE: ClassVar[str] = "scorer.clip"
-
-    def __post_init__(self) -> None:
-        where = self.WHERE
-        require(bool(self.model.strip()), f"{where}.model", "a non-empty open_clip model name", self.model)
-        require(self.random_init_seed >= 0, f"{where}.random_init_seed", "an integer >= 0", self.random_init_seed)
-        require(self.batch_size >= 1, f"{where}.batch_size", "an integer >= 1", self.batch_size)
-        self.bootstrap.check(f"{where}.bootstrap")
-        # Every run's config holds these options: the defaults (open_clip's own names, a test says so) are not
-        # looked up, so that typing a config never waits seconds for open_clip's import.
-        if (self.model, self.pretrained) == _DEFAULT_WEIGHTS:
-            return
-        check_model_name(self.model_name, where)
-        check_pretrained(self.model_name, self.pretrained, where)
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any], where: str = "scorer.clip") -> ClipConfig:
-        return build_config(cls, mapping, where)
-
-    @property
-    def model_name(self) -> str:
-        """The open_clip name: a model config .json path is registered under its file stem."""
-        if self.model.endswith(".json"):
-            return _register_config_file(self.model, self.WHERE)
-        return self.model
-
-    @property
-    def model_id(self) -> str:
-        """Names the weights exactly: the cache key of every embedding this model produces."""
-        model = self.model_name
-        if self.pretrained is None:
-            if model.startswith("local-dir:"):
-                directory = Path(model.removeprefix("local-dir:"))
-                files = sorted(p for p in directory.iterdir() if p.is_file())
-                prints = "".join(_file_fingerprint(p) for p in files)
-                return f"clip-{model}-{hashlib.sha256(prints.encode()).hexdigest()[:16]}"
-            if model.startswith("hf-hub:"):
-                return f"clip-{model}"
-            return f"clip-{model}-{_config_fingerprint(model)}-random{self.random_init_seed}"
-        is_file = Path(self.pretrained).is_file()
-        if is_file and self.pretrained not in open_clip_registry().list_pretrained_tags_by_model(model):
-            return f"clip-{model}-file{_file_fingerprint(Path(self.pretrained))}"
-        return f"clip-{model}-{self.pretrained}"
 
 
 class _DropRandomInitWarning(logging.Filter):

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,13 +16,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from harness.scorers.configs import DetectConfig, slug
 from harness.scorers.fields import (
     STAGE_COLUMNS,
-    check_bootstrap,
-    check_fraction,
-    check_integer,
-    check_source,
-    check_stage,
 )
 from harness.scorers.images import load_rgb
 from harness.scorers.options import BootstrapOptions, ScorerConfigError
@@ -37,56 +31,6 @@ from harness.scorers.weights import WeightFile, pretrained, require_folder_weigh
 log = logging.getLogger(__name__)
 
 DETECTOR_TYPES = ("owlv2", "owlvit")
-
-
-@dataclass
-class DetectConfig:
-    """Options of the detect scorer.
-
-    OWLv2 base/16 (ensemble checkpoint, Apache-2.0, 155M parameters, 620 MB) finds rare and novel objects far
-    better than OWL-ViT v1 (Minderer et al. 2023: self-training on web image-text pairs lifts LVIS rare-class
-    AP of an L/14 from 31.2% to 44.6%; rare classes had no human boxes), at a size that runs on a CPU.
-    OWL-ViT checkpoints (`google/owlvit-base-patch32`, 4x fewer image tokens, faster) load too.
-    CLIPSeg rd64-refined (Apache-2.0, 150M parameters, 600 MB) is the standard text-prompted segmenter in
-    transformers. 0.1 is transformers' default detection threshold for OWL models; 0.5 halves CLIPSeg's sigmoid.
-    `harness-tiny-owlv2` and `harness-tiny-clipseg` are tiny random-weight ones built in code (tiny_models.py).
-    """
-
-    detector: str = "google/owlv2-base-patch16-ensemble"
-    # OWL-ViT's text queries follow CLIP's prompt form (Radford et al. 2021); "{}" is the object.
-    query_template: str = "a photo of a {}"
-    presence_threshold: float = 0.1
-    segmenter: str = "CIDAS/clipseg-rd64-refined"
-    coverage_threshold: float = 0.5
-    stage: str = "256"
-    # (image, object) or (image, phrase) pairs per forward.
-    batch_size: int = 8
-    bootstrap_resamples: int = 1000
-    bootstrap_seed: int = 0
-    ci_level: float = 0.95
-
-    def __post_init__(self) -> None:
-        where = "scorer.detect"
-        check_source(f"{where}.detector", self.detector)
-        check_source(f"{where}.segmenter", self.segmenter)
-        if not isinstance(self.query_template, str) or self.query_template.count("{}") != 1:
-            raise ScorerConfigError(
-                f"{where}.query_template: expected text with one '{{}}' for the object, got {self.query_template!r}"
-            )
-        check_fraction(f"{where}.presence_threshold", self.presence_threshold)
-        check_fraction(f"{where}.coverage_threshold", self.coverage_threshold)
-        check_stage(f"{where}.stage", self.stage)
-        check_integer(f"{where}.batch_size", self.batch_size, 1)
-        check_bootstrap(where, self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
-
-    @property
-    def bootstrap(self) -> BootstrapOptions:
-        return BootstrapOptions(self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
-
-
-def slug(text: str) -> str:
-    """The column name of an object or phrase: lower case, runs of other characters as one underscore."""
-    return re.sub(r"[^a-z0-9]+", "_", text.strip().lower()).strip("_")
 
 
 def text_items(value: Any, column: str, row: Any) -> tuple[str, ...]:

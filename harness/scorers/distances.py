@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 
 def enough_for_covariance(n: int, dim: int) -> bool:
@@ -119,6 +118,7 @@ def kid(real: np.ndarray, fake: np.ndarray, *, subsets: int, subset_size: int, s
     is both sets' whole size, every draw is the same pair of sets (permuted): KID is computed once and the std,
     which would be 0 and read as certainty, is None.
     """
+    import torch
     from torchmetrics.image.kid import poly_mmd
 
     real_t = torch.from_numpy(np.asarray(real, dtype=np.float64))

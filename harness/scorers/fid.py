@@ -7,15 +7,14 @@ Set metrics get no interval: resampling intervals of FID do not cover (docs/scor
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from harness.scorers.clip_encoder import ClipConfig, ClipEncoder, check_model_name, check_pretrained
+from harness.scorers.clip_encoder import ClipEncoder
+from harness.scorers.configs import WHOLE_RUN, FidConfig
 from harness.scorers.distances import (
     GaussianReference,
     KidEstimate,
@@ -25,109 +24,36 @@ from harness.scorers.distances import (
     gaussian_moments,
     kid,
 )
-from harness.scorers.fid_features import ExtractorConfig, ImageFeatures, ResizeMode, extractor_weights
+from harness.scorers.fid_features import ImageFeatures, extractor_weights
 from harness.scorers.grouping import column_groups
-from harness.scorers.options import ScorerConfigError, build_config, require
-from harness.scorers.reference import ReferenceConfig, ReferenceStats, load_stats
+from harness.scorers.reference import ReferenceStats, load_stats
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.weights import WeightFile
 
 log = logging.getLogger(__name__)
 
-WHOLE_RUN = "all"
 _GROUP_METRICS = ("fid", "kid_mean", "kid_std", "kid_subsets", "kid_subset_size", "clip_fd", "cmmd")
 
 
-@dataclass
-class CmmdConfig:
-    """The CLIP model of CMMD and CLIP-FD, and CMMD's kernel (Jayasumana et al. 2024: ViT-L/14 at 336px)."""
-
-    model: str = "ViT-L-14-336"
-    pretrained: str | None = "openai"
-    random_init_seed: int = 0
-    sigma: float = 10.0
-    scale: float = 1000.0
-
-    def check(self, where: str) -> None:
-        require(self.sigma > 0, f"{where}.sigma", "a number > 0", self.sigma)
-        require(self.scale > 0, f"{where}.scale", "a number > 0", self.scale)
-        require(self.random_init_seed >= 0, f"{where}.random_init_seed", "an integer >= 0", self.random_init_seed)
-        check_model_name(self.model, where)
-        check_pretrained(self.model, self.pretrained, where)
+def check_sources(config: FidConfig) -> None:
+    """The checks of scorer.fid that read files or import code: run when the scorer is built, not whenever a
+    config is typed (every run's config holds these options, most runs never use them)."""
+    where = config.WHERE
+    config.extractor.check(where)
+    config.cmmd.check(f"{where}.cmmd")
+    config.reference.check(f"{where}.reference")
+    if config.reference.stats is not None:
+        reference_stats(config)
 
 
-@dataclass
-class FidConfig:
-    """Options of conf/scorer/fid.yaml."""
-
-    reference: ReferenceConfig = field(default_factory=ReferenceConfig)
-    feature_extractor: str = "inception"
-    inception_weights: str | None = None
-    inception_features: int = 2048
-    resize_mode: ResizeMode = ResizeMode.torch_fidelity
-    image_size: int = 256
-    batch_size: int = 32
-    groups: list[str] = field(default_factory=lambda: [WHOLE_RUN])
-    subset_size: int | None = None
-    subset_seed: int = 0
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    cmmd: CmmdConfig = field(default_factory=CmmdConfig)
-
-    WHERE: ClassVar[str] = "scorer.fid"
-
-    def __post_init__(self) -> None:
-        where = self.WHERE
-        require(bool(self.groups), f"{where}.groups", "a non-empty list of 'all' or samples columns", self.groups)
-        if len(set(self.groups)) != len(self.groups):
-            raise ScorerConfigError(f"{where}.groups: duplicate entries in {list(self.groups)}")
-        if self.subset_size is not None:
-            require(self.subset_size >= 2, f"{where}.subset_size", "null or an integer >= 2", self.subset_size)
-        require(self.subset_seed >= 0, f"{where}.subset_seed", "an integer >= 0", self.subset_seed)
-        require(self.kid_subsets >= 1, f"{where}.kid_subsets", "an integer >= 1", self.kid_subsets)
-        require(self.kid_subset_size >= 2, f"{where}.kid_subset_size", "an integer >= 2", self.kid_subset_size)
-
-    def check_sources(self) -> None:
-        """The checks that read files or import code: run when the scorer is built, not whenever a config is
-        typed (every run's config holds these options, most runs never use them)."""
-        where = self.WHERE
-        self.extractor.check(where)
-        self.cmmd.check(f"{where}.cmmd")
-        self.reference.check(f"{where}.reference")
-        if self.reference.stats is not None:
-            self.reference_stats()
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any], where: str = "scorer.fid") -> FidConfig:
-        return build_config(cls, mapping, where)
-
-    @property
-    def extractor(self) -> ExtractorConfig:
-        return ExtractorConfig(
-            self.feature_extractor,
-            self.inception_weights,
-            self.inception_features,
-            self.resize_mode,
-            self.image_size,
-            self.batch_size,
-        )
-
-    def reference_stats(self) -> ReferenceStats:
-        """The checked statistics file of `reference.stats` (layout, dimension, provenance)."""
-        return load_stats(
-            self.reference.stats,
-            self.extractor,
-            f"{self.WHERE}.reference.stats",
-            trust_foreign=self.reference.trust_foreign_stats,
-        )
-
-    def cmmd_clip_config(self) -> ClipConfig:
-        return ClipConfig(
-            model=self.cmmd.model,
-            pretrained=self.cmmd.pretrained,
-            random_init_seed=self.cmmd.random_init_seed,
-            batch_size=self.batch_size,
-        )
+def reference_stats(config: FidConfig) -> ReferenceStats:
+    """The checked statistics file of `scorer.fid.reference.stats` (layout, dimension, provenance)."""
+    return load_stats(
+        config.reference.stats,
+        config.extractor,
+        f"{config.WHERE}.reference.stats",
+        trust_foreign=config.reference.trust_foreign_stats,
+    )
 
 
 @dataclass(frozen=True)
@@ -202,7 +128,7 @@ class FidScorer:
     name = "fid"
 
     def __init__(self, config: FidConfig, encoder: ClipEncoder, *, cache_dir: Path | None, device: str) -> None:
-        config.check_sources()
+        check_sources(config)
         self.config = config
         cmmd_config = config.cmmd_clip_config()
         # One embedding per image and model: the shared CLIP serves CMMD when it is the same model.
@@ -264,7 +190,7 @@ class FidScorer:
     def _reference(self, prompts: list[str]) -> tuple[Reference, list[str]]:
         source = self.config.reference
         if source.stats is not None:
-            stats = self.config.reference_stats()
+            stats = reference_stats(self.config)
             note = "fid: the reference is precomputed statistics; KID, CLIP-FD and CMMD need reference images"
             gauss = GaussianReference.from_moments(stats.mu, stats.sigma)
             return Reference(stats.n, None, gauss, None, None), [*stats.notes, note]

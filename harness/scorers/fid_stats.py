@@ -18,8 +18,9 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from harness.io import write_atomic
+from harness.scorers.configs import ExtractorConfig, ResizeMode
 from harness.scorers.distances import enough_for_covariance, gaussian_moments
-from harness.scorers.fid_features import ExtractorConfig, ImageFeatures, ResizeMode
+from harness.scorers.fid_features import ImageFeatures
 from harness.scorers.images import file_content_key, list_images
 from harness.scorers.reference import stats_provenance
 

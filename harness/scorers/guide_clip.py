@@ -7,7 +7,6 @@ logit whose gradient the guide follows, not clamped at 0 as CLIPScore is (the gu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -21,25 +20,14 @@ from harness.glide.models import CLIP_PARTS, ModelSpec, load_guide
 from harness.glide.noised_clip import normalize
 from harness.glide.pipeline import ClipGuide
 from harness.scorers.clip import interval_text, similarity_metrics
+from harness.scorers.configs import GuideClipConfig
 from harness.scorers.images import load_rgb
-from harness.scorers.options import BootstrapOptions, require
+from harness.scorers.options import require
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import mean_interval_method
 from harness.scorers.weights import WeightFile, local_path
 
 CLIP_FETCH = "python -m harness.fetch --only glide --modes clip"
-
-
-@dataclass
-class GuideClipConfig:
-    timestep: int = 0  # the ORIGINAL timestep the image encoder is told; 0 is the clean image
-    batch_size: int = 32
-    bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)
-
-    def __post_init__(self) -> None:
-        require(self.timestep >= 0, "scorer.guide_clip.timestep", "an integer >= 0 (0: the clean image)", self.timestep)
-        require(self.batch_size >= 1, "scorer.guide_clip.batch_size", "an integer >= 1", self.batch_size)
-        self.bootstrap.check("scorer.guide_clip.bootstrap")
 
 
 def base_pixels(paths: list[str]) -> torch.Tensor:

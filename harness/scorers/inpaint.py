@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -26,31 +24,15 @@ from PIL import Image
 from harness.glide.inpaint import BASE_SIZE, UPSAMPLE_SIZE, source_tensor, upsampled_mask
 from harness.scorers.clip import clip_score
 from harness.scorers.clip_encoder import ClipEncoder
+from harness.scorers.configs import InpaintConfig
 from harness.scorers.images import load_rgb
-from harness.scorers.options import BootstrapOptions, ScorerConfigError
-from harness.scorers.perceptual import lpips_network, lpips_option_error
+from harness.scorers.perceptual import lpips_network
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import prompt_mean
 from harness.scorers.weights import WeightFile
 
 STAGES = {"64": ("path_64", BASE_SIZE), "256": ("path_256", UPSAMPLE_SIZE)}
 REQUIRED = ("key", "prompt", "path_64", "path_256", "path_source", "path_mask")
-
-
-@dataclass
-class InpaintConfig:
-    """Options of conf/scorer/inpaint.yaml."""
-
-    lpips_net: str = "alex"  # alex | vgg | squeeze
-    lpips_backbone: str = "auto"  # auto (random for random-weight models) | pretrained | random | a state-dict file
-    bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)
-
-    WHERE: ClassVar[str] = "scorer.inpaint"
-
-    def __post_init__(self) -> None:
-        if error := lpips_option_error(self.WHERE, self.lpips_net, self.lpips_backbone):
-            raise ScorerConfigError(error)
-        self.bootstrap.check(f"{self.WHERE}.bootstrap")
 
 
 def uint8_pixels(path: str) -> np.ndarray:

@@ -5,8 +5,7 @@ is pretrained, seeded random (for random-weight models, whose images no trained 
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from harness.scorers.weights import (
     ALLOWED_WEIGHTS,
@@ -15,6 +14,9 @@ from harness.scorers.weights import (
     weights_file_problem,
     weights_only_loads,
 )
+
+if TYPE_CHECKING:
+    import torch
 
 LPIPS_NETS = ("alex", "vgg", "squeeze")
 LPIPS_BACKBONES = ("auto", "pretrained", "random")
@@ -55,6 +57,8 @@ def lpips_network(net: str, backbone: str, random_weights: bool) -> torch.nn.Mod
     source = torchvision_backbone_file(net) if backbone == "pretrained" else Path(lpips.__file__).parent / "weights"
     if backbone == "pretrained" and source.is_file():
         require_weights_file(source)
+    import torch
+
     with torch.random.fork_rng(devices=[]), weights_only_loads(source):
         torch.manual_seed(0)
         model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=backbone != "pretrained", verbose=False)

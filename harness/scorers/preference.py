@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,98 +15,30 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from harness.scorers.clip_encoder import open_clip_registry
-from harness.scorers.fields import STAGE_COLUMNS, check_bootstrap, check_integer, check_source, check_stage, choice_list
+from harness.scorers.configs import HUB_PREFIX, PreferenceConfig, open_clip_registry
+from harness.scorers.fields import STAGE_COLUMNS
 from harness.scorers.images import load_rgb
-from harness.scorers.options import BootstrapOptions, ScorerConfigError
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import prompt_mean
 from harness.scorers.tiny_models import HPS_RANDOM_SEED, is_tiny, seeded
 from harness.scorers.tiny_models import build as build_tiny
 from harness.scorers.weights import (
-    ALLOWED_WEIGHTS,
     WeightFile,
     hub_file,
     local_path,
     pretrained,
     require_folder_weights,
     require_weights_file,
-    weights_file_problem,
     weights_only_loads,
 )
 
 log = logging.getLogger(__name__)
-
-MODELS = ("hps", "pickscore")
-HPS_ARCHITECTURE = "ViT-H-14"
-HUB_PREFIX = "hf://"
 
 
 def _split_hub_file(source: str) -> tuple[str, str]:
     """`hf://ORG/REPO/FILE` -> (ORG/REPO, FILE)."""
     org, repo, filename = source.removeprefix(HUB_PREFIX).split("/", 2)
     return f"{org}/{repo}", filename
-
-
-@dataclass
-class PreferenceConfig:
-    """Options of the preference scorer.
-
-    `hps_checkpoint` is `hf://ORG/REPO/FILE` (fetched into the Hugging Face cache) or a local file; the HPSv2.1
-    file holds the whole fine-tuned model, so no base CLIP weights are needed; null gives the architecture seeded
-    random weights (with `harness-tiny-clip`, for smoke runs). PickScore's model and processor are hub ids or
-    local folders: its authors pair the model with the processor of the CLIP-H it was tuned from.
-    `harness-tiny-pickscore` as both is a tiny random-weight one built in code (tiny_models.py).
-    """
-
-    models: tuple[str, ...] = MODELS
-    stage: str = "256"
-    batch_size: int = 8
-    hps_architecture: str = HPS_ARCHITECTURE
-    hps_checkpoint: str | None = "hf://xswu/HPSv2/HPS_v2.1_compressed.pt"
-    pickscore_model: str = "yuvalkirstain/PickScore_v1"
-    pickscore_processor: str = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
-    bootstrap_resamples: int = 1000
-    bootstrap_seed: int = 0
-    ci_level: float = 0.95
-
-    def __post_init__(self) -> None:
-        where = "scorer.preference"
-        object.__setattr__(self, "models", choice_list(f"{where}.models", self.models, MODELS))
-        check_stage(f"{where}.stage", self.stage)
-        # The default (open_clip's own name, a test says so) is not looked up: typing a config, as every run
-        # does, should not wait seconds for open_clip's import.
-        known = self.hps_architecture == HPS_ARCHITECTURE or self.hps_architecture in open_clip_registry().list_models()
-        if not known:
-            raise ScorerConfigError(
-                f"{where}.hps_architecture: unknown open_clip model {self.hps_architecture!r} (HPSv2.1 is ViT-H-14)"
-            )
-        checkpoint = self.hps_checkpoint
-        hub = isinstance(checkpoint, str) and checkpoint.startswith(HUB_PREFIX)
-        bad = not isinstance(checkpoint, str) or not checkpoint.strip() or (hub and checkpoint.count("/") < 4)
-        if checkpoint is not None and bad:
-            raise ScorerConfigError(
-                f"{where}.hps_checkpoint: expected hf://ORG/REPO/FILE, a local file or null (random weights), "
-                f"got {checkpoint!r}"
-            )
-        local = checkpoint is not None and not hub and Path(checkpoint).expanduser().is_file()
-        if local and (problem := weights_file_problem(checkpoint)):
-            raise ScorerConfigError(f"{where}.hps_checkpoint: {problem}; expected {ALLOWED_WEIGHTS}")
-        check_source(f"{where}.pickscore_model", self.pickscore_model)
-        check_source(f"{where}.pickscore_processor", self.pickscore_processor)
-        # The tiny model reads letter token ids; a real processor's ids would fall outside its vocabulary.
-        tiny = is_tiny(self.pickscore_model) or is_tiny(self.pickscore_processor)
-        if tiny and self.pickscore_model != self.pickscore_processor:
-            raise ScorerConfigError(
-                f"{where}.pickscore_processor: {self.pickscore_processor!r} does not fit pickscore_model "
-                f"{self.pickscore_model!r}; a tiny model takes its own tiny processor (the same name)"
-            )
-        check_integer(f"{where}.batch_size", self.batch_size, 1)
-        check_bootstrap(where, self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
-
-    @property
-    def bootstrap(self) -> BootstrapOptions:
-        return BootstrapOptions(self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
 
 
 def _unit(rows: torch.Tensor) -> torch.Tensor:

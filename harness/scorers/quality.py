@@ -6,15 +6,13 @@ per-pixel statistics of each stage's own grid: compare a stage across runs (upsa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from harness.scorers.fields import STAGE_COLUMNS, check_bootstrap, choice_list
+from harness.scorers.configs import QualityConfig
+from harness.scorers.fields import STAGE_COLUMNS
 from harness.scorers.images import load_rgb
-from harness.scorers.options import BootstrapOptions
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import prompt_mean
 from harness.scorers.weights import WeightFile
@@ -24,24 +22,6 @@ MEASURES = ("sharpness", "noise")
 # ITU-R BT.601 luma weights, the same as PIL's convert("L"), but kept in float so that the grey image is not
 # rounded to 8 bits (rounding alone adds noise of sigma 1/sqrt(12) grey levels).
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
-
-
-@dataclass
-class QualityConfig:
-    """Options of the quality scorer: which stages to measure and the bootstrap of the run means."""
-
-    stages: tuple[str, ...] = ("64", "256")
-    bootstrap_resamples: int = 1000
-    bootstrap_seed: int = 0
-    ci_level: float = 0.95
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "stages", choice_list("scorer.quality.stages", self.stages, tuple(STAGE_COLUMNS)))
-        check_bootstrap("scorer.quality", self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
-
-    @property
-    def bootstrap(self) -> BootstrapOptions:
-        return BootstrapOptions(self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
 
 
 def grey(rgb: np.ndarray) -> np.ndarray:

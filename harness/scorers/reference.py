@@ -6,17 +6,15 @@ provenance: `feature_extractor`, `resize_mode`, `image_size` (and `n`), written 
 
 from __future__ import annotations
 
-import json
 import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from harness.scorers.configs import ExtractorConfig
 from harness.scorers.distances import moments_problem
-from harness.scorers.fid_features import ExtractorConfig, feature_dim
-from harness.scorers.images import file_content_key, list_images
+from harness.scorers.fid_features import feature_dim
 from harness.scorers.options import ScorerConfigError
 
 PROVENANCE = ("feature_extractor", "resize_mode", "image_size")
@@ -27,13 +25,6 @@ class ReferenceStats:
     mu: np.ndarray
     sigma: np.ndarray
     n: int | None
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ReferenceImages:
-    paths: tuple[Path, ...]
-    keys: tuple[str, ...]
     notes: tuple[str, ...] = ()
 
 
@@ -125,78 +116,3 @@ def load_stats(path: str | Path, extractor: ExtractorConfig, where: str, *, trus
         )
     notes = _check_provenance(arrays, path, extractor, trust_foreign, where)
     return ReferenceStats(mu, sigma, n, notes)
-
-
-def normalize_caption(caption: str) -> str:
-    """Captions and prompts are compared lower-cased, with whitespace collapsed and no final period."""
-    return " ".join(caption.lower().split()).rstrip(".").strip()
-
-
-def read_coco_captions(path: str | Path, where: str) -> list[tuple[str, str]]:
-    """(caption, image file name) pairs of a COCO captions JSON (`images` + `annotations`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ScorerConfigError(f"{where}: COCO captions file {str(path)!r} does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        files = {image["id"]: image["file_name"] for image in data["images"]}
-        pairs = [(ann["caption"], files[ann["image_id"]]) for ann in data["annotations"]]
-    except (ValueError, KeyError, TypeError) as err:
-        raise ScorerConfigError(
-            f"{where}: {str(path)!r} is not a COCO captions JSON (images[id, file_name], "
-            f"annotations[image_id, caption]): {err!r}"
-        ) from err
-    if not pairs:
-        raise ScorerConfigError(f"{where}: COCO captions file {str(path)!r} has no annotations")
-    return pairs
-
-
-@dataclass
-class ReferenceConfig:
-    """Exactly one source: `folder`, `coco_captions` with `coco_images`, or `stats`."""
-
-    folder: str | None = None
-    coco_captions: str | None = None
-    coco_images: str | None = None
-    stats: str | None = None
-    match_prompts: bool = True
-    trust_foreign_stats: bool = False
-
-    def check(self, where: str) -> None:
-        """Checks the source now (folder holds images, JSON parses); the FidConfig checks the stats file."""
-        chosen = [key for key in ("folder", "coco_captions", "stats") if getattr(self, key) is not None]
-        if len(chosen) != 1:
-            raise ScorerConfigError(
-                f"{where}: set exactly one of folder, coco_captions (with coco_images) or stats; "
-                f"got {', '.join(chosen) or 'none'} (e.g. {where}.folder=/data/reference_images)"
-            )
-        if self.folder is not None:
-            list_images(self.folder, f"{where}.folder")
-        if self.coco_captions is not None:
-            read_coco_captions(self.coco_captions, f"{where}.coco_captions")
-            if self.coco_images is None or not Path(self.coco_images).is_dir():
-                raise ScorerConfigError(
-                    f"{where}.coco_images: {self.coco_images!r} is not a folder (the images of coco_captions)"
-                )
-        elif self.coco_images is not None:
-            raise ScorerConfigError(f"{where}.coco_images: only used with {where}.coco_captions")
-
-    def images(self, prompts: Sequence[str]) -> ReferenceImages:
-        """The reference image files; for COCO, those whose captions are the run's prompts (match_prompts)."""
-        if self.folder is not None:
-            paths = list_images(self.folder, "reference.folder")
-            return ReferenceImages(tuple(paths), tuple(file_content_key(p) for p in paths))
-        if self.coco_captions is None:
-            return ReferenceImages((), ())
-        pairs = read_coco_captions(self.coco_captions, "reference.coco_captions")
-        wanted = {normalize_caption(p) for p in prompts}
-        names = [name for caption, name in pairs if not self.match_prompts or normalize_caption(caption) in wanted]
-        names = list(dict.fromkeys(names))
-        paths = [Path(self.coco_images) / name for name in names]
-        present = [p for p in paths if p.is_file()]
-        notes = []
-        if len(present) < len(paths):
-            notes.append(f"fid: {len(paths) - len(present)} of {len(paths)} COCO reference images are missing")
-        if not names:
-            notes.append(f"fid: no caption of {self.coco_captions} matches the run's prompts; no reference images")
-        return ReferenceImages(tuple(present), tuple(file_content_key(p) for p in present), tuple(notes))

@@ -12,23 +12,25 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from harness.glide.spec import ModelSpec
-from harness.scorers.bias import BiasConfig, BiasScorer
-from harness.scorers.clip import ClipScorer
-from harness.scorers.clip_encoder import ClipConfig, ClipEncoder
-from harness.scorers.detect import DetectConfig, DetectScorer
-from harness.scorers.fid import FidConfig, FidScorer
-from harness.scorers.guide_clip import GuideClipConfig, GuideClipScorer
-from harness.scorers.inpaint import InpaintConfig, InpaintScorer
+from harness.scorers.configs import (
+    BiasConfig,
+    ClipConfig,
+    DetectConfig,
+    FidConfig,
+    GuideClipConfig,
+    InpaintConfig,
+    PreferenceConfig,
+    QualityConfig,
+    StyleConfig,
+)
 from harness.scorers.options import ScorerConfigError, build_config
-from harness.scorers.preference import PreferenceConfig, PreferenceScorer
-from harness.scorers.quality import QualityConfig, QualityScorer
 from harness.scorers.result import Scorer
-from harness.scorers.style import StyleConfig, StyleScorer
+
+if TYPE_CHECKING:
+    from harness.scorers.clip_encoder import ClipEncoder
 
 # The scorer whose CLIP model every scorer that needs one shares (its options configure the encoder).
 SHARED_CLIP = "clip"
@@ -47,6 +49,8 @@ class ScorerContext:
     @cached_property
     def clip_encoder(self) -> ClipEncoder:
         """The shared CLIP encoder (scorer.clip's model), built on first use; it loads weights lazily."""
+        from harness.scorers.clip_encoder import ClipEncoder
+
         return ClipEncoder(self.options[SHARED_CLIP], cache_dir=self.cache_dir, device=self.device)
 
 
@@ -62,31 +66,74 @@ class ScorerEntry:
         return any(fnmatch.fnmatchcase(metric, p) for p in self.outputs or (f"{name}.*", f"{name}/*"))
 
 
+# The factories import their scorer's module when a run builds it: typing a config imports none of them.
+
+
+def _clip(cfg: ClipConfig, ctx: ScorerContext) -> Scorer:
+    from harness.scorers.clip import ClipScorer
+
+    return ClipScorer(cfg, ctx.clip_encoder)
+
+
+def _fid(cfg: FidConfig, ctx: ScorerContext) -> Scorer:
+    from harness.scorers.fid import FidScorer
+
+    return FidScorer(cfg, ctx.clip_encoder, cache_dir=ctx.cache_dir, device=ctx.device)
+
+
+def _bias(cfg: BiasConfig, ctx: ScorerContext) -> Scorer:
+    from harness.scorers.bias import BiasScorer
+
+    return BiasScorer(cfg, ctx.clip_encoder)
+
+
+def _style(cfg: StyleConfig, ctx: ScorerContext) -> Scorer:
+    from harness.scorers.style import StyleScorer
+
+    return StyleScorer(cfg, ctx.clip_encoder)
+
+
+def _quality(cfg: QualityConfig, ctx: ScorerContext) -> Scorer:
+    from harness.scorers.quality import QualityScorer
+
+    return QualityScorer(cfg)
+
+
+def _detect(cfg: DetectConfig, ctx: ScorerContext) -> Scorer:
+    from harness.scorers.detect import DetectScorer
+
+    return DetectScorer(cfg, device=ctx.device)
+
+
+def _preference(cfg: PreferenceConfig, ctx: ScorerContext) -> Scorer:
+    from harness.scorers.preference import PreferenceScorer
+
+    return PreferenceScorer(cfg, device=ctx.device)
+
+
+def _guide_clip(cfg: GuideClipConfig, ctx: ScorerContext) -> Scorer:
+    from harness.scorers.guide_clip import GuideClipScorer
+
+    return GuideClipScorer(cfg, _run_model(ctx), ctx.device)
+
+
+def _inpaint(cfg: InpaintConfig, ctx: ScorerContext) -> Scorer:
+    from harness.scorers.inpaint import InpaintScorer
+
+    return InpaintScorer(cfg, ctx.clip_encoder)
+
+
 SCORERS: dict[str, ScorerEntry] = {
-    "clip": ScorerEntry(
-        ClipConfig, lambda cfg, ctx: ClipScorer(cfg, ctx.clip_encoder), ("clip.score", "clip.cos", "clip/*")
-    ),
-    "fid": ScorerEntry(
-        FidConfig,
-        lambda cfg, ctx: FidScorer(cfg, ctx.clip_encoder, cache_dir=ctx.cache_dir, device=ctx.device),
-        ("fid/*",),
-    ),
-    "bias": ScorerEntry(
-        BiasConfig,
-        lambda cfg, ctx: BiasScorer(cfg, ctx.clip_encoder),
-        ("bias.correct", "bias.expected", "bias.pred", "bias.p.*", "bias/*"),
-    ),
+    "clip": ScorerEntry(ClipConfig, _clip, ("clip.score", "clip.cos", "clip/*")),
+    "fid": ScorerEntry(FidConfig, _fid, ("fid/*",)),
+    "bias": ScorerEntry(BiasConfig, _bias, ("bias.correct", "bias.expected", "bias.pred", "bias.p.*", "bias/*")),
     "style": ScorerEntry(
-        StyleConfig,
-        lambda cfg, ctx: StyleScorer(cfg, ctx.clip_encoder),
-        ("style.intended", "style.p_intended", "style.pred", "style.p.*", "style/*"),
+        StyleConfig, _style, ("style.intended", "style.p_intended", "style.pred", "style.p.*", "style/*")
     ),
-    "quality": ScorerEntry(
-        QualityConfig, lambda cfg, ctx: QualityScorer(cfg), ("quality.*_64", "quality.*_256", "quality/*")
-    ),
+    "quality": ScorerEntry(QualityConfig, _quality, ("quality.*_64", "quality.*_256", "quality/*")),
     "detect": ScorerEntry(
         DetectConfig,
-        lambda cfg, ctx: DetectScorer(cfg, device=ctx.device),
+        _detect,
         (
             "detect.all_present",
             "detect.n_objects",
@@ -97,13 +144,9 @@ SCORERS: dict[str, ScorerEntry] = {
             "detect/*",
         ),  # fmt: skip
     ),
-    "preference": ScorerEntry(PreferenceConfig, lambda cfg, ctx: PreferenceScorer(cfg, device=ctx.device)),
-    "guide_clip": ScorerEntry(
-        GuideClipConfig,
-        lambda cfg, ctx: GuideClipScorer(cfg, _run_model(ctx), ctx.device),
-        ("guide_clip.score", "guide_clip.cos", "guide_clip/*"),
-    ),
-    "inpaint": ScorerEntry(InpaintConfig, lambda cfg, ctx: InpaintScorer(cfg, ctx.clip_encoder)),
+    "preference": ScorerEntry(PreferenceConfig, _preference),
+    "guide_clip": ScorerEntry(GuideClipConfig, _guide_clip, ("guide_clip.score", "guide_clip.cos", "guide_clip/*")),
+    "inpaint": ScorerEntry(InpaintConfig, _inpaint),
 }
 
 
@@ -145,6 +188,8 @@ def build_scorers(
     check_scorer_names(names)
     if not names:
         return []
+    import torch
+
     try:
         torch.device(device)
     except (RuntimeError, TypeError) as err:

@@ -7,58 +7,20 @@ name only the style (rows with expected_class) validate the probe, as they do fo
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from harness.scorers.clip_encoder import ClipEncoder
-from harness.scorers.fields import check_bootstrap
-from harness.scorers.options import BootstrapOptions, ScorerConfigError, build_config, require
+from harness.scorers.configs import StyleConfig
 from harness.scorers.probe import Validation, ZeroShotProbe
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import prompt_mean
-from harness.scorers.taxonomy import Taxonomy, load_taxonomy
 from harness.scorers.weights import WeightFile
 
 log = logging.getLogger(__name__)
 
 NOTE_TAIL = "P(intended style) describes the CLIP probe's reading, not what the images show"
-
-
-@dataclass
-class StyleConfig:
-    """Options of conf/scorer/style.yaml."""
-
-    taxonomy: str = "art_style"
-    tag: str = "style"  # the prompt tag naming the intended style: samples column tag.<tag>
-    level: float = 0.95  # Clopper-Pearson interval of the probe's accuracy on the controls
-    bootstrap_resamples: int = 1000
-    bootstrap_seed: int = 0
-    ci_level: float = 0.95
-
-    WHERE: ClassVar[str] = "scorer.style"
-
-    def __post_init__(self) -> None:
-        where = self.WHERE
-        require(0 < self.level < 1, f"{where}.level", "a number in (0, 1), e.g. 0.95", self.level)
-        if not isinstance(self.tag, str) or not self.tag.strip():
-            raise ScorerConfigError(f"{where}.tag: expected a prompt tag name (e.g. style), got {self.tag!r}")
-        check_bootstrap(where, self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
-        self.load_taxonomy()
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any], where: str = "scorer.style") -> StyleConfig:
-        return build_config(cls, mapping, where)
-
-    def load_taxonomy(self) -> Taxonomy:
-        return load_taxonomy(self.taxonomy, f"{self.WHERE}.taxonomy")
-
-    @property
-    def bootstrap(self) -> BootstrapOptions:
-        return BootstrapOptions(self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
 
 
 class StyleScorer:

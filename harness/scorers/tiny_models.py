@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import torch
-
 OWLV2 = "harness-tiny-owlv2"
 CLIPSEG = "harness-tiny-clipseg"
 PICKSCORE = "harness-tiny-pickscore"
@@ -69,6 +67,8 @@ def vision_config(image_size: int = IMAGE_SIZE, patch_size: int = 8) -> dict[str
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Draws initial weights from `seed` without moving the caller's global CPU RNG."""
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield

@@ -22,7 +22,8 @@ from transformers import (
     pipeline,
 )
 
-from harness.scorers.detect import DetectConfig, DetectScorer, slug
+from harness.scorers.configs import DetectConfig
+from harness.scorers.detect import DetectScorer, slug
 from harness.scorers.options import ScorerConfigError
 from harness.scorers.tiny_models import CLIPSEG, OWLV2, build, letter_tokenizer, text_config, vision_config
 

@@ -17,7 +17,8 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from harness.scorers import ScorerConfigError, build_scorers
-from harness.scorers.fid_features import ExtractorConfig, ImageFeatures, ResizeMode
+from harness.scorers.configs import ExtractorConfig, ResizeMode
+from harness.scorers.fid_features import ImageFeatures
 from harness.scorers.images import load_square_uint8
 
 DIM = 6  # features of the test extractor

@@ -9,9 +9,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
 from harness.scorers import ScorerConfigError
-from harness.scorers.bias import BiasConfig
-from harness.scorers.clip_encoder import ClipConfig
-from harness.scorers.fid import FidConfig
+from harness.scorers.configs import BiasConfig, ClipConfig, FidConfig
+from harness.scorers.fid import check_sources
 from harness.scorers.glossary import GLOSSARY, INTERVAL_METHODS, glossary_line
 from harness.scorers.options import BootstrapOptions
 
@@ -64,7 +63,7 @@ def test_a_missing_reference_folder_is_refused_when_the_fid_scorer_is_built_not_
     # Every run's config holds the fid options; only a run that uses the scorer reads its files.
     config = FidConfig.from_mapping({"reference": {"folder": "/nowhere"}})
     with pytest.raises(ScorerConfigError) as err:
-        config.check_sources()
+        check_sources(config)
     assert str(err.value).startswith("scorer.fid.reference.folder: ") and "\n" not in str(err.value)
 
 

@@ -16,8 +16,9 @@ from omegaconf import OmegaConf
 from PIL import Image
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
+from harness.scorers.configs import PreferenceConfig
 from harness.scorers.options import ScorerConfigError
-from harness.scorers.preference import PreferenceConfig, PreferenceScorer
+from harness.scorers.preference import PreferenceScorer
 from harness.scorers.tiny_models import HPS_RANDOM_SEED, PICKSCORE, build, letter_tokenizer, text_config, vision_config
 
 PROMPTS = ["a house by the lake", "a corgi", "a house by the lake", "a polar bear sailing a ship", "a corgi"]

@@ -15,8 +15,9 @@ from scipy import ndimage
 from scipy.stats import norm
 from skimage.restoration import estimate_sigma
 
+from harness.scorers.configs import QualityConfig
 from harness.scorers.options import ScorerConfigError
-from harness.scorers.quality import QualityConfig, QualityScorer, grey, laplacian_variance, noise_sigma
+from harness.scorers.quality import QualityScorer, grey, laplacian_variance, noise_sigma
 
 
 def _smooth(rng: np.random.Generator, size: int) -> np.ndarray:

@@ -10,8 +10,9 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 
-from harness.scorers.clip_encoder import ClipConfig, ClipEncoder
-from harness.scorers.fid_features import ExtractorConfig, extractor_weights
+from harness.scorers.clip_encoder import ClipEncoder
+from harness.scorers.configs import ClipConfig, ExtractorConfig
+from harness.scorers.fid_features import extractor_weights
 from harness.scorers.weights import missing, open_clip_weights
 
 # open_clip 3.x's registry entry for ViT-L-14:openai is the hub repository below, file unnamed (trailing slash).
