@@ -186,6 +186,9 @@ class FindingConfig:
     target: str | None = None  # highest / lowest: the value of `compare` the claim singles out
     also: list[str] = field(default_factory=list)  # more score columns held to the same expectation
     alpha: float = 0.05  # a comparison counts when its Holm-adjusted p is below alpha
+    # The effect the study should detect, in SD of the per-prompt quantity its test reads (the per-prompt slope
+    # for a trend, the per-prompt difference for a contrast): the plan and the Findings table give the power at it.
+    effect: float | None = None
 
     def __post_init__(self) -> None:
         if self.expect not in FINDING_EXPECTATIONS:
@@ -194,6 +197,8 @@ class FindingConfig:
             raise ConfigError(f"finding.target: expect={self.expect} needs the value of {self.compare!r} it names")
         if not 0 < self.alpha < 1:
             raise ConfigError(f"finding.alpha: {self.alpha!r} must be a number in (0, 1), e.g. 0.05")
+        if self.effect is not None and not (math.isfinite(self.effect) and self.effect > 0):
+            raise ConfigError(f"finding.effect: {self.effect!r} must be a number > 0 (in SD), e.g. 0.5, or null")
         for key, value in (("metric", self.metric), ("compare", self.compare)):
             if not value.strip():
                 raise ConfigError(f"finding.{key}: must name a column, got {value!r}")

@@ -7,8 +7,10 @@ verdict's multiplicity family is its claim's own metrics, and no rule reads over
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -37,7 +39,7 @@ NO_VERDICT_MISSING = "no verdict: metric not computed in this study"
 NO_VERDICT_RUN_METRIC = "no verdict: a run metric without per-prompt values to pair"
 # Scorers whose numbers describe a zero-shot probe's reading: a verdict needs the probe validated.
 PROBE_SCORERS = ("bias", "style")
-COLUMNS = ["claim", "metric", "compare", "expect", "measured", "verdict", "basis"]
+COLUMNS = ["claim", "metric", "compare", "expect", "measured", "verdict", "design", "basis"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Finding:
     expect: str
     measured: str
     verdict: str
+    design: str  # what the design can decide: its prompts, MDE at 80% power, power at the stated effect
     basis: str  # how the verdict was read: the test, its units and its multiplicity family
 
     def as_dict(self) -> dict[str, str]:
@@ -68,6 +71,7 @@ def finding_from_config(config: Mapping[str, Any]) -> FindingConfig | None:
         target=None if config.get("finding.target") in (None, "") else str(config["finding.target"]),
         also=[str(m) for m in also],
         alpha=float(config.get("finding.alpha", 0.05)),
+        effect=None if config.get("finding.effect") in (None, "") else float(config["finding.effect"]),
     )
 
 
@@ -347,8 +351,23 @@ def findings(
             measured, verdict, basis = "not computed", NO_VERDICT_MISSING, ""
         verdict = _overruled(verdict, metric, runs, random_weights)
         target = f" ({finding.target})" if finding.target else ""
-        out.append(Finding(claim, metric, finding.compare, f"{finding.expect}{target}", measured, verdict, basis))
+        design = samples_design(finding, frame, column).summary() if column is not None else ""
+        out.append(
+            Finding(claim, metric, finding.compare, f"{finding.expect}{target}", measured, verdict, design, basis)
+        )
     return out
+
+
+def samples_design(finding: FindingConfig, samples: pd.DataFrame, column: str) -> DesignFloor:
+    """`design_floor` of the prompts and values the study's samples hold (what it was run with)."""
+    tag = finding.compare.removeprefix("tag.") if finding.compare.startswith("tag.") else None
+    rows = _study_rows(samples).drop_duplicates("prompt_id")
+    prompts = [
+        SimpleNamespace(expected_class=None, tags={tag: value} if tag else {})
+        for value in (rows[column].astype(str) if tag else [None] * len(rows))
+    ]
+    settings = 1 if tag else int(samples[column].astype(str).nunique())
+    return design_floor(finding, prompts, settings)
 
 
 def _overruled(verdict: str, metric: str, runs: Sequence[Mapping[str, Any]], random_weights: bool) -> str:
@@ -369,11 +388,15 @@ def findings_table(rows: Sequence[Finding]) -> pd.DataFrame:
 
 # --- what a design can decide, before any sample exists ---------------------------------------------------
 
+POWER = 0.8  # the power a design's minimum detectable effect (MDE) is stated at
+
 
 @dataclass(frozen=True)
 class DesignFloor:
-    """The smallest Holm-adjusted p a finding's design can reach, whatever the model does: below `alpha` the
-    design can decide; at or above it the claim can never be supported."""
+    """What a finding's design can decide, whatever the model does: the smallest Holm-adjusted p its tests
+    can reach (below `alpha`: it can decide; else the claim can never be supported), and the effect it
+    detects with 80% power (`mde`, in SD of the per-prompt quantity its test reads), with the power at the
+    effect the study states (`finding.effect`), if any."""
 
     metric: str
     expect: str
@@ -381,17 +404,32 @@ class DesignFloor:
     design: str  # its units and test, e.g. "3 study prompts, one-sided sign-flip over prompts"
     p: float
     alpha: float
+    n_prompts: int = 0
+    mde: float | None = None  # None: no effect is detected with 80% power (the design cannot decide)
+    effect: float | None = None
+    power: float | None = None  # at `effect`
+    unit: str = "SD"
 
     @property
     def can_decide(self) -> bool:
         return self.p < self.alpha
+
+    def summary(self) -> str:
+        """One cell of the Findings table: n, MDE and the power at the stated effect, or why it cannot decide."""
+        n = _prompts(self.n_prompts)
+        if not self.can_decide:
+            return f"{n}: cannot decide (smallest p_holm {_fmt(self.p)} >= {self.alpha:g})"
+        text = f"{n}; MDE {self.mde:.2g} {self.unit} at {POWER:.0%} power"
+        if self.effect is not None and self.power is not None:
+            text += f"; power {self.power:.2f} at the stated {self.effect:g} {self.unit}"
+        return text
 
     def line(self) -> str:
         head = (
             f"finding {self.metric} ({self.expect} over {self.compare}): {self.design}; smallest p_holm {_fmt(self.p)}"
         )
         if self.can_decide:
-            return f"{head} < alpha {self.alpha:g}: the design can decide"
+            return f"{head} < alpha {self.alpha:g}: {self.summary()}"
         return f"{head} >= alpha {self.alpha:g}: it can never be supported, at any effect; add prompts"
 
 
@@ -399,17 +437,47 @@ def _prompts(n: int) -> str:
     return f"{n} study prompt{'' if n == 1 else 's'}"
 
 
-def design_floor(finding: FindingConfig, prompts: Sequence[Any], settings: int) -> DesignFloor:
+def t_power(effect: float, n_units: float, df: int, alpha: float, *, two_sided: bool) -> float:
+    """Power of a t-test at `alpha` for a standardised effect (mean / SD of the unit differences) over units
+    whose noncentrality is effect * sqrt(n_units): the noncentral t (scipy.stats.nct).
+
+    The verdict tests are sign-flip and permutation tests over prompts; the t-test's power is how they are
+    sized (at 12 prompts the two agreed within 0.03 in the seeded simulations of the verdict rules)."""
+    from scipy import stats as sps
+
+    ncp = effect * math.sqrt(n_units)
+    crit = sps.t.ppf(1 - alpha / 2 if two_sided else 1 - alpha, df)
+    power = sps.nct.sf(crit, df, ncp) + (sps.nct.cdf(-crit, df, ncp) if two_sided else 0.0)
+    # nct's series fails far in its tail, where the power is 0 or 1 to many digits
+    return float(power) if np.isfinite(power) else float(ncp > crit)
+
+
+def t_mde(n_units: float, df: int, alpha: float, *, two_sided: bool, power: float = POWER) -> float | None:
+    """The standardised effect `t_power` detects with `power` (None below 2 degrees of freedom)."""
+    from scipy.optimize import brentq
+
+    if df < 1 or t_power(20.0, n_units, df, alpha, two_sided=two_sided) < power:
+        return None
+    return float(brentq(lambda d: t_power(d, n_units, df, alpha, two_sided=two_sided) - power, 1e-6, 20.0))
+
+
+def design_floor(
+    finding: FindingConfig, prompts: Sequence[Any], settings: int, effect: float | None = None
+) -> DesignFloor:
     """What the verdict rules above can reach with the suite's `prompts` (PromptConfig: `expected_class`,
     `tags`) and `settings` swept values of `compare` (1 when `compare` is a tag).
 
     Each rule's p has a floor set by its units alone: a trend's one-sided sign-flip over J prompts cannot go
     below 1 / 2^J, a two-sample permutation below 2 / C(n1 + n2, n1), and Holm multiplies the smallest by the
-    family's size. Control prompts (with an expected class) validate probes and take no part.
+    family's size. Control prompts (with an expected class) validate probes and take no part. The MDE is
+    the t-test's, at alpha divided by the number of tests the claim needs (Bonferroni, which Holm's first
+    step is): per metric for a trend, per metric and contrast for a rank claim.
     """
     options = BootstrapOptions()
     study = [p for p in prompts if not getattr(p, "expected_class", None)]
     m = len(finding.metrics)
+    effect = getattr(finding, "effect", None) if effect is None else effect
+    n = len(study)
     if finding.compare.startswith("tag."):
         tag = finding.compare.removeprefix("tag.")
         sizes: dict[str, int] = {}
@@ -418,22 +486,35 @@ def design_floor(finding: FindingConfig, prompts: Sequence[Any], settings: int) 
                 value = str(prompt.tags[tag])
                 sizes[value] = sizes.get(value, 0) + 1
         target = sizes.get(str(finding.target), 0)
-        others = [n for value, n in sizes.items() if value != str(finding.target)]
-        floors = [smallest_two_sample_p(target, n, options.resamples) for n in others] * m
-        listed = ", ".join(f"{value} {n}" for value, n in sorted(sizes.items()))
+        others = [k for value, k in sizes.items() if value != str(finding.target)]
+        floors = [smallest_two_sample_p(target, k, options.resamples) for k in others] * m
+        listed = ", ".join(f"{value} {k}" for value, k in sorted(sizes.items()))
         design = f"prompts per {tag}: {listed or 'none'}; two-sample permutation over prompts"
         p = float(holm(floors).max()) if floors and target else 1.0
+        n = sum(sizes.values())
+        smallest = min(others, default=0)  # the weakest contrast decides whether all pass
+        units = target * smallest / (target + smallest) if target and smallest else 0.0
+        df, tests, two_sided = target + smallest - 2, m * max(len(others), 1), True
     elif finding.expect in ("increase", "decrease"):
         if settings < 2:
             design, p = f"{settings} value of {finding.compare}: no trend to test", 1.0
         else:
-            floor = smallest_sign_flip_p(len(study), options.resamples, two_sided=False)
-            design = f"{_prompts(len(study))} at {settings} values, one-sided sign-flip over prompts"
+            floor = smallest_sign_flip_p(n, options.resamples, two_sided=False)
+            design = f"{_prompts(n)} at {settings} values, one-sided sign-flip over prompts"
             p = min(1.0, m * floor)
+        units, df, tests, two_sided = n, n - 1, m, False
     else:
-        floor = smallest_sign_flip_p(len(study), options.resamples, two_sided=True)
+        floor = smallest_sign_flip_p(n, options.resamples, two_sided=True)
         floors = [floor] * (m * max(settings - 1, 0))
-        design = f"{_prompts(len(study))} at {settings} values, paired sign-flip over prompts"
+        design = f"{_prompts(n)} at {settings} values, paired sign-flip over prompts"
         p = float(holm(floors).max()) if floors else 1.0
+        units, df, tests, two_sided = n, n - 1, m * max(settings - 1, 1), True
     family = f", Holm over {m} metrics" if m > 1 else ""
-    return DesignFloor(finding.metric, finding.expect, finding.compare, design + family, p, finding.alpha)
+    level = finding.alpha / tests
+    decides = p < finding.alpha
+    mde = t_mde(units, df, level, two_sided=two_sided) if decides else None
+    power = t_power(effect, units, df, level, two_sided=two_sided) if decides and effect is not None else None
+    unit = "SD of the per-prompt slope" if finding.expect in ("increase", "decrease") else "SD"
+    return DesignFloor(
+        finding.metric, finding.expect, finding.compare, design + family, p, finding.alpha, n, mde, effect, power, unit
+    )

@@ -13,8 +13,9 @@ import yaml
 from cli_helpers import CONF, check, cli_env, files_under, run_cli
 
 from harness.config import FindingConfig, PromptConfig
-from harness.findings import design_floor
-from harness.scorers.stats import sign_flip_pvalue, smallest_sign_flip_p, smallest_two_sample_p
+from harness.findings import design_floor, t_mde, t_power
+from harness.scorers.options import BootstrapOptions
+from harness.scorers.stats import sign_flip_pvalue, smallest_sign_flip_p, smallest_two_sample_p, trend_test
 
 
 def scipy_one_sided_flip(d: np.ndarray, resamples: int) -> float:
@@ -80,7 +81,7 @@ def test_a_trend_over_three_prompts_can_never_be_supported_and_five_can():
     assert three.p == pytest.approx(1 / 8) and not three.can_decide  # the controls do not count
     five = design_floor(rise, prompts(5), settings=5)
     assert five.p == pytest.approx(1 / 32) and five.can_decide
-    assert "can never be supported" in three.line() and "can decide" in five.line()
+    assert "can never be supported" in three.line() and "MDE 1.4 SD of the per-prompt slope" in five.line()
 
 
 def test_holm_multiplies_the_trend_floor_by_the_claims_metrics():
@@ -118,3 +119,37 @@ def test_the_plan_stage_shows_each_experiments_design_and_samples_nothing(tmp_pa
     assert ("can never be supported" in line) == (2.0**-n >= 0.05)
     assert "nothing was sampled" in result.stdout.splitlines()[-1]
     assert [p for p in files_under(tmp_path) if p.split("/")[0] != "home"] == []  # no run or sweep dir
+
+
+@pytest.mark.parametrize("n", [8, 12])
+def test_a_one_sided_t_test_at_the_mde_has_the_power_it_states(n):
+    """The MDE solves the noncentral t's power; a seeded simulation of SciPy's own t-test checks it."""
+    d = t_mde(n, n - 1, 0.05, two_sided=False)
+    slopes = np.random.default_rng(n).normal(d, 1.0, size=(4000, n))
+    power = np.mean(sps.ttest_1samp(slopes, 0.0, axis=1, alternative="greater").pvalue < 0.05)
+    assert power == pytest.approx(0.8, abs=3 * np.sqrt(0.8 * 0.2 / 4000))  # 3 binomial SEs
+
+
+def test_the_trend_rule_at_the_mde_detects_it_about_as_often_as_stated():
+    """The verdict's own test (per-prompt slope, sign flips over prompts) at the design's MDE: its rate of
+    p < alpha lies within 0.03 (the t approximation) + 3 SEs of 0.8."""
+    rise = FindingConfig(metric="a.x", compare="sampler.guidance_scale", expect="increase")
+    design = design_floor(rise, prompts(12), settings=4)
+    rng = np.random.default_rng(7)
+    options = BootstrapOptions(resamples=300, seed=0)
+    hits = 0
+    for _ in range(300):
+        slopes = rng.normal(design.mde, 1.0, size=12)
+        means = slopes[:, None] * np.arange(4)[None, :]  # each prompt's rank slope is its planted slope
+        hits += trend_test(means, options).p_increase < 0.05
+    assert abs(hits / 300 - 0.8) <= 0.03 + 3 * np.sqrt(0.8 * 0.2 / 300)
+
+
+def test_the_stated_effect_gets_its_power_and_an_undecidable_design_no_mde():
+    pair = FindingConfig(metric="clip.score", compare="guidance", expect="highest", target="clip", effect=0.5)
+    design = design_floor(pair, prompts(8), settings=2)
+    assert design.power == pytest.approx(t_power(0.5, 8, 7, 0.05, two_sided=True))
+    assert design.mde == pytest.approx(t_mde(8, 7, 0.05, two_sided=True)) and design.mde > 0.5
+    assert "power 0.2" in design.summary()
+    three = design_floor(pair, prompts(3), settings=2)
+    assert three.mde is None and three.summary() == "3 study prompts: cannot decide (smallest p_holm 0.25 >= 0.05)"

@@ -177,6 +177,8 @@ def test_guidance_scale_findings_hold_the_paired_coverage_steps_and_no_verdict(g
         by_hand = (high["detect.coverage.lake"] - low["detect.coverage.lake"]).mean()
         assert step.diff == pytest.approx(by_hand)
     assert row["measured"].startswith("slope per step ") and row["basis"].startswith("per-prompt slope")
+    # One prompt: a trend's smallest one-sided p is 1/2, so the table says the design cannot decide.
+    assert row["design"] == "1 study prompt: cannot decide (smallest p_holm 0.5 >= 0.05)"
 
 
 def test_a_missing_detector_fails_before_sampling_with_the_command_that_fetches_it(tmp_path):
