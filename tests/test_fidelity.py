@@ -1,5 +1,6 @@
 """Sampler fidelity: LPIPS from local weights, the reference's seed-to-seed spread, the Fréchet guard, and a
-reduced solver grid through the real command (fidelity.parquet, the report's table, the W&B table)."""
+reduced solver grid through the real command (fidelity.parquet, its verdicts, the report's table, the W&B
+table). The equivalence test itself is specified in test_fidelity_equivalence.py."""
 
 from __future__ import annotations
 
@@ -39,10 +40,10 @@ def test_lpips_from_a_local_state_dict_matches_lpips_on_its_own_image_tensors(tm
     assert ours[1] == 0.0 and ours[0] > 0
 
 
-def test_seed_spread_is_the_mean_over_prompts_of_each_prompts_sd_over_seeds():
+def test_seed_spread_is_the_pooled_within_prompt_sd_over_seeds():
     values = {"p1": [1.0, 2.0, 4.0], "p2": [10.0, 10.5], "p3": [3.0]}
     frame = pd.DataFrame([{"prompt_id": p, "seed": i, "m": v} for p, vs in values.items() for i, v in enumerate(vs)])
-    expected = np.mean([np.std([1.0, 2.0, 4.0], ddof=1), np.std([10.0, 10.5], ddof=1)])
+    expected = np.sqrt(np.mean([np.var([1.0, 2.0, 4.0], ddof=1), np.var([10.0, 10.5], ddof=1)]))
     assert seed_spread(frame, "m") == pytest.approx(expected)
 
 
@@ -81,8 +82,9 @@ def fidelity_sweep(tmp_path_factory):
 def test_the_reference_point_is_identical_to_itself(fidelity_sweep):
     _, table, _ = fidelity_sweep
     ref = table.loc[table["reference"]].iloc[0]
-    assert ref["sampler.base_loop"] == "ddim" and ref["lpips"] == 0.0
+    assert ref["sampler.base_loop"] == "ddim" and ref["lpips"] == 0.0 and ref["diff.lpips"] == 0.0
     assert ref["clip_cosine"] == pytest.approx(1.0) and ref["diff.clip.score"] == 0.0
+    assert ref["verdict"] == "reference" and not ref["equivalent"] and not ref["cheapest"]
 
 
 def test_forwards_per_image_are_the_step_counts_of_each_stage(fidelity_sweep):
@@ -94,18 +96,25 @@ def test_paired_diffs_and_spread_follow_the_results_of_the_two_jobs(fidelity_swe
     _, table, results = fidelity_sweep
     point, ref = (results[j].set_index(["prompt_id", "seed"])["clip.score"] for j in (0, 1))
     diff = (point - ref).groupby(level=0).mean().mean()
-    spread = ref.groupby(level=0).std(ddof=1).mean()
-    assert table.loc[0, "diff.clip.score"] == pytest.approx(diff) and table.loc[
-        0, "spread.clip.score"
-    ] == pytest.approx(spread)
-    within = all(abs(table.loc[0, f"diff.{m}"]) <= table.loc[0, f"spread.{m}"] for m in ("clip.score", "clip.cos"))
-    assert bool(table.loc[0, "within_spread"]) == within and bool(table.loc[0, "cheapest"]) == within
-    assert table.loc[0, "lpips"] > 0
+    spread = np.sqrt(ref.groupby(level=0).var(ddof=1).mean())
+    assert table.loc[0, "diff.clip.score"] == pytest.approx(diff)
+    assert table.loc[0, "spread.clip.score"] == pytest.approx(spread)
+    assert table.loc[0, "lpips"] > 0 and table.loc[0, "diff.lpips"] == pytest.approx(table.loc[0, "lpips"])
+
+
+def test_one_prompt_cannot_show_equivalence_so_no_point_is_cheapest(fidelity_sweep):
+    _, table, _ = fidelity_sweep
+    row = table.loc[0]
+    assert row["spread_seeds"] == 4 and row["n_prompts"] == 1
+    assert row["verdict"] == "cannot show equivalence at this n: 1 prompt(s), fewer than the 8 an interval needs"
+    assert not row["equivalent"] and np.isnan(row["eq_low.clip.score"]) and not table["cheapest"].any()
 
 
 def test_the_report_and_the_sweep_summary_run_carry_the_table(fidelity_sweep):
     sweep, table, _ = fidelity_sweep
-    assert 'id="fidelity"' in (sweep / "report.html").read_text()
+    html = (sweep / "report.html").read_text()
+    assert 'id="fidelity"' in html and "clip.score: diff [interval] / margin" in html
+    assert "cannot show equivalence at this n" in html
     (logged,) = offline_runs(sweep)
     assert len(table_json(logged, "fidelity")["data"]) == len(table)
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.comparisons import HOLM_NOTE
+from harness.fidelity import ALPHA
 from harness.numbers import finite_or_none
 from harness.report.cells import Links, SampleCells
 from harness.report.load import REPLICATE_COLUMN, UNSET, Study, SweptParameter
@@ -240,21 +241,32 @@ FIDELITY_COLUMNS = ("forwards_per_image", "seconds_per_image", "lpips", "clip_co
 
 
 def fidelity_view(tables: Sequence[pd.DataFrame | None]) -> dict:
-    """The sampler-fidelity table of the sweeps that have one: a row per point, the cheapest qualifying marked."""
+    """The sampler-fidelity table of the sweeps that have one: a row per point, each tested quantity's mean
+    per-prompt difference with its equivalence interval and margin, the point's verdict, the cheapest marked."""
     frames = [t for t in tables if t is not None]
     if not frames:
         return {"rows": []}
     table = pd.concat(frames, ignore_index=True)
-    diffs = [c for c in table.columns if c.startswith("diff.")]
-    header = ["point", *FIDELITY_COLUMNS, *(f"{c} (spread {c.removeprefix('diff.')})" for c in diffs), "within spread"]
+    tested = [c.removeprefix("diff.") for c in table.columns if c.startswith("diff.")]
+    header = ["point", *FIDELITY_COLUMNS, *(f"{q}: diff [interval] / margin" for q in tested), "verdict"]
     rows = []
     for row in table.to_dict("records"):
         cells = [_table_cell(row[c]) for c in FIDELITY_COLUMNS]
-        cells += [_table_cell(f"{format_value(row[c])} ({format_value(row['spread.' + c[5:]])})") for c in diffs]
-        cells.append(_table_cell("yes" if row["within_spread"] else "no"))
+        cells += [_equivalence_cell(row, q) for q in tested]
+        cells.append(_table_cell(row.get("verdict", "")))
         label = row["point"] + (" (reference)" if row["reference"] else "") + (" — cheapest" if row["cheapest"] else "")
         rows.append({"point": label, "cells": cells, "note": row["note"]})
-    return {"header": header, "rows": rows}
+    return {"header": header, "rows": rows, "alpha": ALPHA, "level": f"{1 - 2 * ALPHA:.0%}"}
+
+
+def _equivalence_cell(row: dict, quantity: str) -> dict:
+    """`diff [low, high] / margin`, sorted by diff; the title says whether the interval lies inside the margin."""
+    low, high = row.get(f"eq_low.{quantity}"), row.get(f"eq_high.{quantity}")
+    interval = f" [{format_value(low)}, {format_value(high)}]" if finite_or_none(low) is not None else ""
+    cell = _table_cell(row[f"diff.{quantity}"])
+    cell["text"] = f"{format_value(row[f'diff.{quantity}'])}{interval} / {format_value(row[f'spread.{quantity}'])}"
+    cell["title"] = "inside ±margin" if row.get(f"equivalent.{quantity}") else "not shown inside ±margin"
+    return cell
 
 
 def _table_cell(value: object) -> dict:
