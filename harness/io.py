@@ -16,14 +16,16 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from harness import errors
 from harness.glide.files import current_umask
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # A temp file is stale when no process holds its lock and it is older than this: the lock is taken right after
 # the file is created, so the age only covers that instant (and temp files of writers that took no lock).

@@ -10,7 +10,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -21,9 +21,11 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness.config import pixel_fields, run_config_class
 from harness.errors import USAGE_ERRORS, ConfigError, error_line
-from harness.findings import DesignFloor, design_floor
 from harness.scorers import SCORERS, check_scorer_names
 from harness.scorers.configs import slug
+
+if TYPE_CHECKING:
+    from harness.findings import DesignFloor
 
 # Flags after which Hydra does something other than run jobs (help, printing the config, shell completion).
 _OTHER_MODES = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
@@ -76,6 +78,8 @@ def check_command(argv: Sequence[str], conf_dir: Path, suites: Sequence[str]) ->
 def design_floors(argv: Sequence[str], conf_dir: Path) -> tuple[list[DesignFloor], bool]:
     """What each distinct finding of a checked command can decide (findings.design_floor), and whether every
     job only plans (runner.stage=plan). Reads the compositions check_command made."""
+    from harness.findings import design_floor  # after the checks: it imports pandas and SciPy
+
     if any(arg.split("=")[0] in _OTHER_MODES for arg in argv):
         return [], False
     multirun = any(arg in _MULTIRUN for arg in argv)

@@ -10,15 +10,17 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from hydra.core.config_store import ConfigStore
 
 from harness.errors import ConfigError
 from harness.io import write_json
 from harness.tracking.protocol import LineChart, Tracker, flatten_config
 from harness.tracking.wandb_tracker import WandbConfig, open_run
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # name -> (config class, opener(cfg, *, run_dir, name, group, job_type, config, tags) -> Tracker)
 TRACKERS: dict[str, tuple[type, Callable[..., Tracker]]] = {"wandb": (WandbConfig, open_run)}

@@ -15,13 +15,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from harness.errors import ConfigError
 from harness.numbers import finite_or_none
 from harness.tracking.protocol import LineChart, flatten_config
 
 if TYPE_CHECKING:
+    import pandas as pd
     import wandb
 
 log = logging.getLogger(__name__)
@@ -237,6 +237,8 @@ def _cell(value: Any) -> Any:
         value = value.item()
     if isinstance(value, float):
         return finite_or_none(value)
+    import pandas as pd  # loaded by then: the tables hold its values
+
     if isinstance(value, pd.Timestamp):
         return None if pd.isna(value) else value.isoformat()
     if value is None or value is pd.NA or value is pd.NaT:
@@ -268,6 +270,7 @@ def samples_table(results: pd.DataFrame, *, log_images: bool = True, log_64px: b
     the PNG as a W&B image captioned with the prompt; a path column that is not turned into an image stays
     as its string. Every other column (keys, prompt, tags, seed, sampler parameters, scores) is kept as is.
     """
+    import pandas as pd
     import wandb
 
     image_paths = {"path_256": log_images, "path_64": log_images and log_64px}
