@@ -340,6 +340,7 @@ def findings(
             + f", Holm over the claim's {family} metric(s) < {finding.alpha:g}"
             for m, (_, _, paired) in readings.items()
         }
+    design = samples_design(finding, frame, column).summary() if column is not None else ""
     out = []
     for metric in finding.metrics:
         if metric in readings:
@@ -351,7 +352,6 @@ def findings(
             measured, verdict, basis = "not computed", NO_VERDICT_MISSING, ""
         verdict = _overruled(verdict, metric, runs, random_weights)
         target = f" ({finding.target})" if finding.target else ""
-        design = samples_design(finding, frame, column).summary() if column is not None else ""
         out.append(
             Finding(claim, metric, finding.compare, f"{finding.expect}{target}", measured, verdict, design, basis)
         )
@@ -461,9 +461,7 @@ def t_mde(n_units: float, df: int, alpha: float, *, two_sided: bool, power: floa
     return float(brentq(lambda d: t_power(d, n_units, df, alpha, two_sided=two_sided) - power, 1e-6, 20.0))
 
 
-def design_floor(
-    finding: FindingConfig, prompts: Sequence[Any], settings: int, effect: float | None = None
-) -> DesignFloor:
+def design_floor(finding: FindingConfig, prompts: Sequence[Any], settings: int) -> DesignFloor:
     """What the verdict rules above can reach with the suite's `prompts` (PromptConfig: `expected_class`,
     `tags`) and `settings` swept values of `compare` (1 when `compare` is a tag).
 
@@ -476,7 +474,7 @@ def design_floor(
     options = BootstrapOptions()
     study = [p for p in prompts if not getattr(p, "expected_class", None)]
     m = len(finding.metrics)
-    effect = getattr(finding, "effect", None) if effect is None else effect
+    effect = finding.effect
     n = len(study)
     if finding.compare.startswith("tag."):
         tag = finding.compare.removeprefix("tag.")

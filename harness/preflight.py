@@ -35,7 +35,10 @@ _MULTIRUN = ("-m", "--multirun")
 INPAINTING_MODELS = {"glide": "glide_inpaint", "tiny": "tiny_inpaint"}
 
 
-_composed: dict[tuple[str, tuple[str, ...]], DictConfig] = {}
+_Key = tuple[str, tuple[str, ...]]
+_composed: dict[_Key, DictConfig] = {}
+_jobs: dict[_Key, DictConfig] = {}
+_typed: dict[_Key, Any] = {}
 
 
 def _compose(conf_dir: Path, overrides: Sequence[str]) -> DictConfig:
@@ -48,20 +51,44 @@ def _compose(conf_dir: Path, overrides: Sequence[str]) -> DictConfig:
     return _composed[key]
 
 
-def _job_config(composed: DictConfig) -> DictConfig:
-    """A composition without its `hydra` node: what the job's task function is given."""
-    job = composed.copy()
-    with read_write(job), open_dict(job):
-        del job["hydra"]
-    return job
+def _job_config(conf_dir: Path, overrides: Sequence[str]) -> DictConfig:
+    """The composition of `overrides` without its `hydra` node: what the job's task function is given."""
+    key = (str(conf_dir), tuple(overrides))
+    if key not in _jobs:
+        job = _compose(conf_dir, overrides).copy()
+        with read_write(job), open_dict(job):
+            del job["hydra"]
+        _jobs[key] = job
+    return _jobs[key]
+
+
+def _typed_job(conf_dir: Path, overrides: Sequence[str]) -> Any:
+    """The job's config typed (`OmegaConf.to_object` runs every node's value checks), once per process."""
+    key = (str(conf_dir), tuple(overrides))
+    if key not in _typed:
+        _typed[key] = OmegaConf.to_object(_job_config(conf_dir, overrides))
+    return _typed[key]
+
+
+def _command(argv: Sequence[str]) -> tuple[list[str], bool] | None:
+    """The command line's overrides and whether it is a multirun; None where Hydra does something other than
+    run jobs (help, printing the config, shell completion)."""
+    if any(arg.split("=")[0] in _OTHER_MODES for arg in argv):
+        return None
+    return [arg for arg in argv if not arg.startswith("-")], any(arg in _MULTIRUN for arg in argv)
+
+
+def _first_values(parsed: Sequence[Any], overrides: Sequence[str]) -> list[str]:
+    """The overrides with each sweep replaced by its first value: a command line Hydra composes as one job."""
+    return [f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else text
+            for o, text in zip(parsed, overrides, strict=True)]  # fmt: skip
 
 
 def check_command(argv: Sequence[str], conf_dir: Path, suites: Sequence[str]) -> str | None:
     """The error line of the first bad job of `python -m harness ARGV`, or None when every job composes."""
-    if any(arg.split("=")[0] in _OTHER_MODES for arg in argv):
+    if (command := _command(argv)) is None:
         return None
-    multirun = any(arg in _MULTIRUN for arg in argv)
-    overrides = [arg for arg in argv if not arg.startswith("-")]
+    overrides, multirun = command
     try:
         configs = []
         for point in _job_overrides(conf_dir, overrides, multirun):
@@ -76,24 +103,24 @@ def check_command(argv: Sequence[str], conf_dir: Path, suites: Sequence[str]) ->
 
 
 def design_floors(argv: Sequence[str], conf_dir: Path) -> tuple[list[DesignFloor], bool]:
-    """What each distinct finding of a checked command can decide (findings.design_floor), and whether every
-    job only plans (runner.stage=plan). Reads the compositions check_command made."""
+    """What each distinct finding of a command check_command passed can decide (findings.design_floor), and
+    whether every job only plans (runner.stage=plan). Reads the jobs check_command composed and typed."""
     from harness.findings import design_floor  # after the checks: it imports pandas and SciPy
 
-    if any(arg.split("=")[0] in _OTHER_MODES for arg in argv):
+    if (command := _command(argv)) is None:
         return [], False
-    multirun = any(arg in _MULTIRUN for arg in argv)
-    overrides = [arg for arg in argv if not arg.startswith("-")]
-    configs = [_job_config(_compose(conf_dir, point)) for point in _job_overrides(conf_dir, overrides, multirun)]
-    plan_only = all(OmegaConf.select(cfg, "runner.stage") == "plan" for cfg in configs)
+    points = _job_overrides(conf_dir, *command)
+    configs = [_job_config(conf_dir, point) for point in points]
+    plan_only = all(cfg.runner.stage == "plan" for cfg in configs)
     floors: dict[tuple[str, str], DesignFloor] = {}
-    for cfg in configs:
-        rc = OmegaConf.to_object(cfg)
+    for point in points:
+        rc = _typed_job(conf_dir, point)
         if rc.finding is None or rc.suite is None or rc.suite.path is not None:
             continue  # prompts read from a file are counted when the job loads them
-        settings = len({str(_compared_value(c, rc.finding.compare)) for c in configs})
         key = (rc.suite.name, json.dumps(dataclasses.asdict(rc.finding), sort_keys=True))
-        floors.setdefault(key, design_floor(rc.finding, rc.suite.prompts, settings))
+        if key not in floors:
+            settings = len({str(_compared_value(cfg, rc.finding.compare)) for cfg in configs})
+            floors[key] = design_floor(rc.finding, rc.suite.prompts, settings)
     return list(floors.values()), plan_only
 
 
@@ -126,17 +153,15 @@ def inpainting_model(argv: Sequence[str], conf_dir: Path) -> tuple[list[str], st
     """`argv` with `model=glide` / `model=tiny` (given or by default) swapped for its inpainting pair when the
     suite inpaints, so Hydra composes, saves and logs the model that runs; and a note saying so, else None."""
     argv = list(argv)
-    if any(arg.split("=")[0] in _OTHER_MODES for arg in argv):
+    if (command := _command(argv)) is None:
         return argv, None
+    overrides = command[0]
     model_args = [i for i, arg in enumerate(argv) if arg.split("=")[0].lstrip("+~") == "model"]
-    overrides = [arg for arg in argv if not arg.startswith("-")]
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
         if any(o.is_sweep_override() for o in parsed if o.get_key_element().lstrip("+~") in ("model", "suite")):
             return argv, None  # each point then says which model it needs
-        first = [f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else text
-                 for o, text in zip(parsed, overrides, strict=True)]  # fmt: skip
-        cfg = _compose(conf_dir, first)
+        cfg = _compose(conf_dir, _first_values(parsed, overrides))
     except (HydraException, OmegaConfBaseException, *USAGE_ERRORS):
         return argv, None  # check_command reports it
     name = OmegaConf.select(cfg, "model.name", default=None)
@@ -154,9 +179,7 @@ def _job_overrides(conf_dir: Path, overrides: list[str], multirun: bool) -> list
     `hydra.sweeper.params` (an experiment's own sweep)."""
     parsed = OverridesParser.create().parse_overrides(overrides)
     sweeps = [o for o in parsed if o.is_sweep_override()]
-    first_values = [f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o in sweeps else text
-                    for o, text in zip(parsed, overrides, strict=True)]  # fmt: skip
-    params = _compose(conf_dir, first_values).hydra.sweeper.params or {}
+    params = _compose(conf_dir, _first_values(parsed, overrides)).hydra.sweeper.params or {}
     if not multirun:
         if sweeps:
             raise ConfigError(f"{sweeps[0].input_line} is a sweep: run the command with -m")
@@ -172,12 +195,12 @@ def _check_job(conf_dir: Path, overrides: list[str], suites: Sequence[str]) -> t
     """(the job's error line or None, its composed config)."""
     cfg = None
     try:
-        cfg = _job_config(_compose(conf_dir, overrides))
+        cfg = _job_config(conf_dir, overrides)
         if cfg.get("suite") is None:
             return f"no suite given: add +suite=NAME, one of {', '.join(suites)}", cfg
         if unknown := _unknown_keys(cfg):
             return unknown, cfg
-        rc = OmegaConf.to_object(cfg)  # runs every node's value checks
+        rc = _typed_job(conf_dir, overrides)
         check_scorer_names(rc.scorers)
         return finding_error(rc, cfg), cfg
     except (HydraException, OmegaConfBaseException, *USAGE_ERRORS) as err:

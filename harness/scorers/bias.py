@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.stats as sps
 
 from harness.numbers import finite_or_none
 from harness.scorers.clip_encoder import ClipEncoder
@@ -26,6 +25,7 @@ from harness.scorers.stats import (
     mean_interval_method,
     min_units,
     normalized_entropy,
+    proportion_interval,
     tv_from_uniform,
 )
 from harness.scorers.weights import WeightFile
@@ -65,7 +65,11 @@ class Distribution:
         np.add.at(per_prompt, (unit, labels), 1.0)
         per_prompt /= per_prompt.sum(axis=1, keepdims=True)
         low, high = mean_interval(per_prompt.T, BootstrapOptions(level=level))
-        cp_low, cp_high = prompt_scale_clopper_pearson(per_prompt.sum(axis=0), len(units), level)
+        # Clopper-Pearson as if each prompt were one trial (the shares' sum as fractional successes): one trial
+        # a prompt is the smallest effective sample size clustered images can have, so it holds at any
+        # intra-prompt correlation, and where prompts' shares barely vary (a rare class seen in no prompt gives
+        # t an interval of width 0) it keeps an upper bound above 0.
+        cp_low, cp_high = proportion_interval(per_prompt.sum(axis=0), len(units), level)
         # A share lies in [0, 1]; clipping the interval there changes no coverage.
         low, high = np.clip(np.minimum(low, cp_low), 0, 1), np.clip(np.maximum(high, cp_high), 0, 1)
         return cls(counts, per_prompt.mean(axis=0), low, high, len(units))
@@ -93,23 +97,6 @@ class Distribution:
         metrics["entropy_norm"] = None if empty else normalized_entropy(self.shares) + 0.0
         metrics["tv_uniform"] = None if empty else tv_from_uniform(self.shares)
         return metrics
-
-
-def prompt_scale_clopper_pearson(successes: np.ndarray, n_prompts: int, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Clopper-Pearson bounds of a share as if each prompt were one trial: `successes` is the sum of the
-    per-prompt shares (fractional, through the beta form of the bounds).
-
-    Counting each prompt once is the smallest effective sample size clustered images can have, so these bounds
-    stay valid at any intra-prompt correlation. Hulled with the t / bootstrap-t interval, they keep a share's
-    interval honest where the prompts' shares barely vary: a rare class seen in no prompt gives t an interval
-    of width 0, and these an upper bound above 0.
-    """
-    alpha = 1 - level
-    x = np.asarray(successes, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        low = np.where(x > 0, sps.beta.ppf(alpha / 2, np.maximum(x, 1e-12), n_prompts - x + 1), 0.0)
-        high = np.where(x < n_prompts, sps.beta.ppf(1 - alpha / 2, x + 1, np.maximum(n_prompts - x, 1e-12)), 1.0)
-    return low, high
 
 
 def share_interval_method(n_prompts: int, level: float) -> str:
