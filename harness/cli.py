@@ -43,6 +43,26 @@ class OutputDirCheck(Callback):
         record_new_dirs(path)
 
 
+class SweepSummary(Callback):
+    """At a sweep's end: its shards' unions scored, then the summary, comparisons, findings and report
+    (conf/config.yaml callbacks). Hydra builds its callbacks for every command, so the analysis modules load
+    only when a sweep ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        from omegaconf import OmegaConf
+
+        from harness.shard_union import score_shard_unions
+        from harness.sweep import summarise_sweep
+
+        score_shard_unions(sweep_dir)
+        group = config.get("experiment") or sweep_dir.name
+        logger_cfg = OmegaConf.to_object(config.logger) if "logger" in config else None
+        summarise_sweep(sweep_dir, logger_cfg, group)
+
+
 INTERRUPTED = "interrupted; rerun the same command to resume"
 INTERRUPTED_EXIT = 128 + 2  # the shell's code for a process ended by SIGINT
 

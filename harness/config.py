@@ -208,6 +208,17 @@ class FindingConfig:
         return [self.metric, *self.also]
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' -> (I, N) with 0 <= I < N."""
+    try:
+        index, count = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        index, count = -1, 0
+    if count < 1 or not 0 <= index < count:
+        raise ConfigError(f"runner.shard: {text!r} must be I/N with 0 <= I < N, e.g. 0/4")
+    return index, count
+
+
 @dataclass
 class RunnerConfig:
     shard: str = "0/1"  # I/N: sample only the I-th of N slices of the plan (by prompt)
@@ -216,6 +227,7 @@ class RunnerConfig:
     def __post_init__(self) -> None:
         if self.stage not in RUNNER_STAGES:
             raise ConfigError(f"runner.stage: {self.stage!r} is not one of {', '.join(RUNNER_STAGES)}")
+        parse_shard(self.shard)
 
 
 @dataclass

@@ -40,34 +40,6 @@ class InpaintInputs:
         return KnownPixels(self.source_256, self.mask_64)
 
 
-@dataclass(frozen=True)
-class GeneratedSource:
-    """A source image the harness makes: the text-to-image sample of `prompt` at `seed`."""
-
-    prompt: str
-    seed: int
-
-
-_SOURCE_KEYS = ("prompt", "seed")
-
-
-def generated_source(image: Any, where: str) -> GeneratedSource | None:
-    """The generated source an `image: {prompt, seed}` names, checked; None for an image path."""
-    if not isinstance(image, Mapping):
-        return None
-    if sorted(image) != sorted(_SOURCE_KEYS):
-        raise ConfigError(
-            f"{where}: generated source keys {sorted(image)} are not allowed; give exactly prompt and seed "
-            "(e.g. image: {prompt: a field of grass, seed: 0}), or a path to an image"
-        )
-    prompt, seed = image["prompt"], image["seed"]
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ConfigError(f"{where}: generated source prompt {prompt!r} must be a non-empty text")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"{where}: generated source seed {seed!r} must be an integer >= 0")
-    return GeneratedSource(prompt.strip(), seed)
-
-
 def store_mask(root: Path, mask_64: torch.Tensor) -> Path:
     """The 64 px keep-mask as a PNG (white keeps) under `root`/mask/, named by its pixels; written once, atomically."""
     pixels = (mask_64[0, 0].numpy() * 255).astype(np.uint8)

@@ -6,7 +6,6 @@ complete files behind (the sample store and every file here are written atomical
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.config import RunConfig
+from harness.config import RunConfig, parse_shard
 from harness.environment import sampling_environment
 from harness.errors import ConfigError, InputFileError, MissingWeightsError
 from harness.glide.config import preset
@@ -26,12 +25,12 @@ from harness.glide.models import ModelSpec, load_pipeline, resolve_official_chec
 from harness.glide.pipeline import GlidePipeline, resolve_device
 from harness.inpaint_inputs import check_suite_for_model
 from harness.outdirs import creatable_error
-from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, sampling_of, shard
+from harness.plan import SampleSpec, Sampling, make_plan, sampling_of, shard
 from harness.plugins import load_plugins
-from harness.preflight import describe
+from harness.preflight import describe, probe_scorers
 from harness.rundir import write_manifest, write_results
 from harness.runner import manifest, missing_keys, sample_missing, saturation_note
-from harness.scorers import build_scorers, check_scorer_names
+from harness.scorers import build_scorers
 from harness.scorers.weights import missing, unreadable
 from harness.scoring import log_to_tracker, score_samples
 from harness.sources import source_specs
@@ -86,27 +85,6 @@ def run_info(cfg: DictConfig, rc: RunConfig, suite: Suite, sampling: Sampling, o
         "dtype": sampling.dtype,
         "config": flatten_config(container),
     }
-
-
-def probe_scorers(rc: RunConfig) -> tuple[list[str], list[str]]:
-    """The scorers to build, and notes. The bias probe runs only on a suite that names its probe (a taxonomy
-    whose classes its control prompts name), whose taxonomy and class of interest it then takes."""
-    names = list(rc.scorers)
-    check_scorer_names(names)
-    if "inpaint" in names and not any(p.image is not None or p.mask is not None for p in rc.suite.prompts):
-        raise ConfigError(
-            f"scorers: inpaint scores inpainting runs; suite {rc.suite.name!r} has no prompt with an image and mask"
-        )
-    if "bias" not in names:
-        return names, []
-    probe = rc.suite.probe
-    if probe is None:
-        names.remove("bias")
-        return names, [f"bias: not run: suite {rc.suite.name!r} names no probe (suite.probe.taxonomy)"]
-    rc.scorer.bias = dataclasses.replace(
-        rc.scorer.bias, taxonomy=probe.taxonomy, class_of_interest=probe.class_of_interest
-    )
-    return names, []
 
 
 def check_scorer_weights(scorers: list) -> None:

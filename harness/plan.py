@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from harness.config import SamplerConfig, pixel_fields
-from harness.errors import ConfigError
 from harness.glide.config import preset
 from harness.glide.guidance import get_guidance
 from harness.glide.models import guided_model_id
@@ -105,17 +104,6 @@ def content_key(fields: dict) -> str:
 def make_plan(suite: Suite, sampling: Sampling, *, seed: int, samples_per_prompt: int) -> list[SampleSpec]:
     """Every prompt with seeds seed .. seed + samples_per_prompt - 1, prompt by prompt."""
     return [SampleSpec(p, seed + j, sampling) for p in suite.prompts for j in range(samples_per_prompt)]
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'I/N' -> (I, N) with 0 <= I < N."""
-    try:
-        index, count = (int(part) for part in str(text).split("/"))
-    except ValueError:
-        index, count = -1, 0
-    if count < 1 or not 0 <= index < count:
-        raise ConfigError(f"runner.shard: {text!r} must be I/N with 0 <= I < N, e.g. 0/4")
-    return index, count
 
 
 def shard(plan: list[SampleSpec], index: int, count: int) -> list[SampleSpec]:

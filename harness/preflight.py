@@ -21,8 +21,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness.config import pixel_fields, run_config_class
 from harness.errors import USAGE_ERRORS, ConfigError, error_line
+from harness.outdirs import creatable_error
 from harness.scorers import SCORERS, check_scorer_names
 from harness.scorers.configs import slug
+from harness.suites import load_suite
 
 if TYPE_CHECKING:
     from harness.findings import DesignFloor
@@ -202,9 +204,34 @@ def _check_job(conf_dir: Path, overrides: list[str], suites: Sequence[str]) -> t
             return unknown, cfg
         rc = _typed_job(conf_dir, overrides)
         check_scorer_names(rc.scorers)
-        return finding_error(rc, cfg), cfg
+        if error := finding_error(rc, cfg) or creatable_error(Path(rc.store.cache_dir), "store.cache_dir"):
+            return error, cfg
+        load_suite(rc.suite)  # its prompt file and listed prompts (an inpainting prompt's pixels with torch)
+        probe_scorers(rc)
+        return None, cfg
     except (HydraException, OmegaConfBaseException, *USAGE_ERRORS) as err:
         return describe(err), cfg
+
+
+def probe_scorers(rc: Any) -> tuple[list[str], list[str]]:
+    """The scorers to build, and notes. The bias probe runs only on a suite that names its probe (a taxonomy
+    whose classes its control prompts name), whose taxonomy and class of interest it then takes."""
+    names = list(rc.scorers)
+    check_scorer_names(names)
+    if "inpaint" in names and not any(p.image is not None or p.mask is not None for p in rc.suite.prompts):
+        raise ConfigError(
+            f"scorers: inpaint scores inpainting runs; suite {rc.suite.name!r} has no prompt with an image and mask"
+        )
+    if "bias" not in names:
+        return names, []
+    probe = rc.suite.probe
+    if probe is None:
+        names.remove("bias")
+        return names, [f"bias: not run: suite {rc.suite.name!r} names no probe (suite.probe.taxonomy)"]
+    rc.scorer.bias = dataclasses.replace(
+        rc.scorer.bias, taxonomy=probe.taxonomy, class_of_interest=probe.class_of_interest
+    )
+    return names, []
 
 
 def finding_error(rc: Any, cfg: DictConfig) -> str | None:

@@ -15,9 +15,36 @@ from typing import Any
 
 from harness.config import PromptConfig, SuiteConfig
 from harness.errors import ConfigError
-from harness.inpaint_inputs import GeneratedSource, generated_source, prompt_inputs, read_mask
 
 _CSV_RESERVED = ("id", "text", "expected_class")
+
+
+@dataclass(frozen=True)
+class GeneratedSource:
+    """A source image the harness makes: the text-to-image sample of `prompt` at `seed`."""
+
+    prompt: str
+    seed: int
+
+
+_SOURCE_KEYS = ("prompt", "seed")
+
+
+def generated_source(image: Any, where: str) -> GeneratedSource | None:
+    """The generated source an `image: {prompt, seed}` names, checked; None for an image path."""
+    if not isinstance(image, Mapping):
+        return None
+    if sorted(image) != sorted(_SOURCE_KEYS):
+        raise ConfigError(
+            f"{where}: generated source keys {sorted(image)} are not allowed; give exactly prompt and seed "
+            "(e.g. image: {prompt: a field of grass, seed: 0}), or a path to an image"
+        )
+    prompt, seed = image["prompt"], image["seed"]
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ConfigError(f"{where}: generated source prompt {prompt!r} must be a non-empty text")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"{where}: generated source seed {seed!r} must be an integer >= 0")
+    return GeneratedSource(prompt.strip(), seed)
 
 
 @dataclass(frozen=True)
@@ -51,6 +78,8 @@ class Suite:
 
     def with_sources(self, files: Mapping[GeneratedSource, str]) -> Suite:
         """The suite with each generated source's file as its prompt's image, read and digested like a given one."""
+        from harness.inpaint_inputs import prompt_inputs  # torch: only once an inpainting suite's sources exist
+
         prompts = []
         for prompt in self.prompts:
             if prompt.source is not None and prompt.image is None:
@@ -99,14 +128,17 @@ def _prompt(p: PromptConfig, suite: str) -> Prompt:
     mask = dict(p.mask) if isinstance(p.mask, Mapping) else p.mask
     where = f"suite {suite!r}: prompt {p.id!r}"
     source = generated_source(p.image, where)
+    if p.image is not None or p.mask is not None:  # an inpainting prompt: its pixels are read with torch
+        from harness.inpaint_inputs import prompt_inputs, read_mask
     if source is not None:  # its pixels exist once the job has sampled it; the mask is checked now
         if p.mask is None:
             raise ConfigError(f"{where}: an inpainting prompt needs both image and mask; mask is missing")
         read_mask(mask, where)
         digest, image = None, None
+    elif p.image is None and p.mask is None:
+        digest, image = None, None
     else:
-        inputs = prompt_inputs(p)
-        digest, image = (inputs.digest if inputs is not None else None), p.image
+        digest, image = prompt_inputs(p).digest, p.image
     return Prompt(
         p.id,
         p.text,

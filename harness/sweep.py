@@ -11,8 +11,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
 
 from harness.fidelity import FIDELITY_TABLE, summarise_fidelity
 from harness.io import write_parquet
@@ -201,18 +199,3 @@ def summarise_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str | None) 
         except Exception as err:  # the tracker mirrors what is on disk; its failure costs nothing
             log.warning("logging the sweep summary failed (%s: %s)", type(err).__name__, err)
     return summary
-
-
-class SweepSummary(Callback):
-    """Hydra callback (conf/config.yaml: hydra.callbacks.sweep_summary)."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        if not sweep_dir.is_dir():
-            return
-        from harness.shard_union import score_shard_unions  # imports the job: only at the sweep's end
-
-        score_shard_unions(sweep_dir)
-        group = config.get("experiment") or sweep_dir.name
-        logger_cfg = OmegaConf.to_object(config.logger) if "logger" in config else None
-        summarise_sweep(sweep_dir, logger_cfg, group)

@@ -14,10 +14,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from harness.config import SamplerConfig, pixel_fields, register
+from harness.config import SamplerConfig, parse_shard, pixel_fields, register
 from harness.errors import ConfigError
 from harness.glide.guidance import GUIDANCE, register_guidance
-from harness.plan import SampleSpec, Sampling, make_plan, parse_shard, shard
+from harness.plan import SampleSpec, Sampling, make_plan, shard
 from harness.suites import Prompt, Suite
 
 CONF = Path(__file__).resolve().parents[1] / "harness" / "conf"

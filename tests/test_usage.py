@@ -75,13 +75,19 @@ print(json.dumps({{"codes": answers, "loaded": [m for m in {HEAVY!r} if m in sys
 
 
 def test_a_bad_key_or_value_is_answered_before_torch_open_clip_or_transformers_load(tmp_path):
-    """Composing and typing the whole config (every scorer's options, the sampler's names and respacings)
-    needs none of the libraries that sample or score: only a check that truly needs one imports it."""
+    """Composing and typing the whole config (every scorer's options, the sampler's names and respacings, the
+    tiny model's CLIP name), reading the suite's prompts and checking the store's place need none of the
+    libraries that sample or score: only a check that truly needs one imports it."""
+    (tmp_path / "blocker").write_text("a file where a directory is asked for\n")
     script = """
 import json, runpy, sys
 answers = []
 for args in (["+suite=bias", "sampler.guidance_scale=-1"], ["+suite=bias", "sampler.guidance_scal=3"],
-             ["+suite=bias", "scorer.clip.batch_size=0"], ["+suite=bias", "sampler.base_steps=ddim0"]):
+             ["+suite=bias", "scorer.clip.batch_size=0"], ["+suite=bias", "sampler.base_steps=ddim0"],
+             ["+suite=bias", "model=tiny", "runner.shard=3/2"],
+             ["+suite=file", "model=tiny", "suite.path=missing.txt"],
+             ["+suite=bias", "model=tiny", "suite.probe.taxonomy=castles"],
+             ["+suite=bias", "model=tiny", "store.cache_dir=blocker/store"]):
     sys.argv = ["harness", *args]
     try:
         runpy.run_module("harness", run_name="__main__")
@@ -93,11 +99,15 @@ print(json.dumps({"codes": answers, "loaded": [m for m in ("torch", "open_clip",
         [sys.executable, "-c", script], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=300
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report == {"codes": [2, 2, 2, 2], "loaded": []}, result.stderr
+    assert report == {"codes": [2] * 8, "loaded": []}, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert [line.split(":")[1].strip() for line in lines] == [
         "sampler.guidance_scale",
         "sampler.guidance_scal",
         "scorer.clip.batch_size",
         "sampler.base_steps",
+        "runner.shard",
+        "suite.path",
+        "scorer.bias.taxonomy",
+        "store.cache_dir",
     ]

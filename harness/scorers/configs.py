@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import json
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,32 @@ def open_clip_registry() -> ModuleType:
     return open_clip
 
 
+_ARCHITECTURE_KEYS = ("embed_dim", "vision_cfg", "text_cfg")  # what open_clip asks of a model config
+
+
+def model_names() -> list[str]:
+    """The names `open_clip.list_models()` gives, without importing open_clip while it is not loaded yet.
+
+    open_clip lists every JSON file with an architecture's keys in its `model_configs` folder, plus those
+    registered later; before the import, that is its folder and the harness's own. Checking a name such as
+    `model=tiny`'s CLIP then costs a directory listing instead of open_clip's seconds of import.
+    """
+
+    if "open_clip" in sys.modules:
+        return list(open_clip_registry().list_models())
+    spec = importlib.util.find_spec("open_clip")
+    folders = [Path(p) / "model_configs" for p in (spec.submodule_search_locations or [])] if spec else []
+    names = []
+    for path in (p for folder in [*folders, MODEL_CONFIG_DIR] for p in sorted(folder.glob("*.json"))):
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(config, dict) and all(key in config for key in _ARCHITECTURE_KEYS):
+            names.append(path.stem)
+    return names
+
+
 def _file_fingerprint(path: Path) -> str:
     """Identifies a local weights file by resolved path, size and mtime (hashing gigabytes would be slow)."""
     stat = path.stat()
@@ -95,7 +122,7 @@ def check_model_name(model: str, where: str) -> None:
         return
     if model.startswith(_SCHEMAS):
         return
-    known = open_clip_registry().list_models()
+    known = model_names()
     if model not in known:
         close = difflib.get_close_matches(model, known, n=4)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -620,7 +647,7 @@ class PreferenceConfig:
         check_stage(f"{where}.stage", self.stage)
         # The default (open_clip's own name, a test says so) is not looked up: typing a config, as every run
         # does, should not wait seconds for open_clip's import.
-        known = self.hps_architecture == HPS_ARCHITECTURE or self.hps_architecture in open_clip_registry().list_models()
+        known = self.hps_architecture == HPS_ARCHITECTURE or self.hps_architecture in model_names()
         if not known:
             raise ScorerConfigError(
                 f"{where}.hps_architecture: unknown open_clip model {self.hps_architecture!r} (HPSv2.1 is ViT-H-14)"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,8 @@ from harness.scorers.configs import BiasConfig, ClipConfig, FidConfig
 from harness.scorers.fid import check_sources
 from harness.scorers.glossary import GLOSSARY, INTERVAL_METHODS, glossary_line
 from harness.scorers.options import BootstrapOptions
+
+REPO = Path(__file__).resolve().parents[2]
 
 CONF = Path(__file__).resolve().parents[2] / "harness" / "conf" / "scorer"
 
@@ -72,3 +78,22 @@ def test_every_glossary_entry_names_a_known_interval_method():
     assert glossary_line("bias/share").startswith(
         "bias/share: share of probe images labelled each class, mean of per-prompt shares; range [0, 1]"
     )
+
+
+def test_the_model_names_read_without_open_clip_are_open_clips_own_list(tmp_path):
+    """A fresh interpreter lists the names from the config folders before open_clip loads, then imports
+    open_clip (with the harness's architectures registered) and compares with its own list_models()."""
+    script = """
+import json, sys
+from harness.scorers.configs import model_names, open_clip_registry
+before = model_names()
+loaded = "open_clip" in sys.modules
+print(json.dumps({"before": before, "loaded": loaded, "library": open_clip_registry().list_models()}))
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["loaded"] is False
+    assert sorted(report["before"]) == sorted(report["library"])
+    assert "harness-tiny-clip" in report["before"] and "ViT-L-14" in report["before"]
