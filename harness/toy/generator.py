@@ -33,16 +33,33 @@ def read_truth(store_root: Path, stage: str, key: str) -> dict:
     return json.loads(truth_path(store_root, stage, key).read_text())
 
 
-def render(prompt: str, seed: int, sampling_params: dict, world: World) -> tuple[np.ndarray, np.ndarray, dict]:
-    """One sample's 64 px and 256 px images and its truth record, from the sampler's pixel fields."""
-    scene = compose(prompt, seed, sampling_params["guidance"], float(sampling_params["guidance_scale"]), world)
+def _scene(prompt: str, seed: int, params: dict, world: World):
+    scene = compose(prompt, seed, params["guidance"], float(params["guidance_scale"]), world)
     clean, _ = render_scene(scene)
-    small = base_image(scene, clean)
-    large, upsample = upsampled_image(scene, clean, float(sampling_params["upsample_temp"]), world)
-    return small, large, _record(scene, sampling_params, upsample)
+    return scene, clean
 
 
-def _record(scene: Scene, params: dict, upsample: dict) -> dict:
+def render_base(prompt: str, seed: int, params: dict, world: World) -> tuple[np.ndarray, dict]:
+    """One sample's 64 px image and truth record, from the sampler's pixel fields (`params`)."""
+    scene, clean = _scene(prompt, seed, params, world)
+    return base_image(scene, clean), _record(scene, params, None)
+
+
+def render_upsample(prompt: str, seed: int, params: dict, world: World) -> tuple[np.ndarray, dict]:
+    """One sample's 256 px image and truth record: the base's scene, by the upsample-temperature law."""
+    scene, clean = _scene(prompt, seed, params, world)
+    large, upsample = upsampled_image(scene, clean, float(params["upsample_temp"]), world)
+    return large, _record(scene, params, upsample)
+
+
+def render(prompt: str, seed: int, params: dict, world: World) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Both images of one sample and the 256 px image's truth record."""
+    scene, clean = _scene(prompt, seed, params, world)
+    large, upsample = upsampled_image(scene, clean, float(params["upsample_temp"]), world)
+    return base_image(scene, clean), large, _record(scene, params, upsample)
+
+
+def _record(scene: Scene, params: dict, upsample: dict | None) -> dict:
     record = scene.as_record()
     record["params"] = dict(params)
     record["upsample"] = upsample
@@ -85,7 +102,7 @@ class ToyGenerator:
         params = self._params(guidance=guidance, guidance_scale=guidance_scale)
         images = []
         for k, spec in enumerate(self._keys(prompts, seeds)):
-            small, _, record = render(spec.prompt.text, spec.seed, params, self.world)
+            small, record = render_base(spec.prompt.text, spec.seed, params, self.world)
             write_json(
                 truth_path(self.store_root, "base", spec.base_key), {"stage": "base", "key": spec.base_key, **record}
             )
@@ -111,7 +128,7 @@ class ToyGenerator:
         params = self._params(upsample_temp=temperature)
         images = []
         for k, spec in enumerate(self._keys(prompts, seeds)):
-            _, large, record = render(spec.prompt.text, spec.seed, params, self.world)
+            large, record = render_upsample(spec.prompt.text, spec.seed, params, self.world)
             write_json(
                 truth_path(self.store_root, "upsample", spec.key),
                 {"stage": "upsample", "key": spec.key, "base_key": spec.base_key, **record},
