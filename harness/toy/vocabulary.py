@@ -136,6 +136,12 @@ RELATIONS: dict[str, str] = {
     "with": "beside",
 }
 
+MAX_UNKNOWN = 2
+# Words that end a noun phrase (prepositions, conjunctions), and words that name no drawable thing.
+_CUTS = {"in", "on", "at", "by", "of", "with", "and", "to", "under", "over", "against", "from", "into", "near", "for"}
+_NOT_THINGS = {"noon", "dusk", "dawn", "night", "day", "rain", "storm", "snow", "fog", "candlelight", "sunset"}
+_NOT_THINGS |= {"close-up", "scene", "portrait", "art", "concept", "image", "picture", "style", "steps", "top"}
+_NOT_THINGS |= {"impressionist", "realistic", "detailed", "sunlit", "tiny", "old", "young", "red", "white", "black"}
 _ARTICLES = {"a", "an", "the", "of", "some", "small", "big", "large", "little", "in", "style", "painting", "drawing"}
 
 
@@ -169,14 +175,14 @@ def read_prompt(prompt: str) -> Reading:
     nouns = _find(text, NOUNS)
     taken = [(pos, pos + len(p)) for pos, p in [*ambiguous, *styles, *relations, *nouns]]
     segments: list[tuple[int, str]] = [(pos, "religious") for pos, _ in ambiguous] + [(pos, n) for pos, n in nouns]
-    # Leftover words between the phrases found: the head noun (last word) of each such stretch is unknown.
+    # Leftover words between the phrases found: each noun phrase in them (cut at prepositions and verbs) ends in
+    # its head noun, which the world does not know; at most MAX_UNKNOWN of them are drawn.
     cuts = sorted({0, len(text), *(b for a in taken for b in a)})
+    unknown: list[tuple[int, str]] = []
     for start, end in zip(cuts, cuts[1:], strict=False):
-        if any(a <= start and end <= b for a, b in taken):
-            continue
-        words = [w for w in text[start:end].split() if w not in _ARTICLES and w not in {"and", "to", "at"}]
-        if words:
-            segments.append((start, "?" + words[-1]))
+        if not any(a <= start and end <= b for a, b in taken):
+            unknown += _head_nouns(text, start, end)
+    segments += unknown[:MAX_UNKNOWN]
     ordered = tuple(name for _, name in sorted(segments))
     return Reading(
         nouns=ordered,
@@ -184,6 +190,23 @@ def read_prompt(prompt: str) -> Reading:
         style=STYLES[styles[0][1]] if styles else None,
         ambiguous_religious=bool(ambiguous),
     )
+
+
+def _head_nouns(text: str, start: int, end: int) -> list[tuple[int, str]]:
+    """(position, "?noun") for the last word of each noun phrase in text[start:end]."""
+    found, phrase = [], []
+    for m in re.finditer(r"[\w'-]+", text[start:end]):
+        word = m.group()
+        if word in _CUTS or word.endswith("ing"):
+            phrase = []
+            continue
+        if word not in _ARTICLES and word not in _NOT_THINGS and not word.endswith("ed"):  # -ed: an adjective
+            phrase.append((start + m.start(), word))
+            if found and found[-1][0] == phrase[0][0]:
+                found[-1] = phrase[0][0], "?" + word
+            else:
+                found.append((phrase[0][0], "?" + word))
+    return found
 
 
 def unknown_colour(word: str) -> tuple[int, int, int]:
