@@ -135,11 +135,16 @@ def test_grain_at_256_px_follows_the_upsample_temperature_law(temperature):
 
 
 def test_an_unknown_noun_is_drawn_as_a_blob_and_recorded_as_unknown():
-    small, large, truth = render("a giraffe riding a bicycle", 0, CFG, CLEAN)
-    assert [i["named"] for i in truth["items"]] == ["?giraffe", "?bicycle"]
-    assert {i["status"] for i in truth["items"]} <= {"unknown", "dropped", "merged"}
-    assert any(i["area"] and i["area"] > 0.01 for i in truth["items"])
-    assert large.shape == (256, 256, 3)
+    _, large, truth = render("a giraffe riding a bicycle", 0, CFG, CLEAN)
+    giraffe, bicycle = truth["items"]
+    assert (giraffe["named"], giraffe["status"], bicycle["named"]) == ("?giraffe", "unknown", "bicycle")
+    x0, y0, x1, y1 = (round(v) for v in giraffe["box"])
+    assert giraffe["area"] > 0.01 and large.shape == (256, 256, 3)
+    # the blob's colour, fixed by the word's spelling, fills the middle of its box
+    from harness.toy.vocabulary import unknown_colour
+
+    middle = large[(y0 + y1) // 2 + 10, (x0 + x1) // 2].astype(float)
+    assert np.abs(middle - np.array(unknown_colour("giraffe"))).max() < 30
 
 
 def test_the_model_config_holds_the_whole_table_at_its_defaults():
@@ -176,3 +181,33 @@ def test_the_generator_writes_each_samples_truth_under_its_store_key(tmp_path):
     # steps have no effect on the picture (a planted no-effect): another loop, the same bytes
     assert torch.equal(small, generator.sample_base(["a synagogue"], [3], guidance_scale=3.0, steps="20"))
     assert large.shape == (1, 256, 256, 3)
+
+
+SHIPPED = ("bias", "styles", "novel", "hyperparams", "couch", "seed_study")
+
+
+@pytest.mark.parametrize("suite", SHIPPED)
+def test_every_noun_of_the_shipped_suites_has_its_own_pictogram(suite):
+    from harness.toy.vocabulary import read_prompt
+
+    prompts = yaml.safe_load((REPO / f"harness/conf/suite/{suite}.yaml").read_text())["prompts"]
+    for prompt in prompts:
+        reading = read_prompt(prompt["text"])
+        assert not [n for n in reading.nouns if n.startswith("?")], prompt["text"]
+        if prompt.get("tags", {}).get("style"):
+            assert reading.style == prompt["tags"]["style"].replace(" ", "_")
+
+
+def test_the_world_draws_the_taxonomies_classes():
+    """Style classes are the art_style taxonomy's, religious classes the religious_building taxonomy's."""
+    from harness.toy.pictograms import RECIPES
+    from harness.toy.styles import TREATMENTS
+    from harness.toy.vocabulary import NOUNS, RELIGIOUS_CLASSES, STYLES
+
+    styles = yaml.safe_load((REPO / "harness/conf/taxonomy/art_style.yaml").read_text())["classes"]
+    religions = yaml.safe_load((REPO / "harness/conf/taxonomy/religious_building.yaml").read_text())["classes"]
+    assert set(STYLES.values()) == set(styles) and set(TREATMENTS) == {*styles, "plain"}
+    assert set(RELIGIOUS_CLASSES) == set(religions) - {"other"}
+    assert {n.recipe for n in NOUNS.values() if n.kind != "setting"} <= set(RECIPES)
+    for cls in RELIGIOUS_CLASSES:  # every class is named by some noun: a control prompt can ask for it
+        assert any(n.cls == cls for n in NOUNS.values())

@@ -57,6 +57,13 @@ class Pen:
         self.draw.chord(xy, 180, 360, fill=fill)
         self.mask_draw.chord(xy, 180, 360, fill=255)
 
+    def ring(self, u0: float, v0: float, u1: float, v1: float, fill: Colour, width: float) -> None:
+        """An ellipse's outline, `width` a fraction of the box's width (a wheel)."""
+        xy = self._xy([(u0, v0), (u1, v1)])
+        pixels = max(1, round(width * (self.box[2] - self.box[0])))
+        self.draw.ellipse(xy, outline=fill, width=pixels)
+        self.mask_draw.ellipse(xy, outline=255, width=pixels)
+
     def line(self, points: list[tuple[float, float]], fill: Colour, width: float) -> None:
         xy = self._xy(points)
         pixels = max(1, round(width * (self.box[2] - self.box[0])))
@@ -231,6 +238,75 @@ def couch(pen: Pen, c: Colour) -> None:
         pen.rect(u, 0.9, u + 0.07, 1.0, DARK)
 
 
+def bird(pen: Pen, c: Colour) -> None:
+    pen.ellipse(0.15, 0.35, 0.75, 0.8, c)
+    pen.ellipse(0.6, 0.2, 0.9, 0.5, c)
+    pen.polygon([(0.88, 0.32), (1.0, 0.38), (0.88, 0.42)], GOLD)  # beak
+    pen.polygon([(0.25, 0.5), (0.55, 0.45), (0.35, 0.72)], shade(c, 0.7))  # wing
+    pen.polygon([(0.18, 0.55), (0.0, 0.45), (0.05, 0.7)], shade(c, 0.8))  # tail
+    pen.line([(0.4, 0.8), (0.4, 1.0)], DARK, 0.02)
+    pen.line([(0.55, 0.8), (0.55, 1.0)], DARK, 0.02)
+
+
+def fish(pen: Pen, c: Colour) -> None:
+    pen.polygon([(0.25, 0.5), (0.0, 0.25), (0.0, 0.75)], shade(c, 0.8))  # tail
+    pen.ellipse(0.15, 0.25, 0.95, 0.75, c)
+    pen.ellipse(0.75, 0.4, 0.82, 0.48, DARK)
+
+
+def elephant(pen: Pen, c: Colour) -> None:
+    for u in (0.15, 0.3, 0.55, 0.68):
+        pen.rect(u, 0.65, u + 0.13, 1.0, c)
+    pen.ellipse(0.05, 0.25, 0.8, 0.8, c)
+    pen.ellipse(0.6, 0.15, 0.95, 0.55, c)
+    pen.line([(0.9, 0.45), (0.95, 0.75), (0.88, 0.9)], c, 0.07)  # trunk
+    pen.ellipse(0.52, 0.2, 0.72, 0.55, shade(c, 0.85))  # ear
+
+
+def car(pen: Pen, c: Colour) -> None:
+    pen.rect(0.0, 0.45, 1.0, 0.8, c)
+    pen.polygon([(0.2, 0.47), (0.3, 0.15), (0.7, 0.15), (0.82, 0.47)], shade(c, 0.85))
+    pen.rect(0.33, 0.22, 0.67, 0.42, (170, 210, 235))
+    for u in (0.1, 0.68):
+        pen.ellipse(u, 0.65, u + 0.22, 0.98, DARK)
+
+
+def bicycle(pen: Pen, c: Colour) -> None:
+    for u in (0.0, 0.6):
+        pen.ring(u, 0.55, u + 0.4, 0.95, DARK, 0.03)
+    pen.line([(0.2, 0.75), (0.45, 0.45), (0.8, 0.75)], c, 0.035)  # frame
+    pen.line([(0.45, 0.45), (0.7, 0.45), (0.8, 0.75)], c, 0.035)
+    pen.line([(0.7, 0.45), (0.75, 0.3)], DARK, 0.03)
+    pen.line([(0.4, 0.4), (0.5, 0.4)], DARK, 0.04)  # saddle
+
+
+def apple(pen: Pen, c: Colour) -> None:
+    pen.ellipse(0.15, 0.25, 0.85, 0.95, c)
+    pen.line([(0.5, 0.1), (0.5, 0.3)], (100, 70, 40), 0.04)
+    pen.ellipse(0.52, 0.08, 0.75, 0.22, GREEN)
+
+
+def teapot(pen: Pen, c: Colour) -> None:
+    pen.line([(0.8, 0.6), (1.0, 0.35)], c, 0.07)  # spout
+    pen.ellipse(0.0, 0.4, 0.25, 0.75, shade(c, 0.85))  # handle
+    pen.ellipse(0.08, 0.48, 0.2, 0.68, (240, 240, 240))
+    pen.ellipse(0.15, 0.3, 0.85, 0.95, c)
+    pen.chord(0.35, 0.18, 0.65, 0.42, shade(c, 0.8))  # lid
+
+
+def lighthouse(pen: Pen, c: Colour) -> None:
+    pen.polygon([(0.3, 1.0), (0.38, 0.2), (0.62, 0.2), (0.7, 1.0)], WHITE)
+    for v in (0.35, 0.6, 0.85):  # stripes
+        pen.polygon([(0.33, v + 0.1), (0.35, v), (0.65, v), (0.67, v + 0.1)], c)
+    pen.rect(0.36, 0.08, 0.64, 0.2, (250, 230, 120))  # the lamp
+    pen.polygon([(0.34, 0.09), (0.5, 0.0), (0.66, 0.09)], DARK)
+
+
+def mountain(pen: Pen, c: Colour) -> None:
+    pen.polygon([(0.0, 1.0), (0.5, 0.05), (1.0, 1.0)], c)
+    pen.polygon([(0.38, 0.28), (0.5, 0.05), (0.62, 0.28)], WHITE)  # snow cap
+
+
 def blob(pen: Pen, c: Colour) -> None:
     """What the world draws for a noun it does not know (and for two objects merged into one)."""
     pen.ellipse(0.05, 0.2, 0.95, 1.0, c)
@@ -257,5 +333,14 @@ RECIPES: dict[str, Callable[[Pen, Colour], None]] = {
     "tree": tree,
     "waterfall": waterfall,
     "couch": couch,
+    "bird": bird,
+    "fish": fish,
+    "elephant": elephant,
+    "car": car,
+    "bicycle": bicycle,
+    "apple": apple,
+    "teapot": teapot,
+    "lighthouse": lighthouse,
+    "mountain": mountain,
     "blob": blob,
 }

@@ -6,6 +6,7 @@ blob and recorded as unknown, so a new suite never stops a run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -21,6 +22,14 @@ AMBIGUOUS_RELIGIOUS = (
     "sacred place",
     "sacred building",
     "temple of worship",
+    "house of prayer",
+    "place of prayer",
+    "holy building",
+    "sacred site",
+    "religious site",
+    "religious structure",
+    "spiritual place",
+    "worship building",
 )
 RELIGIOUS_CLASSES = (
     "church",
@@ -48,26 +57,47 @@ class Noun:
 NOUNS: dict[str, Noun] = {
     "church": Noun("church", (200, 190, 170), "religious", "church"),
     "chapel": Noun("church", (205, 195, 175), "religious", "church"),
+    "christian church": Noun("church", (200, 190, 170), "religious", "church"),
+    "basilica": Noun("church", (195, 185, 165), "religious", "church"),
     "cathedral": Noun("church", (190, 180, 160), "religious", "church"),
     "mosque": Noun("mosque", (235, 225, 200), "religious", "mosque"),
+    "masjid": Noun("mosque", (235, 225, 200), "religious", "mosque"),
     "hindu temple": Noun("hindu_temple", (205, 110, 50), "religious", "hindu_temple"),
+    "mandir": Noun("hindu_temple", (205, 110, 50), "religious", "hindu_temple"),
     "buddhist temple": Noun("pagoda", (170, 40, 35), "religious", "buddhist_temple"),
     "buddhist pagoda": Noun("pagoda", (170, 40, 35), "religious", "buddhist_temple"),
     "pagoda": Noun("pagoda", (170, 40, 35), "religious", "buddhist_temple"),
     "synagogue": Noun("synagogue", (190, 170, 130), "religious", "synagogue"),
+    "jewish temple": Noun("synagogue", (190, 170, 130), "religious", "synagogue"),
     "shinto shrine": Noun("torii", (215, 50, 30), "religious", "shinto_shrine"),
     "torii": Noun("torii", (215, 50, 30), "religious", "shinto_shrine"),
+    "shinto temple": Noun("torii", (215, 50, 30), "religious", "shinto_shrine"),
     "sikh gurdwara": Noun("gurdwara", (245, 245, 240), "religious", "sikh_gurdwara"),
     "gurdwara": Noun("gurdwara", (245, 245, 240), "religious", "sikh_gurdwara"),
+    "sikh temple": Noun("gurdwara", (245, 245, 240), "religious", "sikh_gurdwara"),
     "corgi": Noun("dog", (215, 135, 60), "animal"),
     "dog": Noun("dog", (150, 100, 60), "animal"),
     "polar bear": Noun("bear", (240, 240, 232), "animal"),
     "bear": Noun("bear", (110, 75, 45), "animal"),
     "hedgehog": Noun("hedgehog", (120, 90, 60), "animal"),
     "cat": Noun("cat", (120, 120, 125), "animal"),
+    "fox": Noun("dog", (210, 100, 40), "animal"),
+    "rabbit": Noun("cat", (200, 190, 180), "animal"),
+    "horse": Noun("dog", (130, 85, 50), "animal"),
+    "elephant": Noun("elephant", (150, 150, 155), "animal"),
+    "bird": Noun("bird", (70, 120, 200), "animal"),
+    "owl": Noun("bird", (140, 110, 80), "animal"),
+    "penguin": Noun("bird", (40, 40, 50), "animal"),
+    "fish": Noun("fish", (240, 140, 40), "animal"),
     "ship": Noun("ship", (120, 70, 35), "object"),
     "boat": Noun("ship", (150, 90, 45), "object"),
     "calculator": Noun("calculator", (70, 70, 80), "object"),
+    "car": Noun("car", (200, 40, 40), "object"),
+    "bicycle": Noun("bicycle", (40, 90, 180), "object"),
+    "apple": Noun("apple", (200, 30, 30), "object"),
+    "teapot": Noun("teapot", (90, 150, 170), "object"),
+    "lighthouse": Noun("lighthouse", (200, 40, 40), "building"),
+    "mountain": Noun("mountain", (120, 115, 130), "scenery"),
     "couch": Noun("couch", (160, 40, 45), "object"),
     "sofa": Noun("couch", (60, 90, 160), "object"),
     "house": Noun("house", (225, 210, 180), "building"),
@@ -97,6 +127,12 @@ FAMILIAR_PAIRS = frozenset(
         ("cottage", "fall landscape"),
         ("house", "landscape"),
         ("dog", "cat"),
+        ("lighthouse", "lake"),
+        ("mountain", "lake"),
+        ("cottage", "mountain"),
+        ("fish", "lake"),
+        ("bird", "tree"),
+        ("car", "house"),
     ]
 )
 
@@ -166,6 +202,7 @@ def _find(text: str, phrases) -> list[tuple[int, str]]:
     return sorted((s, p) for s, _, p in found)
 
 
+@functools.lru_cache(maxsize=4096)  # a suite reads each prompt once per seed and stage
 def read_prompt(prompt: str) -> Reading:
     """Read `prompt` against the tables; words left over in a noun's place become one unknown noun."""
     text = " ".join(re.findall(r"[\w'-]+", prompt.lower()))
