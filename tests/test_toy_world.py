@@ -211,3 +211,18 @@ def test_the_world_draws_the_taxonomies_classes():
     assert {n.recipe for n in NOUNS.values() if n.kind != "setting"} <= set(RECIPES)
     for cls in RELIGIOUS_CLASSES:  # every class is named by some noun: a control prompt can ask for it
         assert any(n.cls == cls for n in NOUNS.values())
+
+
+def test_sharpening_at_256_px_grows_in_proportion_to_the_temperature_above_its_onset():
+    """Without grain, out(T) - out(onset) is the sharpening alone: twice as strong at 1.0 as at 0.99 (gain 1 vs
+    0.5), measured as a least-squares ratio of pixel differences away from clipping; uint8 rounding is the slack."""
+    world = World.from_options({"grain_sd_at_1": 0.0, "noise": 0.0, "blur": 0.0})
+
+    def image(temperature: float) -> np.ndarray:
+        return render("a house by the lake", 5, {**CFG, "upsample_temp": temperature}, world)[1].astype(float)
+
+    images = [image(t) for t in (0.98, 0.99, 1.0)]
+    unclipped = np.all([(i > 0) & (i < 255) for i in images], axis=0)  # where the law is not cut off at 0 or 255
+    half, full = (images[1] - images[0])[unclipped], (images[2] - images[0])[unclipped]
+    assert np.abs(half).max() > 5  # the sharpening is there
+    assert (full * half).sum() / (half * half).sum() == pytest.approx(2.0, rel=0.03)
