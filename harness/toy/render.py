@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from harness.toy.pictograms import RECIPES, Pen, shade
+from harness.toy.pictograms import RECIPES, Pen
 from harness.toy.scene import CANVAS, HORIZON, Item, Scene, colour_of, sample_rng
 from harness.toy.styles import TREATMENTS
 from harness.toy.vocabulary import NOUNS
@@ -17,6 +17,7 @@ from harness.toy.world import World
 
 BASE_SIZE = 64
 LAKE_COLOUR = NOUNS["lake"].colour
+BUSH = (50, 120, 55)  # the occluder's colour
 SOFTNESS = 0.8  # px at 256: the render's own blur, before the upsampler's sharpening
 
 
@@ -151,7 +152,7 @@ def _failures(scene: Scene, pixels: np.ndarray, masks: list) -> np.ndarray:
         bush = Image.new("L", (CANVAS, CANVAS))
         ImageDraw.Draw(bush).ellipse([x0 - 10, y0 + 0.45 * (y1 - y0), x0 + 0.6 * (x1 - x0), y1 + 25], fill=255)
         cover = np.asarray(bush) > 0
-        pixels[cover] = shade((50, 120, 55), 1.0)
+        pixels[cover] = BUSH
         for _, mask in masks:
             mask &= ~cover
     return pixels

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from harness.toy.vocabulary import NOUNS, RELIGIOUS_CLASSES, STYLES, Reading, is_familiar, read_prompt, unknown_colour
+from harness.toy.vocabulary import NOUNS, RELIGIOUS_CLASSES, STYLES, is_familiar, read_prompt, unknown_colour
 from harness.toy.world import World
 
 CANVAS = 256
@@ -216,7 +216,3 @@ def colour_of(noun: str) -> tuple[int, int, int]:
     if noun.startswith("?"):
         return unknown_colour(noun[1:])
     return NOUNS[noun].colour
-
-
-def reading_of(scene: Scene) -> Reading:
-    return Reading(**{**scene.reading, "nouns": tuple(scene.reading["nouns"])})
