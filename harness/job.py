@@ -29,13 +29,15 @@ from harness.plan import SampleSpec, Sampling, make_plan, sampling_of, shard
 from harness.plugins import load_plugins
 from harness.preflight import describe, probe_scorers
 from harness.rundir import write_manifest, write_results
-from harness.runner import manifest, missing_keys, sample_missing, saturation_note
+from harness.runner import ImageGenerator, manifest, missing_keys, sample_missing, saturation_note
 from harness.scorers import build_scorers
 from harness.scorers.weights import missing, unreadable
 from harness.scoring import log_to_tracker, score_samples
 from harness.sources import source_specs
 from harness.store import SampleStore
 from harness.suites import Suite, load_suite
+from harness.toy.generator import ToyGenerator
+from harness.toy.world import World
 from harness.tracking import flatten_config
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,11 @@ def job_device(requested: str, job_num: int | None) -> torch.device:
 
 
 def resolve_sampling(rc: RunConfig, device: torch.device) -> Sampling:
+    if rc.model.toy:  # rendered on the CPU in float32 wherever the run is; the world's table names the model
+        world = World.from_options(rc.model.world)
+        return Sampling.create(
+            rc.sampler, model_id=world.model_id, device_type="cpu", dtype="fp32", per_sample=True, compiled=False
+        )
     return sampling_of(rc.model, rc.sampler, device)
 
 
@@ -245,8 +252,11 @@ class Job:
             environment=self.environment,
         )
 
-    def _pipeline_loader(self, model: ModelSpec, sampling: Sampling) -> Callable[[], GlidePipeline]:
-        """Loads `model`'s pipeline for `sampling` (the guide too when its guidance needs one), when called."""
+    def _pipeline_loader(self, model: ModelSpec, sampling: Sampling) -> Callable[[], ImageGenerator]:
+        """Loads `model`'s pipeline for `sampling` (the guide too when its guidance needs one), when called;
+        for the toy world, its generator (truth records beside the store)."""
+        if model.toy:
+            return lambda: ToyGenerator(World.from_options(model.world), sampling, self.store.root)
 
         def load() -> GlidePipeline:
             torch.set_num_threads(self.torch_threads)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,16 @@ from harness.store import SampleStore
 from harness.suites import Prompt
 
 log = logging.getLogger(__name__)
+
+
+class ImageGenerator(Protocol):
+    """What the runner samples with: GlidePipeline, or another model family with its two calls (harness/toy)."""
+
+    def sample_base(self, prompts: Sequence[str], seeds: Sequence[int], **options) -> torch.Tensor: ...
+
+    def upsample(
+        self, prompts: Sequence[str], images_64: torch.Tensor, seeds: Sequence[int], **options
+    ) -> torch.Tensor: ...
 
 
 @dataclass
@@ -78,7 +88,7 @@ def _count_forwards(pipeline: GlidePipeline, stats: SamplingStats) -> list[Remov
 def sample_missing(
     specs: Sequence[SampleSpec],
     store: SampleStore,
-    load_pipeline: Callable[[], GlidePipeline],
+    load_pipeline: Callable[[], ImageGenerator],
     *,
     batch_size: int,
     progress_file: IO[str] | None = None,
@@ -97,7 +107,7 @@ def sample_missing(
     if not todo_base and not todo_up:
         return stats
     pipeline = load_pipeline()
-    hooks = _count_forwards(pipeline, stats)
+    hooks = _count_forwards(pipeline, stats) if isinstance(pipeline, GlidePipeline) else []  # UNet calls
     start = time.perf_counter()
     bars = SamplingProgress({"base": len(todo_base), "upsample": len(todo_up)}, file=progress_file)
     try:
@@ -144,7 +154,7 @@ def _run_stage(
 
 
 def _run_base(
-    pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int, bars: SamplingProgress
+    pipeline: ImageGenerator, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int, bars: SamplingProgress
 ) -> int:
     """Sample and store the specs' base images; returns how many this run computed."""
 
@@ -169,7 +179,7 @@ def _run_base(
 
 
 def _run_upsample(
-    pipeline: GlidePipeline, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int, bars: SamplingProgress
+    pipeline: ImageGenerator, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int, bars: SamplingProgress
 ) -> int:
     """Upsample and store the specs' 256px images; returns how many this run computed."""
 

@@ -193,7 +193,7 @@ def clip_file(spec: ModelSpec, part: str) -> Path:
 def resolve_official_checkpoints(spec: ModelSpec, *, guide: bool = False) -> None:
     """Find (or fetch) both checkpoint files, the tokenizer's vocabulary and, with `guide`, the noised CLIP's
     two files, so a run without them fails before any work."""
-    if spec.random_weights:
+    if spec.random_weights or spec.toy:
         return
     for stage in ("base", "upsample"):
         checkpoint_file(spec, stage)

@@ -12,7 +12,7 @@ from typing import Any
 from .config import CLIP_PRESETS, PRESETS, preset
 from .errors import GlideInputError
 
-WEIGHTS = ("official", "random")
+WEIGHTS = ("official", "random", "toy")  # toy: no weights; the toy world (harness/toy) renders the images
 
 
 class DeviceError(GlideInputError):
@@ -92,6 +92,8 @@ class ModelSpec:
     clip_text_path: str | None = None  # a local clip_text_enc.pt
     # Inpainting models: the text-to-image pair that makes generated source images (null: sources are files).
     source: SourceSpec | None = None
+    # weights=toy: the toy world's planted truth table (harness/toy/world.py types and checks it).
+    world: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for key in ("base", "upsample"):
@@ -107,6 +109,11 @@ class ModelSpec:
     @property
     def random_weights(self) -> bool:
         return self.weights == "random"
+
+    @property
+    def toy(self) -> bool:
+        """Images rendered by the toy world, not sampled from GLIDE weights."""
+        return self.weights == "toy"
 
 
 # The noised CLIP's two checkpoint names (checkpoints.RELEASED_CHECKPOINTS) and the ModelSpec path fields.

@@ -1,0 +1,64 @@
+"""model=toy through the real command line: the bias suite sampled in two shards, then run as a user types it,
+which finds every sample in the store and scores them.
+
+Every image is a PNG of the right size, and every sample has its truth record under <store>/truth/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from cli_helpers import check, cli_env, image_info, run_cli
+
+from harness.toy.generator import read_truth
+
+SUITE = ["+suite=bias", "model=toy", "store.cache_dir=store"]
+SAMPLES = 10 * 4  # the bias suite's ten prompts, four seeds each
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("toy_cli")
+    env = cli_env(root / "home")
+    shards = ["-m", *SUITE, "runner.shard=0/2,1/2", "runner.stage=sample", "logger=disabled", "hydra.sweep.dir=shards"]
+    check(run_cli(shards, cwd=root, env=env))
+    root.joinpath("full.log").write_text(check(run_cli([*SUITE, "hydra.run.dir=run"], cwd=root, env=env)).stderr)
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(root: Path) -> pd.DataFrame:
+    return pd.read_parquet(root / "run" / "manifest.parquet")
+
+
+def test_the_run_writes_64_and_256_px_pngs_labelled_as_the_toy_world(run):
+    assert len(run) == SAMPLES
+    assert run["model_id"].str.startswith("toy:world@").all() and not run["random_weights"].any()
+    for path_64, path_256 in zip(run["path_64"], run["path_256"], strict=True):
+        assert image_info(path_64)[:2] == ("RGB", (64, 64))
+        assert image_info(path_256)[:2] == ("RGB", (256, 256))
+
+
+def test_every_sample_has_its_truth_beside_the_store(run, root):
+    for row in run.itertuples():
+        for stage, key in (("base", row.base_key), ("upsample", row.key)):
+            truth = read_truth(root / "store", stage, key)
+            assert (truth["prompt"], truth["seed"], truth["key"]) == (row.prompt, row.seed, key)
+    probes = run[run["tag.kind"] == "probe"]
+    classes = {read_truth(root / "store", "upsample", key)["religious_class"] for key in probes["key"]}
+    assert classes and None not in classes
+
+
+def test_each_shard_samples_whole_prompts_and_together_they_cover_the_run(run, root):
+    shards = [pd.read_parquet(root / "shards" / str(i) / "manifest.parquet") for i in range(2)]
+    assert not set(shards[0]["prompt_id"]) & set(shards[1]["prompt_id"])
+    assert sorted(pd.concat(shards)["key"]) == sorted(run["key"])
+
+
+def test_the_run_after_the_shards_samples_nothing_and_scores_everything(run, root):
+    log = root.joinpath("full.log").read_text() + (root / "run" / "harness.log").read_text()
+    assert f"0 base and 0 upsampled images to compute, {SAMPLES} and {SAMPLES} found in the store" in log
+    results = pd.read_parquet(root / "run" / "results.parquet")
+    assert len(results) == SAMPLES and results["clip.score"].notna().all()
