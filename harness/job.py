@@ -200,7 +200,10 @@ class Job:
             info["sampling"] = stats.as_dict()
             if self.rc.runner.stage == "sample":
                 write_manifest(self.run_dir, self._manifest(specs))
-                log.info("shard %d/%d sampled; score the union with: python -m harness.score PATH", *self.shard)
+                if self.shard[1] > 1:
+                    log.info("shard %d/%d sampled; score the union with: python -m harness.score PATH", *self.shard)
+                else:
+                    log.info("sampled; score it with: python -m harness.score %s", self.run_dir)
                 return info
             if self._union_waits():
                 write_manifest(self.run_dir, self._manifest(specs))

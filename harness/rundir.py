@@ -230,7 +230,8 @@ def discover_run_dirs(paths: Iterable[Path]) -> list[Path]:
 def finished_job_dirs(sweep_dir: Path) -> list[Path]:
     """The numbered job dirs of a sweep dir that hold a summary.json, in job order. A shard whose union was
     scored into its lowest shard's dir is part of that run, and one that wrote its manifest did its part (the
-    score step names a union it cannot score); any other job without a summary is named once, with its log."""
+    score step names a union it cannot score), as did a job that was asked only to sample; any other job without
+    a summary is named once, with its log."""
     numbered = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
     jobs = [p for p in numbered if RunDir(p).is_finished]
     unions = shard_unions(sweep_dir)
@@ -238,10 +239,18 @@ def finished_job_dirs(sweep_dir: Path) -> list[Path]:
         lowest = unions.get(skipped)
         if lowest is not None and (RunDir(lowest).is_finished or RunDir(skipped).manifest_file.is_file()):
             continue  # its samples are scored in `lowest`, or sampled and waiting for the union's score step
+        if _sampled_only(skipped):
+            continue  # runner.stage=sample: done when its manifest is written; `harness.score` scores it
         if skipped.resolve() not in _NAMED_UNFINISHED:
             _NAMED_UNFINISHED.add(skipped.resolve())
             log.warning("skipping %s: no %s, the job did not finish (its log: %s)", skipped, SUMMARY, job_log(skipped))
     return [_checked_run_dir(p) for p in jobs]
+
+
+def _sampled_only(job_dir: Path) -> bool:
+    """A job of runner.stage=sample that wrote its manifest: it did all it was asked to."""
+    run = RunDir(job_dir)
+    return run.manifest_file.is_file() and ((run.hydra_config() or {}).get("runner") or {}).get("stage") == "sample"
 
 
 # Job dirs already named as unfinished by this process: a sweep's end reads its job dirs several times.

@@ -255,6 +255,20 @@ def test_shards_scored_in_their_unions_run_or_done_with_their_part_are_not_calle
     assert named == [f"skipping {tmp_path / 'sweep' / '4'}"]
 
 
+def test_a_job_asked_only_to_sample_is_done_with_its_manifest_and_not_called_unfinished(tmp_path, caplog):
+    """runner.stage=sample writes the manifest and no summary (the scores come from `harness.score`); a job of
+    stage all with only a manifest was stopped before scoring and is named."""
+    make_sweep(tmp_path / "sweep", finished=[], unfinished=[0, 1])
+    for job, stage in ((0, "sample"), (1, "all")):
+        write_shard_config(tmp_path / "sweep" / str(job), "0/1")
+        config = yaml.safe_load((tmp_path / "sweep" / str(job) / ".hydra" / "config.yaml").read_text())
+        config["runner"]["stage"] = stage
+        (tmp_path / "sweep" / str(job) / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    with caplog.at_level(logging.WARNING, logger="harness.rundir"):
+        assert finished_job_dirs(tmp_path / "sweep") == []
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [f"skipping {tmp_path / 'sweep' / '1'}"]
+
+
 def write_submitit_job(sweep_dir: Path, job: int, job_id: str) -> Path:
     """A job dir whose .hydra/hydra.yaml holds the SLURM job id `job_id`, and that job's stderr file under the
     sweep dir's .submitit/ (where submitit keeps it, named for the job id)."""
