@@ -215,23 +215,28 @@ def _check_job(conf_dir: Path, overrides: list[str], suites: Sequence[str]) -> t
 
 def probe_scorers(rc: Any) -> tuple[list[str], list[str]]:
     """The scorers to build, and notes. The bias probe runs only on a suite that names its probe (a taxonomy
-    whose classes its control prompts name), whose taxonomy and class of interest it then takes."""
+    whose classes its control prompts name), whose taxonomy and class of interest it then takes; the guide's
+    own CLIP score only where there is a guide (not in the toy world)."""
     names = list(rc.scorers)
     check_scorer_names(names)
     if "inpaint" in names and not any(p.image is not None or p.mask is not None for p in rc.suite.prompts):
         raise ConfigError(
             f"scorers: inpaint scores inpainting runs; suite {rc.suite.name!r} has no prompt with an image and mask"
         )
+    notes = []
+    if "guide_clip" in names and rc.model.toy:
+        names.remove("guide_clip")
+        notes.append("guide_clip: not run: the toy world renders its images without a guide CLIP (model=toy)")
     if "bias" not in names:
-        return names, []
+        return names, notes
     probe = rc.suite.probe
     if probe is None:
         names.remove("bias")
-        return names, [f"bias: not run: suite {rc.suite.name!r} names no probe (suite.probe.taxonomy)"]
+        return names, [*notes, f"bias: not run: suite {rc.suite.name!r} names no probe (suite.probe.taxonomy)"]
     rc.scorer.bias = dataclasses.replace(
         rc.scorer.bias, taxonomy=probe.taxonomy, class_of_interest=probe.class_of_interest
     )
-    return names, []
+    return names, notes
 
 
 def finding_error(rc: Any, cfg: DictConfig) -> str | None:

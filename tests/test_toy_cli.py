@@ -62,3 +62,15 @@ def test_the_run_after_the_shards_samples_nothing_and_scores_everything(run, roo
     assert f"0 base and 0 upsampled images to compute, {SAMPLES} and {SAMPLES} found in the store" in log
     results = pd.read_parquet(root / "run" / "results.parquet")
     assert len(results) == SAMPLES and results["clip.score"].notna().all()
+
+
+def test_the_guide_clip_scorer_is_left_out_of_a_toy_run_with_a_note_saying_why():
+    """The toy world has no noised CLIP to score with; cfg_vs_clip on model=toy still runs its other scorers."""
+    from harness.cli import CONF_DIR
+    from harness.preflight import _typed_job, probe_scorers
+
+    rc = _typed_job(CONF_DIR, ["+experiment=cfg_vs_clip", "model=toy", "+guidance_point=clip3"])
+    assert rc.scorers == ["clip", "guide_clip"]
+    names, notes = probe_scorers(rc)
+    assert names == ["clip"]
+    assert notes == ["guide_clip: not run: the toy world renders its images without a guide CLIP (model=toy)"]
