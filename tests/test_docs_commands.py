@@ -17,10 +17,13 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 SHELL_LANGUAGES = ("bash", "sh", "shell", "console")
@@ -144,14 +147,17 @@ print(json.dumps(harness_error(sys.argv[1:])))
 """
 
 
-def harness_error_with_env(command: Shown) -> str | None:
+def harness_error_with_env(command: Shown, cwd: Path = ROOT) -> str | None:
     env = dict(os.environ)
     for key, value in command.env:
-        env[key] = os.pathsep.join([value, env.get(key, "")]) if key == "PYTHONPATH" else value
+        if key == "PYTHONPATH":  # shown as run from the checkout's root
+            env[key] = os.pathsep.join([str(ROOT / value), env.get(key, "")])
+        else:
+            env[key] = value
     env["PYTHONPATH"] = os.pathsep.join([env.get("PYTHONPATH", ""), str(ROOT)])
     code = _CHECK_IN_PROCESS.format(tests=str(ROOT / "tests"))
     result = subprocess.run(
-        [sys.executable, "-c", code, *command.words[3:]], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-c", code, *command.words[3:]], cwd=cwd, env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -261,10 +267,26 @@ def test_a_shell_block_shows_no_placeholder_in_a_harness_command():
     [c for c in SHOWN if is_harness(c) and not c.placeholder],
     ids=lambda c: " ".join([*(k for k, _ in c.env), *c.words[3:]])[:80],
 )
-def test_every_harness_command_shown_composes_and_types(command: Shown):
+def test_every_harness_command_shown_composes_and_types(command: Shown, tmp_path, monkeypatch):
+    """Run where the reader would: in a directory holding the prompt files and images the command names (the
+    preflight reads them), each with something in it."""
+    reader_inputs(command.words, tmp_path)
     plugins = any(key in ("GLIDE_EVAL_PLUGINS", "PYTHONPATH") for key, _ in command.env)
-    error = harness_error_with_env(command) if plugins else harness_error(list(command.words[3:]))
+    monkeypatch.chdir(tmp_path)
+    error = harness_error_with_env(command, tmp_path) if plugins else harness_error(list(command.words[3:]))
     assert error is None, f"{command.page}: {command.text}\n  {error}"
+
+
+def reader_inputs(words: Sequence[str], folder: Path) -> None:
+    """The reader's own files a command names: a prompt file per `suite.path=`, an image per `image:` of a
+    listed prompt (relative paths only; an absolute one is the reader's machine's)."""
+    for word in words:
+        if word.startswith("suite.path="):
+            path = folder / word.removeprefix("suite.path=")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("id,text\na,a red cube\n" if path.suffix == ".csv" else "a red cube\n")
+        for name in re.findall(r"image: ?([^,{}\s]+\.(?:png|jpg))", word):
+            Image.fromarray(np.full((64, 64, 3), 90, dtype=np.uint8)).save(folder / name)
 
 
 def test_every_module_command_shown_uses_options_the_module_offers():
