@@ -44,10 +44,12 @@ COLUMNS = [
     "agree",
     "truth_measured",
     "scorers_measured",
+    "design",
     "world",
 ]
 EFFECT, NO_EFFECT, OPPOSITE = "effect", "no effect", "opposite effect"
 NO_VERDICT = "no verdict"
+NOTHING = "nothing drawn"
 
 
 class TruthInputError(UsageError):
@@ -188,7 +190,8 @@ def truth_samples(samples: pd.DataFrame, records: Sequence[Mapping[str, Any]], m
     frame = samples.copy()
     for metric in metrics:
         if "/" in metric:
-            frame[f"{metric.split('/')[0]}.pred"] = [drawn_class(r) for r in records]
+            # Nothing drawn is a label too (not the class of interest), never a missing reading.
+            frame[f"{metric.split('/')[0]}.pred"] = [drawn_class(r) or NOTHING for r in records]
         elif metric in TRUTH:
             frame[metric] = [TRUTH[metric](r) for r in records]
         else:
@@ -281,6 +284,7 @@ def claim_rows(claim: _Claim, samples: pd.DataFrame, store: Path | None) -> list
                 "agree": _agree(truth.verdict, scored.verdict),
                 "truth_measured": truth.measured,
                 "scorers_measured": scored.measured,
+                "design": truth.design,
                 "world": claim.world.model_id,
             }
         )
