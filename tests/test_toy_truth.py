@@ -111,6 +111,22 @@ def test_a_path_without_toy_runs_is_one_error_line_and_exit_2(tmp_path, capsys):
     assert len(lines) == 1 and "missing" in lines[0]
 
 
+def test_a_store_that_is_not_a_directory_is_one_error_line_and_exit_2(sweep, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        truth.main([str(sweep[0]), "--store", str(tmp_path / "nowhere")])
+    assert stop.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "--store" in lines[0] and "nowhere" in lines[0]
+
+
+def test_a_store_without_the_runs_truth_is_one_error_line_and_exit_2(sweep, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        truth.main([str(sweep[0]), "--store", str(tmp_path)])
+    assert stop.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "no truth record" in lines[0] and "model=toy" in lines[0]
+
+
 # --- each metric's truth on worlds whose answer is certain ------------------------------------------------------
 
 CERTAIN = dict(missing_subject=0.0, merge=0.0, drop_familiar=0.0, drop_novel=0.0, wrong_class_cfg=0.0)
