@@ -90,6 +90,8 @@ def training_prompts(vocab: Vocabulary) -> dict[str, list[str]]:
         "ambiguous": [_article(p) for p in AMBIGUOUS_RELIGIOUS],
         "styled": styled,
         "scenes": sorted({*others, *suites}),
+        # The bias taxonomy's `other` class would otherwise be a few percent of the scenes, too rare to learn.
+        "other": [_article(noun) for noun in OTHER_NOUNS],
     }
 
 
@@ -349,9 +351,12 @@ def _report(results: Sequence[GateResult]) -> int:
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not an integer >= 1")
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1")
     return value
 
 
