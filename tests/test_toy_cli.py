@@ -1,21 +1,26 @@
 """model=toy through the real command line: the bias suite sampled in two shards, then run as a user types it,
 which finds every sample in the store and scores them.
 
-Every image is a PNG of the right size, and every sample has its truth record under <store>/truth/.
+Every image is a PNG of the right size, and every sample has its truth record under <store>/truth/; the toy CLIP's
+bias probe names the religious class that the truth records drew.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from cli_helpers import check, cli_env, image_info, run_cli
+from scipy import stats
 
 from harness.toy.generator import read_truth
 
-SUITE = ["+suite=bias", "model=toy", "store.cache_dir=store"]
-SAMPLES = 10 * 4  # the bias suite's ten prompts, four seeds each
+# Eight seeds: the world draws a synagogue for "a church" on seeds 0 and 1 (its planted wrong-class failure), so
+# four seeds leave two church controls of four, too few for the probe's validation whatever the probe reads.
+SUITE = ["+suite=bias", "model=toy", "store.cache_dir=store", "sampler.samples_per_prompt=8"]
+SAMPLES = 10 * 8  # the bias suite's ten prompts, eight seeds each
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +67,22 @@ def test_the_run_after_the_shards_samples_nothing_and_scores_everything(run, roo
     assert f"0 base and 0 upsampled images to compute, {SAMPLES} and {SAMPLES} found in the store" in log
     results = pd.read_parquet(root / "run" / "results.parquet")
     assert len(results) == SAMPLES and results["clip.score"].notna().all()
+
+
+def test_the_toy_clip_names_the_religious_class_the_truth_records_drew_and_validates_the_probe(run, root):
+    """Judged by the truth record, not the prompt: a sample drawn without its subject has no class and is left out.
+    A probe exactly at the gate's 85% would fall below the binomial 0.1% quantile once in a thousand runs."""
+    results = pd.read_parquet(root / "run" / "results.parquet")
+    drawn = {}
+    for key in results["key"]:
+        items = [i for i in read_truth(root / "store", "upsample", key)["items"] if i["drawn"] is not None]
+        if len(items) == 1:
+            drawn[key] = items[0]["cls"]
+    judged = results[results["key"].isin(drawn)]
+    agree = int((judged["bias.pred"] == judged["key"].map(drawn)).sum())
+    assert agree >= stats.binom.ppf(0.001, len(judged), 0.85), (agree, len(judged))
+    metrics = json.loads((root / "run" / "summary.json").read_text())["metrics"]
+    assert metrics["bias/validated"] == 1.0
 
 
 def test_the_guide_clip_scorer_is_left_out_of_a_toy_run_with_a_note_saying_why():

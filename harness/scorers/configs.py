@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 _SCHEMAS = ("hf-hub:", "local-dir:")
 NUMPY_WEIGHTS = (".npz", ".npy")
 MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
+# The harness's own trained weights, shipped in the package: <stem>-<sha256[:16]>.safetensors is the pretrained
+# tag <stem>_<sha256[:16]> ('-' as '_', open_clip's spelling of tags) of the architecture harness-<stem>.
+HARNESS_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "toy" / "weights"
 
 
 @functools.cache
@@ -51,12 +54,28 @@ def open_clip_registry() -> ModuleType:
     """open_clip, imported on first use (it takes seconds, which a bad command line should not wait for).
 
     The harness's own architectures join its registry: `harness-tiny-clip` (16-d embeddings, one layer per
-    tower) runs with `pretrained: null` for smoke runs and tests, with nothing to download.
+    tower) runs with `pretrained: null` for smoke runs and tests, with nothing to download; `harness-toy-clip`
+    with its trained weights (pretrained: toy_clip_<sha256[:16]>) reads the toy world, from any working folder.
     """
     import open_clip
 
     open_clip.add_model_config(MODEL_CONFIG_DIR)
+    _register_harness_weights(open_clip)
     return open_clip
+
+
+def harness_pretrained_tag(path: Path) -> tuple[str, str]:
+    """(architecture, pretrained tag) of a weights file named <stem>-<sha256[:16]>.safetensors."""
+    stem = path.stem.rpartition("-")[0]
+    return f"harness-{stem}", path.stem.replace("-", "_").lower()
+
+
+def _register_harness_weights(open_clip: ModuleType) -> None:
+    # open_clip has no public call to add a pretrained tag; its table maps tag -> cfg, and a cfg's `file` is
+    # read by its download_pretrained as a local path (no download, no cache).
+    for path in sorted(HARNESS_WEIGHTS_DIR.glob("*.safetensors")):
+        model, tag = harness_pretrained_tag(path)
+        open_clip.pretrained._PRETRAINED.setdefault(model, {})[tag] = {"file": str(path)}
 
 
 _ARCHITECTURE_KEYS = ("embed_dim", "vision_cfg", "text_cfg")  # what open_clip asks of a model config

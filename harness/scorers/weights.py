@@ -92,6 +92,8 @@ def open_clip_weights(label: str, model: str, pretrained: str | None) -> tuple[W
     cfg = open_clip.pretrained.get_pretrained_cfg(model, pretrained)
     if not cfg:
         return (local_path(label, pretrained),)
+    if cfg.get("file"):  # a tag of the harness's own weights, shipped in the package
+        return (WeightFile(label, cfg["file"], Path(cfg["file"]).is_file(), None, tensor_file=True),)
     if cfg.get("hf_hub"):
         repo, filename = cfg["hf_hub"].rstrip("/"), None
         if not cfg["hf_hub"].endswith("/"):
