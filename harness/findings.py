@@ -363,22 +363,40 @@ def findings(
     unit = (samples_column(frame, finding.pair_by) if finding.pair_by else None) or "prompt_id"
     present = [m for m in finding.metrics if m in frame.columns and column is not None]
     confirmatory, exploratory = _roles(frame)
-    out = _rows(finding, claim, confirmatory, column, unit, present, unpaired, options)
+    out = [
+        dataclasses.replace(row, verdict=_overruled(row.verdict, row.metric, runs, random_weights))
+        for row in _rows(finding, claim, confirmatory, column, unit, present, unpaired, options)
+    ]
     if len(exploratory) and column is not None:
-        n = exploratory["prompt_id"].nunique()
-        verdict = f"{EXPLORATORY}: the claim was made from {'this prompt' if n == 1 else 'these prompts'}"
-        ids = ", ".join(sorted(exploratory["prompt_id"].astype(str).unique()))
-        for row in _rows(finding, claim, exploratory, column, unit, present, unpaired, options):
-            out.append(
-                dataclasses.replace(
-                    row,
-                    verdict=verdict,
-                    design=f"{n} {EXPLORATORY} prompt{'' if n == 1 else 's'} ({ids}), apart from the verdict",
-                    basis=f"{row.basis}; on the {EXPLORATORY} prompts alone" if row.basis else "",
-                )
-            )
-    return [dataclasses.replace(row, verdict=_overruled(row.verdict, row.metric, runs, random_weights))
-            if not row.verdict.startswith(EXPLORATORY) else row for row in out]  # fmt: skip
+        out += _exploratory_rows(finding, claim, exploratory, column, unit, present, unpaired, options)
+    return out
+
+
+def _exploratory_rows(
+    finding: FindingConfig,
+    claim: str,
+    frame: pd.DataFrame,
+    column: str,
+    unit: str,
+    present: list[str],
+    unpaired: list[str],
+    options: BootstrapOptions | None,
+) -> list[Finding]:
+    """The rule read on the prompts the claim was made from, alone: their numbers, never a verdict (so
+    nothing to overrule)."""
+    n = frame["prompt_id"].nunique()
+    verdict = f"{EXPLORATORY}: the claim was made from {'this prompt' if n == 1 else 'these prompts'}"
+    ids = ", ".join(sorted(frame["prompt_id"].astype(str).unique()))
+    design = f"{n} {EXPLORATORY} prompt{'' if n == 1 else 's'} ({ids}), apart from the verdict"
+    return [
+        dataclasses.replace(
+            row,
+            verdict=verdict,
+            design=design,
+            basis=f"{row.basis}; on the {EXPLORATORY} prompts alone" if row.basis else "",
+        )
+        for row in _rows(finding, claim, frame, column, unit, present, unpaired, options)
+    ]
 
 
 def _rows(
