@@ -244,7 +244,7 @@ def study_effect(design: StudyDesign) -> float:
 
 def study_lines(name: str, runs: int, seed: int, index: int, options: BootstrapOptions) -> list[str]:
     """A study's units, stated effect, the plan's power and MDE, and the simulated power and false support
-    (the bias probe also at the ends of its ICC range); `index` (its place in the list) spreads the seeds."""
+    (the bias probe also at the ends of its ICC range); `index` spreads the studies' seeds apart."""
     design = shipped_design(name)
     effect, floor = study_effect(design), design.floor
     power = verdict_rates(design, effect, runs, seed + 2 * index, options)
@@ -280,8 +280,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     # The verdicts read the tests' p-values only: the intervals beside them are not computed (min_n).
     options = BootstrapOptions(resamples=args.resamples, seed=0, min_n=10**6)
-    for i, name in enumerate(args.studies):
-        print("\n".join(study_lines(name, args.runs, args.seed, i, options)), flush=True)
+    for name in args.studies:  # each study's seeds by its place in STUDIES: the same alone or with others
+        print("\n".join(study_lines(name, args.runs, args.seed, STUDIES.index(name), options)), flush=True)
 
 
 if __name__ == "__main__":
