@@ -3,7 +3,7 @@ noncentral t computed here from the suite files, and seeded simulations of the h
 (harness.power) reach that power with a planted effect and keep false "supported" within alpha without one.
 
 Monte-Carlo tolerances: each rate is estimated from RUNS simulated studies; bounds allow 3 binomial standard
-errors (0.10 at a power of 0.8, 0.054 at alpha = 0.05, for 150 runs). The sign-flip p-values are the
+errors (0.11 at a power of 0.8, 0.06 at alpha = 0.05, for 120 runs). The sign-flip p-values are the
 harness's own (1000 resamples); intervals, which no verdict reads, are not computed (min_n).
 """
 
@@ -23,7 +23,7 @@ from harness.power import CHURCH_HIGH, CHURCH_LOW, StudyDesign, share_trend_effe
 from harness.preflight import design_floors
 from harness.scorers.options import BootstrapOptions
 
-RUNS = 150
+RUNS = 120
 OPTIONS = BootstrapOptions(resamples=1000, seed=0, min_n=10**6)
 SHIPPED = {  # experiment -> its quick pilot suite
     "bias_vs_guidance": "religious_paraphrases_pilot",
