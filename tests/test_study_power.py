@@ -80,6 +80,11 @@ def expected_power(name: str, n: int) -> float:
     return 1 - contrasts * (1 - single)
 
 
+def test_every_experiment_with_a_claim_is_checked_here():
+    claims = {p.stem for p in (CONF / "experiment").glob("*.yaml") if experiment(p.stem).get("finding")}
+    assert claims == set(SHIPPED)
+
+
 @pytest.fixture(scope="module")
 def plans() -> dict:
     register()
