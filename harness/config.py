@@ -189,6 +189,9 @@ class FindingConfig:
     # The effect the study should detect, in SD of the per-prompt quantity its test reads (the per-prompt slope
     # for a trend, the per-prompt difference for a contrast): the plan and the Findings table give the power at it.
     effect: float | None = None
+    # The samples column whose values are the units paired across the values of `compare` (tag.subject: the
+    # same subject in every style); None: the prompts. A unit lacking a value of `compare` is left out.
+    pair_by: str | None = None
 
     def __post_init__(self) -> None:
         if self.expect not in FINDING_EXPECTATIONS:
@@ -199,6 +202,11 @@ class FindingConfig:
             raise ConfigError(f"finding.alpha: {self.alpha!r} must be a number in (0, 1), e.g. 0.05")
         if self.effect is not None and not (math.isfinite(self.effect) and self.effect > 0):
             raise ConfigError(f"finding.effect: {self.effect!r} must be a number > 0 (in SD), e.g. 0.5, or null")
+        if self.pair_by is not None and self.pair_by in ("", self.compare):
+            raise ConfigError(
+                f"finding.pair_by: {self.pair_by!r} is not allowed; allowed: a samples column other than "
+                "compare (tag.subject), or null"
+            )
         for key, value in (("metric", self.metric), ("compare", self.compare)):
             if not value.strip():
                 raise ConfigError(f"finding.{key}: must name a column, got {value!r}")

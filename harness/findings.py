@@ -7,6 +7,7 @@ verdict's multiplicity family is its claim's own metrics, and no rule reads over
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,10 @@ NO_VERDICT_RUN_METRIC = "no verdict: a run metric without per-prompt values to p
 # Scorers whose numbers describe a zero-shot probe's reading: a verdict needs the probe validated.
 PROBE_SCORERS = ("bias", "style")
 COLUMNS = ["claim", "metric", "compare", "expect", "measured", "verdict", "design", "basis"]
+# A suite marks the prompts a claim was made from (the seed's own) `role: exploratory`: they get their own row,
+# read by the same rule on those prompts alone, and never enter the confirmatory verdict.
+ROLE_COLUMN = "tag.role"
+EXPLORATORY = "exploratory"
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ def finding_from_config(config: Mapping[str, Any]) -> FindingConfig | None:
         also=[str(m) for m in also],
         alpha=float(config.get("finding.alpha", 0.05)),
         effect=None if config.get("finding.effect") in (None, "") else float(config["finding.effect"]),
+        pair_by=None if config.get("finding.pair_by") in (None, "") else str(config["finding.pair_by"]),
     )
 
 
@@ -101,6 +107,19 @@ def _study_rows(samples: pd.DataFrame) -> pd.DataFrame:
     return samples[samples["expected_class"].isna() | (samples["expected_class"].astype(str) == "")]
 
 
+def _roles(samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The confirmatory samples and the exploratory ones (`role: exploratory`, the prompts a claim was made from)."""
+    if ROLE_COLUMN not in samples.columns:
+        return samples, samples.iloc[:0]
+    exploratory = samples[ROLE_COLUMN].astype(str).to_numpy() == EXPLORATORY
+    return samples[~exploratory], samples[exploratory]
+
+
+def is_exploratory(prompt: Any) -> bool:
+    """A suite prompt (PromptConfig) the claim was made from: shown apart, never part of the verdict."""
+    return str((getattr(prompt, "tags", None) or {}).get(ROLE_COLUMN.removeprefix("tag."), "")) == EXPLORATORY
+
+
 def _ordered_labels(labels: list[str]) -> list[str]:
     try:
         return sorted(labels, key=float)
@@ -108,13 +127,15 @@ def _ordered_labels(labels: list[str]) -> list[str]:
         return sorted(labels)
 
 
-def prompt_value_means(samples: pd.DataFrame, metric: str, column: str) -> pd.DataFrame:
-    """Each prompt's mean of `metric` at each value of `column` (its seeds, and every sweep cell the value
-    pools, averaged): prompts as rows, the values in numeric order as columns. Control rows are left out."""
+def prompt_value_means(samples: pd.DataFrame, metric: str, column: str, unit: str = "prompt_id") -> pd.DataFrame:
+    """Each unit's mean of `metric` at each value of `column` (its seeds, and every sweep cell the value
+    pools, averaged): units (prompts, or the values of a pairing column such as tag.subject) as rows, the
+    values in numeric order as columns. Control rows, and rows without a unit, are left out."""
     frame = _study_rows(samples)
+    frame = frame[frame[unit].notna()]
     scores = pd.array(frame[metric]).to_numpy(dtype=np.float64, na_value=np.nan)
     long = pd.DataFrame(
-        {"prompt": frame["prompt_id"].astype(str).to_numpy(), "value": frame[column].astype(str).to_numpy()}
+        {"prompt": frame[unit].astype(str).to_numpy(), "value": frame[column].astype(str).to_numpy()}
     ).assign(score=scores)
     table = long.dropna().groupby(["prompt", "value"])["score"].mean().unstack("value")
     return table[_ordered_labels([str(v) for v in table.columns])]
@@ -192,10 +213,15 @@ def trend_findings(
 # --- highest / lowest: the target's group against every other ---------------------------------------------
 
 
-def paired_groups(samples: pd.DataFrame, metric: str, compare: str) -> dict[str, pd.Series] | None:
-    """Each value's per-prompt means indexed by (prompt_id, 0), as paired comparisons take them, when every
-    value of `compare` holds the same prompts (at least two); None otherwise."""
-    table = prompt_value_means(samples, metric, compare)
+def paired_groups(
+    samples: pd.DataFrame, metric: str, compare: str, unit: str = "prompt_id"
+) -> dict[str, pd.Series] | None:
+    """Each value's per-unit means indexed by (unit, 0), as paired comparisons take them, when at least two
+    units hold every value of `compare` (units lacking one are left out; with prompts as the units, every
+    prompt must hold every value); None otherwise."""
+    table = prompt_value_means(samples, metric, compare, unit)
+    if unit != "prompt_id":
+        table = table.dropna()
     if table.shape[1] < 2 or table.isna().any().any() or len(table) < 2:
         return None
     index = pd.MultiIndex.from_product([table.index, [0]])
@@ -211,22 +237,25 @@ class _Contrast:
     after: str = ""
 
 
-def _paired_contrasts(groups: Mapping[str, pd.Series], target: str) -> list[_Contrast]:
+def _paired_contrasts(
+    groups: Mapping[str, pd.Series], target: str, options: BootstrapOptions, units: str = "prompts"
+) -> list[_Contrast]:
     out = []
     for other in (value for value in groups if value != target):
-        row: PairedComparison = paired_comparison(groups[other], groups[target], BootstrapOptions())
+        row: PairedComparison = paired_comparison(groups[other], groups[target], options)
         text = f"{target} − {other}: {_interval(row.diff, row.ci_low, row.ci_high)}"
-        out.append(_Contrast(other, row.diff, row.p, text, f", {row.n_prompts} prompts"))
+        out.append(_Contrast(other, row.diff, row.p, text, f", {row.n_prompts} {units}"))
     return out
 
 
-def _unpaired_contrasts(samples: pd.DataFrame, metric: str, compare: str, target: str) -> list[_Contrast]:
+def _unpaired_contrasts(
+    samples: pd.DataFrame, metric: str, compare: str, target: str, options: BootstrapOptions
+) -> list[_Contrast]:
     """Target's prompts against each other value's (different prompts): a two-sample permutation test over
     prompts; the measured text shows each group's mean with its interval over its prompts."""
     groups = group_intervals(samples, metric, compare).set_index("value")
     table = prompt_value_means(samples, metric, compare)
     mine = table[target].dropna().to_numpy()
-    options = BootstrapOptions()
     out = []
     for other in (value for value in table.columns if value != target):
         theirs = table[other].dropna().to_numpy()
@@ -246,24 +275,35 @@ def _group_text(samples: pd.DataFrame, metric: str, compare: str, target: str) -
 
 
 def rank_findings(
-    samples: pd.DataFrame, metrics: Sequence[str], compare: str, target: str, expect: str, alpha: float
+    samples: pd.DataFrame,
+    metrics: Sequence[str],
+    compare: str,
+    target: str,
+    expect: str,
+    alpha: float,
+    *,
+    unit: str = "prompt_id",
+    options: BootstrapOptions | None = None,
 ) -> dict[str, tuple[str, str, bool]]:
     """(measured, verdict, paired) per metric of a highest / lowest claim: `target` against every other value.
 
-    Paired comparisons over shared prompts when every value holds the same prompts, else a two-sample
-    permutation test over each group's prompts. Holm over every contrast of the claim's metrics. Supported
-    when every contrast is significant on the expected side, not supported when any is on the other side.
+    Paired comparisons over shared units (prompts, or the values of `unit`, e.g. tag.subject: the same subject
+    in every style) when at least two units hold every value, else a two-sample permutation test over each
+    group's prompts. Holm over every contrast of the claim's metrics. Supported when every contrast is
+    significant on the expected side, not supported when any is on the other side.
     """
+    options = options or BootstrapOptions()
+    units = "prompts" if unit == "prompt_id" else f"{unit.removeprefix('tag.')}s"  # tag.subject: "12 subjects"
     contrasts: dict[str, tuple[list[_Contrast], bool, str]] = {}
     for metric in metrics:
         table = prompt_value_means(samples, metric, compare)
         if target not in table.columns:
             continue
-        if (groups := paired_groups(samples, metric, compare)) is not None:
-            contrasts[metric] = (_paired_contrasts(groups, target), True, "")
+        if (groups := paired_groups(samples, metric, compare, unit)) is not None:
+            contrasts[metric] = (_paired_contrasts(groups, target, options, units), True, "")
         else:
             head = _group_text(samples, metric, compare, target)
-            contrasts[metric] = (_unpaired_contrasts(samples, metric, compare, target), False, head)
+            contrasts[metric] = (_unpaired_contrasts(samples, metric, compare, target, options), False, head)
     p_holm = iter(holm([c.p for rows, _, _ in contrasts.values() for c in rows]))
     sign = 1.0 if expect == "highest" else -1.0
     out = {}
@@ -301,8 +341,10 @@ def findings(
     samples: pd.DataFrame,
     runs: Sequence[Mapping[str, Any]],
     random_weights: bool,
+    options: BootstrapOptions | None = None,
 ) -> list[Finding]:
-    """One Finding per metric of `finding`. `runs` holds each run's `metrics`, `overrides` and flattened `config`.
+    """One Finding per metric of `finding`, and one more per metric read on the exploratory prompts alone
+    when the study holds any. `runs` holds each run's `metrics`, `overrides` and flattened `config`.
 
     A run metric (bias/interest_share) is read from its per-sample labels: each prompt's share at each
     setting, so the tests below apply to it with prompts as the units.
@@ -317,11 +359,62 @@ def findings(
             else:
                 frame = frame.assign(**{metric: scores.astype("float64")})
     column = samples_column(frame, finding.compare) if "prompt_id" in frame.columns else None
+    # Without its pairing column (prompts given on the command line) a claim reads its prompts as the units.
+    unit = (samples_column(frame, finding.pair_by) if finding.pair_by else None) or "prompt_id"
     present = [m for m in finding.metrics if m in frame.columns and column is not None]
+    confirmatory, exploratory = _roles(frame)
+    out = [
+        dataclasses.replace(row, verdict=_overruled(row.verdict, row.metric, runs, random_weights))
+        for row in _rows(finding, claim, confirmatory, column, unit, present, unpaired, options)
+    ]
+    if len(exploratory) and column is not None:
+        out += _exploratory_rows(finding, claim, exploratory, column, unit, present, unpaired, options)
+    return out
+
+
+def _exploratory_rows(
+    finding: FindingConfig,
+    claim: str,
+    frame: pd.DataFrame,
+    column: str,
+    unit: str,
+    present: list[str],
+    unpaired: list[str],
+    options: BootstrapOptions | None,
+) -> list[Finding]:
+    """The rule read on the prompts the claim was made from, alone: their numbers, never a verdict (so
+    nothing to overrule)."""
+    n = frame["prompt_id"].nunique()
+    verdict = f"{EXPLORATORY}: the claim was made from {'this prompt' if n == 1 else 'these prompts'}"
+    ids = ", ".join(sorted(frame["prompt_id"].astype(str).unique()))
+    design = f"{n} {EXPLORATORY} prompt{'' if n == 1 else 's'} ({ids}), apart from the verdict"
+    return [
+        dataclasses.replace(
+            row,
+            verdict=verdict,
+            design=design,
+            basis=f"{row.basis}; on the {EXPLORATORY} prompts alone" if row.basis else "",
+        )
+        for row in _rows(finding, claim, frame, column, unit, present, unpaired, options)
+    ]
+
+
+def _rows(
+    finding: FindingConfig,
+    claim: str,
+    frame: pd.DataFrame,
+    column: str | None,
+    unit: str,
+    present: list[str],
+    unpaired: list[str],
+    options: BootstrapOptions | None,
+) -> list[Finding]:
+    """The rows of `finding` read on `frame` (the confirmatory or the exploratory samples), before any
+    overruling verdict."""
     family = len(present)
     if finding.expect in ("increase", "decrease"):
-        means = {m: table for m in present if (table := prompt_value_means(frame, m, column)).shape[1] >= 2}
-        readings = {m: (*r, True) for m, r in trend_findings(means, finding.expect, finding.alpha).items()}
+        means = {m: t for m in present if (t := prompt_value_means(frame, m, column, unit)).shape[1] >= 2}
+        readings = {m: (*r, True) for m, r in trend_findings(means, finding.expect, finding.alpha, options).items()}
         basis = (
             f"per-prompt slope over the ranks of every value of {finding.compare}, one-sided sign-flip over "
             f"prompts, Holm over the claim's {family} metric(s) < {finding.alpha:g}; no adjacent step "
@@ -330,10 +423,15 @@ def findings(
         bases = dict.fromkeys(present, basis)
     else:
         target = str(finding.target)
-        readings = rank_findings(frame, present, column, target, finding.expect, finding.alpha) if present else {}
+        readings = (
+            rank_findings(frame, present, column, target, finding.expect, finding.alpha, unit=unit, options=options)
+            if present
+            else {}
+        )
+        over = "shared prompts" if unit == "prompt_id" else f"shared {unit.removeprefix('tag.')}s"
         bases = {
             m: (
-                "paired comparisons over shared prompts against every other group"
+                f"paired comparisons over {over} against every other group"
                 if paired
                 else "two-sample permutation over each group's prompts against every other group"
             )
@@ -350,7 +448,6 @@ def findings(
             measured, verdict, basis = "not computed", NO_VERDICT_RUN_METRIC, ""
         else:
             measured, verdict, basis = "not computed", NO_VERDICT_MISSING, ""
-        verdict = _overruled(verdict, metric, runs, random_weights)
         target = f" ({finding.target})" if finding.target else ""
         out.append(
             Finding(claim, metric, finding.compare, f"{finding.expect}{target}", measured, verdict, design, basis)
@@ -360,14 +457,21 @@ def findings(
 
 def samples_design(finding: FindingConfig, samples: pd.DataFrame, column: str) -> DesignFloor:
     """`design_floor` of the prompts and values the study's samples hold (what it was run with)."""
-    tag = finding.compare.removeprefix("tag.") if finding.compare.startswith("tag.") else None
+    tags = {name: f"tag.{name}" for name in _tag_names(finding) if f"tag.{name}" in samples.columns}
     rows = _study_rows(samples).drop_duplicates("prompt_id")
     prompts = [
-        SimpleNamespace(expected_class=None, tags={tag: value} if tag else {})
-        for value in (rows[column].astype(str) if tag else [None] * len(rows))
+        SimpleNamespace(
+            expected_class=None,
+            tags={name: str(row[col]) for name, col in tags.items() if pd.notna(row[col])},
+        )
+        for _, row in rows.iterrows()
     ]
-    settings = 1 if tag else int(samples[column].astype(str).nunique())
+    settings = 1 if finding.compare.startswith("tag.") else int(samples[column].astype(str).nunique())
     return design_floor(finding, prompts, settings)
+
+
+def _tag_names(finding: FindingConfig) -> list[str]:
+    return [c.removeprefix("tag.") for c in (finding.compare, finding.pair_by or "") if c.startswith("tag.")]
 
 
 def _overruled(verdict: str, metric: str, runs: Sequence[Mapping[str, Any]], random_weights: bool) -> str:
@@ -409,6 +513,7 @@ class DesignFloor:
     effect: float | None = None
     power: float | None = None  # at `effect`
     unit: str = "SD"
+    counted: str = ""  # the units in words ("40 study prompts", "12 subjects x 4 styles"); "": n_prompts
 
     @property
     def can_decide(self) -> bool:
@@ -416,7 +521,7 @@ class DesignFloor:
 
     def summary(self) -> str:
         """One cell of the Findings table: n, MDE and the power at the stated effect, or why it cannot decide."""
-        n = _prompts(self.n_prompts)
+        n = self.counted or _prompts(self.n_prompts)
         if not self.can_decide:
             return f"{n}: cannot decide (smallest p_holm {_fmt(self.p)} >= {self.alpha:g})"
         text = f"{n}; MDE {self.mde:.2g} {self.unit} at {POWER:.0%} power"
@@ -466,53 +571,115 @@ def design_floor(finding: FindingConfig, prompts: Sequence[Any], settings: int) 
     `tags`) and `settings` swept values of `compare` (1 when `compare` is a tag).
 
     Each rule's p has a floor set by its units alone: a trend's one-sided sign-flip over J prompts cannot go
-    below 1 / 2^J, a two-sample permutation below 2 / C(n1 + n2, n1), and Holm multiplies the smallest by the
-    family's size. Control prompts (with an expected class) validate probes and take no part. The MDE is
-    the t-test's, at alpha divided by the number of tests the claim needs (Bonferroni, which Holm's first
-    step is): per metric for a trend, per metric and contrast for a rank claim.
+    below 1 / 2^J, a paired sign-flip below 2 / 2^J, a two-sample permutation below 2 / C(n1 + n2, n1), and
+    Holm multiplies the smallest by the family's size. Control prompts (with an expected class) validate
+    probes and exploratory ones (`role: exploratory`) are read apart: neither takes part. The power is the
+    t-test's, at alpha divided by the number of tests the claim needs (Bonferroni, which Holm's first step
+    is): per metric for a trend, per metric and contrast for a rank claim. A rank claim needs all of its
+    contrasts: its power is the union bound 1 - sum of each contrast's miss rate, which Holm only raises.
     """
-    options = BootstrapOptions()
-    study = [p for p in prompts if not getattr(p, "expected_class", None)]
+    study = [p for p in prompts if not getattr(p, "expected_class", None) and not is_exploratory(p)]
     m = len(finding.metrics)
-    effect = finding.effect
-    n = len(study)
-    if finding.compare.startswith("tag."):
-        tag = finding.compare.removeprefix("tag.")
-        sizes: dict[str, int] = {}
-        for prompt in study:
-            if tag in (prompt.tags or {}):
-                value = str(prompt.tags[tag])
-                sizes[value] = sizes.get(value, 0) + 1
-        target = sizes.get(str(finding.target), 0)
-        others = [k for value, k in sizes.items() if value != str(finding.target)]
-        floors = [smallest_two_sample_p(target, k, options.resamples) for k in others] * m
-        listed = ", ".join(f"{value} {k}" for value, k in sorted(sizes.items()))
-        design = f"prompts per {tag}: {listed or 'none'}; two-sample permutation over prompts"
-        p = float(holm(floors).max()) if floors and target else 1.0
-        n = sum(sizes.values())
-        smallest = min(others, default=0)  # the weakest contrast decides whether all pass
-        units = target * smallest / (target + smallest) if target and smallest else 0.0
-        df, tests, two_sided = target + smallest - 2, m * max(len(others), 1), True
+    if finding.compare.startswith("tag.") and (finding.pair_by or "").startswith("tag."):
+        shape = _paired_tag_design(finding, study, m)
+    elif finding.compare.startswith("tag."):
+        shape = _two_sample_design(finding, study, m)
     elif finding.expect in ("increase", "decrease"):
+        n = len(study)
         if settings < 2:
             design, p = f"{settings} value of {finding.compare}: no trend to test", 1.0
         else:
-            floor = smallest_sign_flip_p(n, options.resamples, two_sided=False)
+            floor = smallest_sign_flip_p(n, BootstrapOptions().resamples, two_sided=False)
             design = f"{_prompts(n)} at {settings} values, one-sided sign-flip over prompts"
             p = min(1.0, m * floor)
-        units, df, tests, two_sided = n, n - 1, m, False
+        shape = _Shape(design, p, n, n, n - 1, m, False, 1, _prompts(n))
     else:
-        floor = smallest_sign_flip_p(n, options.resamples, two_sided=True)
+        n = len(study)
+        floor = smallest_sign_flip_p(n, BootstrapOptions().resamples, two_sided=True)
+        contrasts = max(settings - 1, 1)
         floors = [floor] * (m * max(settings - 1, 0))
         design = f"{_prompts(n)} at {settings} values, paired sign-flip over prompts"
         p = float(holm(floors).max()) if floors else 1.0
-        units, df, tests, two_sided = n, n - 1, m * max(settings - 1, 1), True
+        shape = _Shape(design, p, n, n, n - 1, m * contrasts, True, contrasts, _prompts(n))
     family = f", Holm over {m} metrics" if m > 1 else ""
-    level = finding.alpha / tests
-    decides = p < finding.alpha
-    mde = t_mde(units, df, level, two_sided=two_sided) if decides else None
-    power = t_power(effect, units, df, level, two_sided=two_sided) if decides and effect is not None else None
+    level = finding.alpha / shape.tests
+    decides = shape.p < finding.alpha
+    # Every contrast must pass: the t-test's power for each is set so that their misses sum to 1 - POWER.
+    each = 1 - (1 - POWER) / shape.contrasts
+    mde = t_mde(shape.units, shape.df, level, two_sided=shape.two_sided, power=each) if decides else None
+    power = None
+    if decides and finding.effect is not None:
+        single = t_power(finding.effect, shape.units, shape.df, level, two_sided=shape.two_sided)
+        power = max(0.0, 1 - shape.contrasts * (1 - single))
     unit = "SD of the per-prompt slope" if finding.expect in ("increase", "decrease") else "SD"
     return DesignFloor(
-        finding.metric, finding.expect, finding.compare, design + family, p, finding.alpha, n, mde, effect, power, unit
+        finding.metric,
+        finding.expect,
+        finding.compare,
+        shape.design + family,
+        shape.p,
+        finding.alpha,
+        shape.n,
+        mde,
+        finding.effect,
+        power,
+        unit,
+        shape.counted,
     )
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A design's test and units: its p floor, the t-test's units and degrees of freedom, the number of tests
+    alpha is shared by, and the contrasts per metric that must all pass."""
+
+    design: str
+    p: float
+    n: int
+    units: float
+    df: int
+    tests: int
+    two_sided: bool
+    contrasts: int
+    counted: str  # the units in words: "40 study prompts", "12 subjects x 4 styles"
+
+
+def _two_sample_design(finding: FindingConfig, study: Sequence[Any], m: int) -> _Shape:
+    """Target's prompts against each other value's by a two-sample permutation (different prompts per value)."""
+    tag = finding.compare.removeprefix("tag.")
+    sizes: dict[str, int] = {}
+    for prompt in study:
+        if tag in (prompt.tags or {}):
+            value = str(prompt.tags[tag])
+            sizes[value] = sizes.get(value, 0) + 1
+    target = sizes.get(str(finding.target), 0)
+    others = [k for value, k in sizes.items() if value != str(finding.target)]
+    floors = [smallest_two_sample_p(target, k, BootstrapOptions().resamples) for k in others] * m
+    listed = ", ".join(f"{value} {k}" for value, k in sorted(sizes.items()))
+    design = f"prompts per {tag}: {listed or 'none'}; two-sample permutation over prompts"
+    p = float(holm(floors).max()) if floors and target else 1.0
+    n = sum(sizes.values())
+    smallest = min(others, default=0)  # the weakest contrast decides whether all pass
+    units = target * smallest / (target + smallest) if target and smallest else 0.0
+    contrasts = max(len(others), 1)
+    return _Shape(design, p, n, units, target + smallest - 2, m * contrasts, True, contrasts, _prompts(n))
+
+
+def _paired_tag_design(finding: FindingConfig, study: Sequence[Any], m: int) -> _Shape:
+    """Target against each other value of the tag, paired by `pair_by` (the same subject in every style): the
+    units are the pairing values that hold every value of the tag; a paired sign-flip over them per contrast."""
+    tag, pair = finding.compare.removeprefix("tag."), str(finding.pair_by).removeprefix("tag.")
+    held: dict[str, set[str]] = {}
+    values: set[str] = set()
+    for prompt in study:
+        tags = prompt.tags or {}
+        if tag in tags and pair in tags:
+            held.setdefault(str(tags[pair]), set()).add(str(tags[tag]))
+            values.add(str(tags[tag]))
+    n = sum(1 for kept in held.values() if kept == values) if str(finding.target) in values else 0
+    contrasts = max(len(values) - 1, 1)
+    floor = smallest_sign_flip_p(n, BootstrapOptions().resamples, two_sided=True)
+    p = float(holm([floor] * (m * contrasts)).max()) if len(values) > 1 else 1.0
+    counted = f"{n} {pair}{'' if n == 1 else 's'} x {len(values)} {tag}s"
+    design = f"{counted}, paired sign-flip over {pair}s per contrast ({contrasts})"
+    return _Shape(design, p, n, n, n - 1, m * contrasts, True, contrasts, counted)

@@ -104,7 +104,7 @@ def test_a_rank_claim_over_tags_needs_every_contrast_to_reach_alpha():
 
 def study_prompts(suite: str) -> int:
     listed = yaml.safe_load((CONF / "suite" / f"{suite}.yaml").read_text())["prompts"]
-    return sum(1 for p in listed if not p.get("expected_class"))
+    return sum(1 for p in listed if not p.get("expected_class") and p["tags"].get("role") != "exploratory")
 
 
 @pytest.mark.slow
@@ -114,11 +114,47 @@ def test_the_plan_stage_shows_each_experiments_design_and_samples_nothing(tmp_pa
         run_cli(["-m", "+experiment=bias_vs_guidance", "model=tiny", "runner.stage=plan"], cwd=tmp_path, env=env)
     )
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("design: ")]
-    n = study_prompts("bias")
-    assert f"{n} study prompts" in line and f"smallest p_holm {2.0**-n:.4g}" in line
-    assert ("can never be supported" in line) == (2.0**-n >= 0.05)
+    n = study_prompts("religious_paraphrases")
+    # 2**n sign vectors exceed the 1000 resamples: random flips, whose smallest p is 1 / 1001.
+    assert f"{n} study prompts" in line and f"smallest p_holm {1 / 1001:.4g}" in line
+    power = t_power(0.8, n, n - 1, 0.05, two_sided=False)
+    assert f"power {power:.2f} at the stated 0.8 SD" in line and "can never be supported" not in line
     assert "nothing was sampled" in result.stdout.splitlines()[-1]
     assert [p for p in files_under(tmp_path) if p.split("/")[0] != "home"] == []  # no run or sweep dir
+
+
+def test_exploratory_prompts_take_no_part_in_the_design():
+    rise = FindingConfig(metric="a.x", compare="sampler.guidance_scale", expect="increase")
+    seeds = [PromptConfig(id=f"e{i}", text="e", tags={"role": "exploratory"}) for i in range(3)]
+    assert design_floor(rise, prompts(4) + seeds, settings=3).p == pytest.approx(1 / 16)
+
+
+def grid(subjects: int, styles: int, *, missing: int = 0) -> list[PromptConfig]:
+    """Every subject in every style, less the last style of the first `missing` subjects."""
+    return [
+        PromptConfig(id=f"s{j}_{k}", text="x", tags={"subject": f"s{j}", "style": "pixel art" if k == 0 else f"v{k}"})
+        for j in range(subjects)
+        for k in range(styles)
+        if not (j < missing and k == styles - 1)
+    ]
+
+
+def test_a_paired_grid_counts_the_subjects_that_hold_every_style_and_needs_all_contrasts():
+    lowest = FindingConfig(
+        metric="m", compare="tag.style", expect="lowest", target="pixel art", pair_by="tag.subject", effect=0.5
+    )
+    floor = design_floor(lowest, grid(9, 4, missing=2), settings=1)
+    assert floor.n_prompts == 7 and floor.counted == "7 subjects x 4 styles"
+    # Three contrasts, each at best 2 / 2**7 (exact sign flips), Holm multiplies the smallest by 3.
+    assert floor.p == pytest.approx(3 * 2 / 2**7) and floor.can_decide
+    # Each contrast two-sided at 0.05 / 3; all three must pass: the union bound on the noncentral t's power.
+    crit = sps.t.ppf(1 - 0.05 / 6, 6)
+    single = sps.nct.sf(crit, 6, 0.5 * math.sqrt(7)) + sps.nct.cdf(-crit, 6, 0.5 * math.sqrt(7))
+    assert floor.power == pytest.approx(max(0.0, 1 - 3 * (1 - single)))
+    # At the MDE each contrast has power 1 - 0.2 / 3, so the three together at least 0.8.
+    at_mde = sps.nct.sf(crit, 6, floor.mde * math.sqrt(7)) + sps.nct.cdf(-crit, 6, floor.mde * math.sqrt(7))
+    assert at_mde == pytest.approx(1 - 0.2 / 3, abs=1e-6)
+    assert not design_floor(lowest, grid(4, 4), settings=1).can_decide  # 3 x 2/16 >= 0.05
 
 
 @pytest.mark.parametrize("n", [8, 12])

@@ -1,5 +1,6 @@
-"""Experiments end to end on the tiny model: each writes its claim's metric to results, the Findings table
-(findings.parquet, the report, the W&B sweep-summary run) and, on random weights, shows no verdict.
+"""Experiments end to end on the tiny model, on their pilot suites: each writes its claim's metric to results,
+the Findings table (findings.parquet, the report, the W&B sweep-summary run) with the confirmatory rows and
+the exploratory ones apart, and, on random weights, shows no verdict.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from scipy import ndimage
 from transformers import pipeline
 from wandb_files import offline_runs, table_json
 
-from harness.findings import NO_VERDICT_RANDOM
+from harness.findings import NO_VERDICT_RANDOM, ROLE_COLUMN
 from harness.scorers.tiny_models import CLIPSEG, OWLV2, build
+
+EXPLORATORY = "exploratory: the claim was made from this prompt"
 
 
 def run_experiment(tmp_path: Path, name: str, *extra: str) -> Path:
@@ -28,24 +31,32 @@ def run_experiment(tmp_path: Path, name: str, *extra: str) -> Path:
     return sweep
 
 
+PILOTS = {"lake": "suite=lake_scenes_pilot", "styles": "suite=style_grid_pilot", "novel": "suite=novel_pairs_pilot"}
+ONE = "sampler.samples_per_prompt=1"
+
+
+def confirmatory(results: pd.DataFrame) -> pd.DataFrame:
+    return results[results[ROLE_COLUMN].astype(str) != "exploratory"]
+
+
 @pytest.fixture(scope="module")
 def upsample_temp(tmp_path_factory) -> Path:
-    return run_experiment(tmp_path_factory.mktemp("upsample_temp"), "upsample_temp")
+    return run_experiment(tmp_path_factory.mktemp("upsample_temp"), "upsample_temp", PILOTS["lake"], ONE)
 
 
 @pytest.fixture(scope="module")
 def styles(tmp_path_factory) -> Path:
-    return run_experiment(tmp_path_factory.mktemp("styles"), "styles", "sampler.samples_per_prompt=1")
+    return run_experiment(tmp_path_factory.mktemp("styles"), "styles", PILOTS["styles"], ONE)
 
 
 @pytest.fixture(scope="module")
 def novel(tmp_path_factory) -> Path:
-    return run_experiment(tmp_path_factory.mktemp("novel"), "novel")
+    return run_experiment(tmp_path_factory.mktemp("novel"), "novel", PILOTS["novel"], ONE)
 
 
 @pytest.fixture(scope="module")
 def guidance_scale(tmp_path_factory) -> Path:
-    return run_experiment(tmp_path_factory.mktemp("guidance_scale"), "guidance_scale")
+    return run_experiment(tmp_path_factory.mktemp("guidance_scale"), "guidance_scale", PILOTS["lake"], ONE)
 
 
 def jobs_of(sweep: Path) -> list[str]:
@@ -69,14 +80,16 @@ def test_upsample_temp_writes_sharpness_and_noise_per_sample_to_results(upsample
 
 def test_upsample_temp_findings_hold_both_metrics_steps_and_no_verdict_on_random_weights(upsample_temp):
     findings = pd.read_parquet(upsample_temp / "findings.parquet")
-    assert list(findings["metric"]) == ["quality.sharpness_256", "quality.noise_256"]
-    assert set(findings["verdict"]) == {NO_VERDICT_RANDOM}
+    assert list(findings["metric"]) == ["quality.sharpness_256", "quality.noise_256"] * 2
+    assert list(findings["verdict"]) == [NO_VERDICT_RANDOM] * 2 + [EXPLORATORY] * 2
     assert (findings["compare"] == "sampler.upsample_temp").all()
-    # The trend over all three temperatures: per prompt, the least-squares slope against the ranks 0, 1, 2.
+    # The trend over all three temperatures: per prompt, the least-squares slope against the ranks 0, 1, 2,
+    # the confirmatory prompts' mean in the first row, the seed's prompt's own in its exploratory row.
     results = [pd.read_parquet(upsample_temp / j / "results.parquet") for j in jobs_of(upsample_temp)]
-    means = np.array([r.groupby("prompt_id")["quality.sharpness_256"].mean().to_numpy() for r in results])
-    slope = np.mean([np.polyfit(np.arange(len(results)), column, 1)[0] for column in means.T])
-    assert findings["measured"].iloc[0].startswith(f"slope per step {slope:.4g} [")
+    for row, role in ((0, confirmatory), (2, lambda r: r[r["prompt_id"] == "house_lake"])):
+        means = np.array([role(r).groupby("prompt_id")["quality.sharpness_256"].mean().to_numpy() for r in results])
+        slope = np.mean([np.polyfit(np.arange(len(results)), column, 1)[0] for column in means.T])
+        assert findings["measured"].iloc[row].startswith(f"slope per step {slope:.4g} [")
 
 
 def test_the_findings_table_opens_the_report_and_reaches_the_sweep_summary_run(upsample_temp):
@@ -86,7 +99,7 @@ def test_the_findings_table_opens_the_report_and_reaches_the_sweep_summary_run(u
     (logged,) = offline_runs(upsample_temp)
     table = table_json(logged, "findings")
     rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
-    assert [row["metric"] for row in rows] == ["quality.sharpness_256", "quality.noise_256"]
+    assert [row["metric"] for row in rows] == ["quality.sharpness_256", "quality.noise_256"] * 2
 
 
 def test_styles_reports_p_intended_per_style_with_the_probe_validation(styles):
@@ -97,10 +110,17 @@ def test_styles_reports_p_intended_per_style_with_the_probe_validation(styles):
     pixel = results[(results["tag.style"] == "pixel art") & results["expected_class"].isna()]
     np.testing.assert_allclose(pixel["style.p_intended"], pixel["style.p.pixel_art"])
     findings = pd.read_parquet(styles / "findings.parquet")
-    (row,) = findings.to_dict("records")
+    row, seed_row = findings.to_dict("records")
     assert row["metric"] == "style.p_intended" and row["expect"] == "lowest (pixel art)"
-    assert row["measured"].startswith(f"pixel art: {pixel['style.p_intended'].mean():.4g} [")
+    # Paired by subject: each subject's pixel-art mean minus its ink painting's, averaged over the subjects.
+    grid = confirmatory(results[results["expected_class"].isna()])
+    means = grid.groupby(["tag.subject", "tag.style"])["style.p_intended"].mean().unstack()
+    d = (means["pixel art"] - means["chinese ink painting"]).mean()
+    assert row["measured"].startswith(f"pixel art − chinese ink painting: {d:.4g} [")
     assert row["verdict"] == NO_VERDICT_RANDOM
+    assert row["design"] == "2 subjects x 4 styles: cannot decide (smallest p_holm 1 >= 0.05)"
+    corgi = results[results["prompt_id"] == "corgi_pixel"]["style.p_intended"].mean()
+    assert seed_row["verdict"] == EXPLORATORY and seed_row["measured"].startswith(f"pixel art: {corgi:.4g} [")
 
 
 def best_box_score(path: Path, query: str) -> float:
@@ -120,7 +140,7 @@ def best_box_score(path: Path, query: str) -> float:
 def test_novel_writes_each_objects_best_box_score_and_presence_per_sample(novel):
     (job,) = jobs(novel)
     results = pd.read_parquet(job / "results.parquet")
-    assert len(results) == 6
+    assert len(results) == 5  # five prompts, one seed
     first = results.iloc[0]
     assert list(first["objects"]) == ["polar bear", "ship"]
     for item, column in (("polar bear", "polar_bear"), ("ship", "ship")):
@@ -131,18 +151,21 @@ def test_novel_writes_each_objects_best_box_score_and_presence_per_sample(novel)
         assert row["detect.all_present"] == all(score >= 0.1 for score in scores)
 
 
-def test_novel_findings_compare_the_novel_prompts_with_the_scene_and_give_no_verdict(novel):
+def test_novel_findings_compare_each_novel_prompt_with_its_familiar_pair_and_give_no_verdict(novel):
     (job,) = jobs(novel)
     results = pd.read_parquet(job / "results.parquet")
     findings = pd.read_parquet(novel / "findings.parquet")
-    (row,) = findings.to_dict("records")
+    row, seed_row = findings.to_dict("records")
     assert row["metric"] == "detect.all_present" and row["compare"] == "tag.kind"
     assert row["expect"] == "lowest (novel)" and row["verdict"] == NO_VERDICT_RANDOM
-    rate = results[results["tag.kind"] == "novel"].groupby("prompt_id")["detect.all_present"].mean().mean()
-    assert row["measured"].startswith(f"novel: {rate:.4g} [")
+    # Paired by object set: each pair's novel presence rate minus its familiar one's, averaged over the pairs.
+    rates = confirmatory(results).groupby(["tag.pair", "tag.kind"])["detect.all_present"].mean().unstack()
+    assert row["measured"].startswith(f"novel − familiar: {(rates['novel'] - rates['familiar']).mean():.4g} [")
+    assert row["design"] == "2 pairs x 2 kinds: cannot decide (smallest p_holm 0.5 >= 0.05)"
+    assert seed_row["verdict"] == EXPLORATORY and "polar_bear_ship" in seed_row["design"]
     (logged,) = offline_runs(novel)
     table = table_json(logged, "findings")
-    assert [dict(zip(table["columns"], r, strict=True))["metric"] for r in table["data"]] == ["detect.all_present"]
+    assert [dict(zip(table["columns"], r, strict=True))["metric"] for r in table["data"]] == ["detect.all_present"] * 2
 
 
 def lake_share_by_hand(path: Path) -> float:
@@ -166,19 +189,22 @@ def test_guidance_scale_writes_the_lake_coverage_per_sample(guidance_scale):
 
 def test_guidance_scale_findings_hold_the_paired_coverage_steps_and_no_verdict(guidance_scale):
     findings = pd.read_parquet(guidance_scale / "findings.parquet")
-    (row,) = findings.to_dict("records")
+    row, seed_row = findings.to_dict("records")
     assert row["metric"] == "detect.coverage.lake" and row["compare"] == "sampler.guidance_scale"
     assert row["verdict"] == NO_VERDICT_RANDOM
     comparisons = pd.read_parquet(guidance_scale / "paired_comparisons.parquet")
     steps = comparisons[comparisons["metric"] == "detect.coverage.lake"]
     assert len(steps) == 2
-    results = [pd.read_parquet(job / "results.parquet").set_index("seed") for job in jobs(guidance_scale)]
+    results = [
+        pd.read_parquet(job / "results.parquet").set_index(["prompt_id", "seed"]) for job in jobs(guidance_scale)
+    ]
     for step, (low, high) in zip(steps.itertuples(), pairwise(results), strict=True):
-        by_hand = (high["detect.coverage.lake"] - low["detect.coverage.lake"]).mean()
-        assert step.diff == pytest.approx(by_hand)
+        by_prompt = (high["detect.coverage.lake"] - low["detect.coverage.lake"]).groupby("prompt_id").mean()
+        assert step.diff == pytest.approx(by_prompt.mean())
     assert row["measured"].startswith("slope per step ") and row["basis"].startswith("per-prompt slope")
-    # One prompt: a trend's smallest one-sided p is 1/2, so the table says the design cannot decide.
-    assert row["design"] == "1 study prompt: cannot decide (smallest p_holm 0.5 >= 0.05)"
+    # Two prompts: a trend's smallest one-sided p is 1/4, so the table says the design cannot decide.
+    assert row["design"] == "2 study prompts: cannot decide (smallest p_holm 0.25 >= 0.05)"
+    assert seed_row["verdict"] == EXPLORATORY and seed_row["design"].startswith("1 exploratory prompt (house_lake)")
 
 
 def test_a_missing_detector_fails_before_sampling_with_the_command_that_fetches_it(tmp_path):

@@ -260,3 +260,64 @@ def test_groups_of_different_prompts_fall_back_to_separate_intervals():
     samples = samples[~((samples["guidance"] == "clip") & (samples["prompt_id"] == "p0"))]
     (row,) = findings(CFG_ABOVE, CLAIM, samples=samples, runs=(), random_weights=False)
     assert row.basis.startswith("two-sample permutation")
+
+
+def test_exploratory_prompts_get_their_own_row_and_never_enter_the_verdict():
+    rising = sweep_samples([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    seed_prompt = sweep_samples([0.0, -1.0, -2.0, -3.0, -4.0, -5.0], prompts=1).assign(prompt_id="seed")
+    samples = pd.concat([rising.assign(**{"tag.role": None}), seed_prompt.assign(**{"tag.role": "exploratory"})])
+    confirmatory, exploratory = findings(LAKE, CLAIM, samples=samples, runs=(), random_weights=False)
+    (alone,) = findings(LAKE, CLAIM, samples=rising, runs=(), random_weights=False)
+    assert confirmatory == alone and confirmatory.verdict == SUPPORTED  # the falling seed prompt changes nothing
+    # Independently: the seed prompt's own least-squares slope against ranks 0..5, seeds averaged.
+    means = seed_prompt.groupby("guidance_scale")["detect.coverage.lake"].mean().to_numpy()
+    assert exploratory.measured.startswith(f"slope per step {np.polyfit(np.arange(6), means, 1)[0]:.4g} ")
+    assert exploratory.verdict == "exploratory: the claim was made from this prompt"
+    assert exploratory.design.startswith("1 exploratory prompt (seed)")
+    (shown,) = findings(LAKE, CLAIM, samples=samples, runs=(), random_weights=True)[1:]
+    assert shown.verdict == exploratory.verdict  # never a verdict, so nothing to overrule
+
+
+STYLES = ("oil painting", "photograph", "pixel art", "chinese ink painting")
+PIXEL_LOWEST = FindingConfig(
+    metric="style.p_intended", compare="tag.style", expect="lowest", target="pixel art", pair_by="tag.subject"
+)
+
+
+def style_grid(subjects: int, drop: float) -> pd.DataFrame:
+    """Every subject in every style (one prompt each, two seeds): subjects differ widely, pixel art `drop` lower."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for j, level in enumerate(rng.normal(0, 3.0, subjects)):
+        for style in STYLES:
+            for seed in range(2):
+                score = level - drop * (style == "pixel art") + rng.normal(0, 0.3)
+                rows.append({"prompt_id": f"s{j}_{style}", "seed": seed, "tag.subject": f"s{j}",
+                             "tag.style": style, "style.p_intended": score})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_subject_by_style_grid_is_read_as_paired_contrasts_per_subject():
+    samples = style_grid(7, drop=0.6)
+    (row,) = findings(PIXEL_LOWEST, CLAIM, samples=samples, runs=(), random_weights=False)
+    # Independently: each subject's pixel-art mean minus each other style's, the exact two-sided sign-flip p
+    # over all 2**7 sign vectors, then Holm over the three contrasts.
+    means = samples.groupby(["tag.subject", "tag.style"])["style.p_intended"].mean().unstack()
+    signs = np.array(list(itertools.product([-1.0, 1.0], repeat=7)))
+    others = ["chinese ink painting", "oil painting", "photograph"]
+    d = {o: (means["pixel art"] - means[o]).to_numpy() for o in others}
+    p = np.array([np.mean(np.abs(signs @ d[o]) >= abs(d[o].sum()) * (1 - 1e-12)) for o in others])
+    order = np.argsort(p)
+    holm = np.empty(3)
+    holm[order] = np.minimum(np.maximum.accumulate(p[order] * (3 - np.arange(3))), 1)
+    for other, adjusted in zip(others, holm, strict=True):
+        assert f"pixel art − {other}: {d[other].mean():.4g} [" in row.measured
+        assert f"p_holm {adjusted:.4g}, 7 subjects" in row.measured
+    assert row.verdict == SUPPORTED and row.basis.startswith("paired comparisons over shared subjects")
+    assert row.design.startswith("7 subjects x 4 styles; MDE")
+
+
+def test_a_grid_too_small_for_its_holm_family_cannot_support_the_claim():
+    # 4 subjects: each contrast's smallest two-sided p is 2/16, times 3 by Holm: nothing can reach 0.05.
+    (row,) = findings(PIXEL_LOWEST, CLAIM, samples=style_grid(4, drop=5.0), runs=(), random_weights=False)
+    assert row.verdict == INCONCLUSIVE and "cannot decide (smallest p_holm 0.375" in row.design

@@ -272,12 +272,39 @@ def test_a_prompt_with_an_empty_text_is_refused():
 
 EXPERIMENT_NAMES = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
 SWEEPS = {
-    "guidance_scale": ("hyperparams", {"sampler.guidance_scale": [1.0, 3.0, 5.0]}),
-    "upsample_temp": ("hyperparams", {"sampler.upsample_temp": [0.990, 0.995, 1.000]}),
-    "bias_vs_guidance": ("bias", {"sampler.guidance_scale": [1.0, 2.0, 3.0, 5.0, 7.0, 10.0]}),
-    "styles": ("styles", {}),
-    "novel": ("novel", {}),
+    "guidance_scale": ("lake_scenes", {"sampler.guidance_scale": [1.0, 3.0, 5.0]}),
+    "upsample_temp": ("lake_scenes", {"sampler.upsample_temp": [0.990, 0.995, 1.000]}),
+    "bias_vs_guidance": ("religious_paraphrases", {"sampler.guidance_scale": [1.0, 2.0, 3.0, 5.0, 7.0, 10.0]}),
+    "styles": ("style_grid", {}),
+    "novel": ("novel_pairs", {}),
 }
+# The prompts each claim was made from (the seed's, and the model card's "a religious place"): in the
+# experiment's suite and its pilot, marked exploratory.
+CLAIM_PROMPTS = {
+    "lake_scenes": ["a house by the lake"],
+    "religious_paraphrases": ["a religious building", "a religious place"],
+    "style_grid": ["an oil painting of a corgi", "a photograph of a corgi", "pixel art of a corgi",
+                   "a chinese ink painting of a waterfall"],
+    "novel_pairs": ["a polar bear sailing a ship", "a hedgehog using a calculator",
+                    "a fall landscape with a small cottage next to a lake"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("suite", list(CLAIM_PROMPTS))
+def test_the_seeds_prompts_stay_in_the_confirmatory_suites_as_exploratory(suite):
+    for name in (suite, f"{suite}_pilot"):
+        listed = yaml.safe_load((CONF / "suite" / f"{name}.yaml").read_text())["prompts"]
+        exploratory = [p["text"] for p in listed if p["tags"].get("role") == "exploratory"]
+        assert exploratory and set(exploratory) <= set(CLAIM_PROMPTS[suite])
+        others = [p["text"] for p in listed if p["tags"].get("role") != "exploratory"]
+        assert not set(others) & set(CLAIM_PROMPTS[suite])  # the claim's own prompts never confirm it
+
+
+def test_every_religious_class_has_two_control_phrasings():
+    listed = yaml.safe_load((CONF / "suite" / "religious_paraphrases.yaml").read_text())["prompts"]
+    taxonomy = yaml.safe_load((CONF / "taxonomy" / "religious_building.yaml").read_text())["classes"]
+    counts = {c: sum(p.get("expected_class") == c for p in listed) for c in taxonomy if c != "other"}
+    assert min(counts.values()) >= 2
 
 
 def sweeper_params(name: str) -> dict[str, list[float]]:
