@@ -255,8 +255,14 @@ def finding_error(rc: Any, cfg: DictConfig) -> str | None:
         if error := _detect_name_error(key, metric, rc.suite):
             return error
     compare = finding.compare
+    tags = {tag for prompt in rc.suite.prompts for tag in prompt.tags}
+    pair_by = finding.pair_by
+    if pair_by is not None and rc.suite.path is None and (not pair_by.startswith("tag.") or pair_by[4:] not in tags):
+        return (
+            f"finding.pair_by: {pair_by!r} is not a tag of suite {rc.suite.name!r} (tags: {_listed(tags)}); the "
+            "paired units are a tag's values, e.g. tag.subject"
+        )
     if compare.startswith("tag."):
-        tags = {tag for prompt in rc.suite.prompts for tag in prompt.tags}
         if rc.suite.path is None and compare[4:] not in tags:
             return f"finding.compare: {compare!r} is not a tag of suite {rc.suite.name!r} (tags: {_listed(tags)})"
         return None

@@ -366,6 +366,10 @@ BAD_INPUTS = {
         ["-m", "+experiment=guidance_scale", *QUICK[:-2], "finding.metric=detect.coverage.sea", *SWEEP],
         ["finding.metric", "'detect.coverage.sea'", "house, lake"],
     ),
+    "finding_pair_by_of_no_tag": (
+        ["+experiment=novel", *QUICK[:-2], "finding.pair_by=tag.pear", *RUN],
+        ["finding.pair_by", "'tag.pear'", "pair"],
+    ),
     "finding_expectation_unknown": (
         ["+experiment=novel", *QUICK[:-2], "finding.expect=up", *RUN],
         ["finding.expect", "'up'", "increase"],
