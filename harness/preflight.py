@@ -41,6 +41,7 @@ _Key = tuple[str, tuple[str, ...]]
 _composed: dict[_Key, DictConfig] = {}
 _jobs: dict[_Key, DictConfig] = {}
 _typed: dict[_Key, Any] = {}
+_suites_read: set[str] = set()  # the suite configs whose prompts have been read and checked
 
 
 def _compose(conf_dir: Path, overrides: Sequence[str]) -> DictConfig:
@@ -206,7 +207,9 @@ def _check_job(conf_dir: Path, overrides: list[str], suites: Sequence[str]) -> t
         check_scorer_names(rc.scorers)
         if error := finding_error(rc, cfg) or creatable_error(Path(rc.store.cache_dir), "store.cache_dir"):
             return error, cfg
-        load_suite(rc.suite)  # its prompt file and listed prompts (an inpainting prompt's pixels with torch)
+        if (suite := f"{Path.cwd()}|{rc.suite!r}") not in _suites_read:  # once per suite, not per sweep point
+            load_suite(rc.suite)  # its prompt file and listed prompts (an inpainting prompt's pixels with torch)
+            _suites_read.add(suite)
         probe_scorers(rc)
         return None, cfg
     except (HydraException, OmegaConfBaseException, *USAGE_ERRORS) as err:

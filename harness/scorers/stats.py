@@ -79,8 +79,7 @@ def mean_interval(values: np.ndarray, options: BootstrapOptions) -> tuple[np.nda
     se = x.std(axis=-1, ddof=1) / np.sqrt(n)
     half = sps.t.ppf((1 + options.level) / 2, n - 1) * se
     q_low, q_high = _studentized_quantiles(x, mean, options)
-    low, high = np.fmin(mean - half, mean - q_high * se), np.fmax(mean + half, mean - q_low * se)
-    return low, high
+    return np.fmin(mean - half, mean - q_high * se), np.fmax(mean + half, mean - q_low * se)
 
 
 def _studentized_quantiles(x: np.ndarray, mean: np.ndarray, options: BootstrapOptions) -> tuple[np.ndarray, np.ndarray]:
