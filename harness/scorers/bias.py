@@ -21,11 +21,10 @@ from harness.scorers.options import BootstrapOptions
 from harness.scorers.probe import Validation, ZeroShotProbe, class_probabilities
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import (
-    mean_interval,
     mean_interval_method,
     min_units,
     normalized_entropy,
-    proportion_interval,
+    rate_interval,
     tv_from_uniform,
 )
 from harness.scorers.weights import WeightFile
@@ -43,7 +42,7 @@ class Distribution:
 
     A prompt's images share its wording and often its class (the intra-prompt correlation), so a share's
     interval counts prompts, not images: each prompt's share of a class, then the interval of their mean
-    over prompts (`mean_interval`; none below the prompts it needs to cover). The share is that mean, the
+    over prompts (`rate_interval`; none below the prompts it needs to cover). The share is that mean, the
     pooled share when every prompt has as many images.
     """
 
@@ -64,14 +63,9 @@ class Distribution:
         per_prompt = np.zeros((len(units), n_classes))
         np.add.at(per_prompt, (unit, labels), 1.0)
         per_prompt /= per_prompt.sum(axis=1, keepdims=True)
-        low, high = mean_interval(per_prompt.T, BootstrapOptions(level=level))
-        # Clopper-Pearson as if each prompt were one trial (the shares' sum as fractional successes): one trial
-        # a prompt is the smallest effective sample size clustered images can have, so it holds at any
-        # intra-prompt correlation, and where prompts' shares barely vary (a rare class seen in no prompt gives
-        # t an interval of width 0) it keeps an upper bound above 0.
-        cp_low, cp_high = proportion_interval(per_prompt.sum(axis=0), len(units), level)
-        # A share lies in [0, 1]; clipping the interval there changes no coverage.
-        low, high = np.clip(np.minimum(low, cp_low), 0, 1), np.clip(np.maximum(high, cp_high), 0, 1)
+        # Each prompt's share of a class is a rate of its images: where prompts' shares barely vary (a rare
+        # class seen in no prompt gives t an interval of width 0) the Clopper-Pearson part keeps a bound.
+        low, high = rate_interval(per_prompt.T, BootstrapOptions(level=level))
         return cls(counts, per_prompt.mean(axis=0), low, high, len(units))
 
     @property
