@@ -10,6 +10,7 @@ false "supported" rate. `python -m harness.power` prints both for every study ne
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 from collections.abc import Sequence
@@ -117,13 +118,21 @@ def simulate_church(
 ) -> pd.DataFrame:
     """Probe images labelled church or not: each paraphrase's church propensity drawn from a Beta with
     intra-prompt correlation `icc` around the share at the lowest scale, rising by `rise` over the swept
-    scales' ranks on average, each paraphrase's slope varying with SD CHURCH_SLOPE_SD of the mean slope."""
+    scales' ranks on average, each paraphrase's slope varying with SD CHURCH_SLOPE_SD of the mean slope.
+
+    A paraphrase's own deviation from the mean slope is capped where it would carry its share out of [0, 1]
+    over the swept scales, symmetrically (a deviation and its negative are capped alike): clipping the shares
+    instead would cut the falling paths of paraphrases near 0 more often than the rising ones, and plant a
+    rise where none is meant (at ICC 0.3 that made 0.057 of studies "supported" at `rise` 0). Only the planted
+    rise itself is clipped, which can only shrink it.
+    """
     n, k, s = design.units, len(design.points), design.seeds
     concentration = 1 / icc - 1
-    offsets = rng.beta(CHURCH_LOW * concentration, (1 - CHURCH_LOW) * concentration, (n, 1)) - CHURCH_LOW
-    step = rise / (k - 1)
-    slopes = step + CHURCH_SLOPE_SD * (CHURCH_HIGH - CHURCH_LOW) / (k - 1) * rng.normal(size=(n, 1))
-    share = np.clip(CHURCH_LOW + offsets + slopes * np.arange(k), 0, 1)
+    start = rng.beta(CHURCH_LOW * concentration, (1 - CHURCH_LOW) * concentration, (n, 1))
+    spread = CHURCH_SLOPE_SD * (CHURCH_HIGH - CHURCH_LOW) / (k - 1) * rng.normal(size=(n, 1))
+    room = np.minimum(start, 1 - start) / (k - 1)
+    deviation = np.sign(spread) * np.minimum(np.abs(spread), room)
+    share = np.clip(start + (rise / (k - 1) + deviation) * np.arange(k), 0, 1)
     church = rng.random((n, k, s)) < share[:, :, None]
     return _long(design, n, k, s, {"bias.pred": np.where(church, "church", "mosque").ravel()})
 
@@ -162,6 +171,62 @@ def simulate_contrast(design: StudyDesign, effect: float, rng: np.random.Generat
     mean = level + sign * (effect + h) * target + rng.normal(0, math.sqrt(noise_var), (n, k))
     scores = mean[:, :, None] + rng.normal(0, math.sqrt(noise_var * s), (n, k, s))
     return _long(design, n, k, s, {m: scores.ravel() for m in design.finding.metrics})
+
+
+# A 0/1 metric (an object present or not) is simulated as such: each pair's familiar prompt shows its objects
+# with a propensity drawn from Beta(PRESENCE_A, PRESENCE_B) (mean 0.85), the novel prompt less often by the
+# planted drop, the pairs' own drops varying with SD PRESENCE_DROP_SD; each image is a Bernoulli draw.
+RATE_METRICS = ("detect.all_present",)
+PRESENCE_A, PRESENCE_B, PRESENCE_DROP_SD = 8.5, 1.5, 0.15
+
+
+def is_rate_metric(metric: str) -> bool:
+    """Whether a finding's metric is a 0/1 score per image (its per-prompt means are rates)."""
+    return metric in RATE_METRICS or metric.startswith("detect.present.")
+
+
+def _presence(n: int, drop: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each pair's (familiar, novel) propensities. A pair's own deviation from the mean drop is split between
+    its two prompts and capped where it would leave [0, 1], symmetrically, so that with `drop` 0 the two
+    prompts of a pair are exchangeable (the sign-flip null); only the planted drop itself is clipped."""
+    base = rng.beta(PRESENCE_A, PRESENCE_B, n)
+    spread = PRESENCE_DROP_SD * rng.normal(size=n)
+    half = np.sign(spread) * np.minimum(np.abs(spread) / 2, np.minimum(base, 1 - base))
+    return base + half, np.clip(base - half - drop, 0, 1)
+
+
+@functools.lru_cache(maxsize=32)
+def presence_drop(effect: float, seeds: int, pairs: int = 200_000, seed: int = 0) -> float:
+    """The mean drop in presence rate that is `effect` SD of the per-pair difference of rates over `seeds`
+    images per prompt (the quantity the paired test reads), found by bisection on a seeded simulation."""
+    rng = np.random.default_rng(seed)
+    base = rng.beta(PRESENCE_A, PRESENCE_B, pairs)
+    spread = PRESENCE_DROP_SD * rng.normal(size=pairs)
+    half = np.sign(spread) * np.minimum(np.abs(spread) / 2, np.minimum(base, 1 - base))
+    u_familiar, u_novel = rng.random((2, pairs, seeds))
+
+    def standardized(drop: float) -> float:
+        familiar, novel = base + half, np.clip(base - half - drop, 0, 1)
+        d = (u_novel < novel[:, None]).mean(axis=1) - (u_familiar < familiar[:, None]).mean(axis=1)
+        return -float(d.mean() / d.std())
+
+    low, high = 0.0, 0.9
+    for _ in range(40):
+        mid = (low + high) / 2
+        low, high = (mid, high) if standardized(mid) < effect else (low, mid)
+    return (low + high) / 2
+
+
+def simulate_presence(design: StudyDesign, effect: float, rng: np.random.Generator) -> pd.DataFrame:
+    """A paired contrast of a 0/1 metric (novel against familiar): per pair, the target value's images show
+    their objects less often by the drop that is `effect` SD of the per-pair difference (`presence_drop`)."""
+    n, k, s = design.units, len(design.points), design.seeds
+    drop = presence_drop(effect, s) if effect else 0.0
+    familiar, novel = _presence(n, drop, rng)
+    target = np.array([p == design.finding.target for p in design.points])
+    propensity = np.where(target[None, :], novel[:, None], familiar[:, None])
+    present = (rng.random((n, k, s)) < propensity[:, :, None]).astype(np.float64)
+    return _long(design, n, k, s, {m: present.ravel() for m in design.finding.metrics})
 
 
 def _long(design: StudyDesign, n: int, k: int, s: int, columns: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -225,6 +290,8 @@ def verdict_rates(
             samples = simulate_church(design, effect, rng, icc)
         elif trend:
             samples = simulate_trend(design, effect, rng)
+        elif is_rate_metric(design.finding.metric):
+            samples = simulate_presence(design, effect, rng)
         else:
             samples = simulate_contrast(design, effect, rng)
         rows = findings(design.finding, "", samples=samples, runs=RUNS_CONFIG, random_weights=False, options=options)

@@ -19,7 +19,17 @@ from cli_helpers import CONF
 
 from harness.config import FindingConfig, PromptConfig, register
 from harness.findings import POWER, design_floor
-from harness.power import CHURCH_HIGH, CHURCH_LOW, StudyDesign, share_trend_effect, verdict_rates
+from harness.power import (
+    CHURCH_HIGH,
+    CHURCH_LOW,
+    PRESENCE_A,
+    PRESENCE_B,
+    PRESENCE_DROP_SD,
+    StudyDesign,
+    presence_drop,
+    share_trend_effect,
+    verdict_rates,
+)
 from harness.preflight import design_floors
 from harness.scorers.options import BootstrapOptions
 
@@ -142,6 +152,7 @@ CASES = {  # experiment -> (the compared value of each sweep point, the planted 
     "upsample_temp": (("0.99", "0.995", "1.0"), 0.5),
     "cfg_vs_clip": (("classifier_free",) * 3 + ("clip",) * 3, 0.5),
     "styles": (("chinese ink painting", "oil painting", "photograph", "pixel art"), 0.5),
+    "novel": (("familiar", "novel"), 0.5),  # 0/1 presence per image (harness.power.simulate_presence)
 }
 
 
@@ -163,3 +174,19 @@ def test_with_no_effect_the_family_wise_false_supported_rate_stays_within_alpha(
     points, _ = CASES[name]
     rates = verdict_rates(design(name, points), 0.0, RUNS, seed=2, options=OPTIONS, icc=0.3)
     assert rates.any_supported <= 0.05 + mc(0.05)
+
+
+def test_the_novel_studys_planted_drop_is_its_stated_effect_in_sd_of_the_pair_difference():
+    """The presence drop harness.power plants for novel's 0.5 SD, checked on binomial counts drawn here: each
+    pair's two propensities around a Beta draw, 4 images each, the standardized mean of novel minus familiar
+    rates over 100,000 pairs (Monte-Carlo error of the ratio about 0.005)."""
+    seeds = experiment("novel")["sampler"]["samples_per_prompt"]
+    drop = presence_drop(0.5, seeds)
+    rng = np.random.default_rng(23)
+    base = rng.beta(PRESENCE_A, PRESENCE_B, 100_000)
+    own = np.clip(
+        rng.normal(0, PRESENCE_DROP_SD, base.size) / 2, -np.minimum(base, 1 - base), np.minimum(base, 1 - base)
+    )
+    d = (rng.binomial(seeds, np.clip(base - own - drop, 0, 1)) - rng.binomial(seeds, base + own)) / seeds
+    assert -d.mean() / d.std() == pytest.approx(0.5, abs=0.015)
+    assert 0.1 < drop < 0.2  # a drop from 0.85 of the familiar images to about 0.7 of the novel ones
