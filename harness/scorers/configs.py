@@ -237,7 +237,7 @@ class ResizeMode(enum.Enum):
 
     torch_fidelity: uint8 at image_size, then TensorFlow-1.x-compatible bilinear to 299 inside the network
         (torch-fidelity; the numbers of the original TF FID code and of most published FIDs).
-    clean: PIL's 8-bit bicubic straight to 299, then the same network: clean-fid's filter and its single
+    pil_bicubic: PIL's 8-bit bicubic straight to 299, then the same network: clean-fid's filter and its single
         resize, but not clean-fid's pixels. clean-fid resizes each channel as 32-bit float and keeps floats;
         PIL's 8-bit path rounds and clips to [0, 255] between its horizontal and vertical passes, so the two
         differ by tens of grey levels at sharp edges (uniform noise from 256 px: 22 at most, 0.4 on average).
@@ -246,7 +246,7 @@ class ResizeMode(enum.Enum):
     """
 
     torch_fidelity = "torch_fidelity"
-    clean = "clean"
+    pil_bicubic = "pil_bicubic"  # not clean-fid's pixels (above), so not named after it
     torchmetrics = "torchmetrics"
 
 
@@ -323,8 +323,8 @@ class ExtractorConfig:
 
     @property
     def pixel_size(self) -> int:
-        """The side of the uint8 images the network receives: 299 in clean mode, else image_size."""
-        return INCEPTION_INPUT if self.resize_mode is ResizeMode.clean else self.image_size
+        """The side of the uint8 images the network receives: 299 in pil_bicubic mode, else image_size."""
+        return INCEPTION_INPUT if self.resize_mode is ResizeMode.pil_bicubic else self.image_size
 
     @property
     def model_id(self) -> str:

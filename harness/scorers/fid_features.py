@@ -43,7 +43,7 @@ def build_extractor(config: ExtractorConfig) -> tuple[torch.nn.Module, int]:
     """The feature network (uint8 (N, 3, S, S) -> (N, d)) and d.
 
     "inception" is torch-fidelity's FID Inception (TF-1.x weights, from `inception_weights` or torch hub's
-    cache, downloading once) in modes torch_fidelity and clean, and torchmetrics' variant with antialiased
+    cache, downloading once) in modes torch_fidelity and pil_bicubic, and torchmetrics' variant with antialiased
     resizing in mode torchmetrics. A custom class is instantiated without arguments and must map uint8
     images to (N, d), the contract torchmetrics states for custom feature extractors.
     """

@@ -2,7 +2,7 @@
 
 FID/KID path, identical for generated and reference images:
     PIL decode -> RGB -> centre crop to a square (the shorter side) -> PIL bicubic resize to `image_size`
-    (default 256, the generated size, so generated samples pass unchanged; 299 in resize mode `clean`) ->
+    (default 256, the generated size, so generated samples pass unchanged; 299 in resize mode `pil_bicubic`) ->
     uint8 NCHW tensor -> the feature extractor, whose resize to 299 is that of the mode (fid_features.py).
 CLIP path: PIL decode -> RGB -> the open_clip model's own preprocessing (resize, crop, normalise), applied
 to the uint8 image once; no float image is ever rescaled a second time.

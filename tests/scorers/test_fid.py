@@ -283,7 +283,7 @@ def _bad_reference(tmp_path: Path, case: str, tiny_features: str) -> dict:
     np.savez(wrong_dim, mu=np.zeros(2048), sigma=np.eye(2048))
     features = np.random.default_rng(0).normal(size=(20, 6))
     at_64 = _stats_file(tmp_path / "at64.npz", features, **_provenance(tiny_features, image_size=64))
-    clean = _stats_file(tmp_path / "clean.npz", features, **_provenance(tiny_features, resize_mode="clean"))
+    clean = _stats_file(tmp_path / "clean.npz", features, **_provenance(tiny_features, resize_mode="pil_bicubic"))
     other = _stats_file(tmp_path / "other.npz", features, **_provenance(tiny_features, feature_extractor="inception"))
     singular = _stats_file(tmp_path / "singular.npz", features, n=6, **_provenance(tiny_features))
     (tmp_path / "zero.npz").write_bytes(b"")
@@ -321,7 +321,10 @@ def _bad_reference(tmp_path: Path, case: str, tiny_features: str) -> dict:
         ("two sources", "set exactly one of folder, coco_captions (with coco_images) or stats; got folder, stats"),
         ("no source", "got none (e.g. scorer.fid.reference.folder=/data/reference_images)"),
         ("stats at another image size", "was made with image_size=64; this run uses image_size=256"),
-        ("stats of another resize mode", "was made with resize_mode=clean; this run uses resize_mode=torch_fidelity"),
+        (
+            "stats of another resize mode",
+            "was made with resize_mode=pil_bicubic; this run uses resize_mode=torch_fidelity",
+        ),
         ("stats of another extractor", "feature_extractor=inception; this run uses feature_extractor=custom:"),
         ("stats of too few images", "comes from 6 images < 7 (feature dims + 1)"),
         ("empty stats file", "is empty; expected a NumPy .npz archive with mu and sigma"),
@@ -380,13 +383,13 @@ def test_every_image_takes_one_pixel_path_centre_crop_then_bicubic(tmp_path):
     np.testing.assert_array_equal(load_square_uint8(tmp_path / "generated.png", 256), centre)
 
 
-def test_clean_mode_resizes_straight_to_299_with_pil_bicubic(tmp_path, tiny_features):
+def test_pil_bicubic_mode_resizes_straight_to_299_with_pil_bicubic(tmp_path, tiny_features):
     tall = np.random.default_rng(6).integers(0, 256, size=(600, 400, 3), dtype=np.uint8)
     Image.fromarray(tall).save(tmp_path / "tall.png")
-    config = ExtractorConfig(feature_extractor=tiny_features, resize_mode=ResizeMode.clean, batch_size=1)
+    config = ExtractorConfig(feature_extractor=tiny_features, resize_mode=ResizeMode.pil_bicubic, batch_size=1)
     features = ImageFeatures(config, cache_dir=None, device="cpu").features([tmp_path / "tall.png"], ["k"])
     pixels = np.asarray(Image.fromarray(tall[100:500]).resize((299, 299), Image.Resampling.BICUBIC), np.float64)
     # The test extractor's features: mean colour of the top and bottom halves (adaptive pooling of 299 rows).
     top, bottom = pixels[:150].mean(axis=(0, 1)), pixels[149:].mean(axis=(0, 1))
     np.testing.assert_allclose(features[0], np.stack([top, bottom], axis=1).reshape(-1) / 127.5 - 1.0, rtol=1e-10)
-    assert config.model_id.endswith("-clean-px299")
+    assert config.model_id.endswith("-pil_bicubic-px299")

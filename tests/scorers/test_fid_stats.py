@@ -61,10 +61,12 @@ def test_statistics_made_in_another_resize_mode_are_refused_by_the_scorer(
     scorer_cfg, make_images, tiny_features, tmp_path
 ):
     ref = make_images("ref", 8, seed=36)
-    out = tmp_path / "clean.npz"
-    main([str(ref[0].parent), "-o", str(out), "--feature-extractor", tiny_features, "--resize-mode", "clean"])
+    out = tmp_path / "pil_bicubic.npz"
+    main([str(ref[0].parent), "-o", str(out), "--feature-extractor", tiny_features, "--resize-mode", "pil_bicubic"])
     scorer_cfg["fid"]["reference"]["stats"] = str(out)
-    with pytest.raises(ValueError, match="was made with resize_mode=clean; this run uses resize_mode=torch_fidelity"):
+    with pytest.raises(
+        ValueError, match="was made with resize_mode=pil_bicubic; this run uses resize_mode=torch_fidelity"
+    ):
         build_scorers(["fid"], scorer_cfg, cache_dir=tmp_path / "cache")
 
 
