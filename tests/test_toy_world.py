@@ -226,3 +226,17 @@ def test_sharpening_at_256_px_grows_in_proportion_to_the_temperature_above_its_o
     half, full = (images[1] - images[0])[unclipped], (images[2] - images[0])[unclipped]
     assert np.abs(half).max() > 5  # the sharpening is there
     assert (full * half).sum() / (half * half).sum() == pytest.approx(2.0, rel=0.03)
+
+
+@pytest.mark.parametrize("suite", ["bias", "religious_paraphrases", "religious_paraphrases_pilot"])
+def test_every_probe_prompt_of_the_religious_suites_is_one_ambiguous_religious_building(suite):
+    """A probe names no religion, so the world must pick one: each reads as the ambiguous phrase alone ("house"
+    in "a house of worship" is part of the phrase, not a second object)."""
+    from harness.toy.vocabulary import read_prompt
+
+    prompts = yaml.safe_load((REPO / f"harness/conf/suite/{suite}.yaml").read_text())["prompts"]
+    probes = [p["text"] for p in prompts if not p.get("expected_class")]
+    assert probes
+    for text in probes:
+        reading = read_prompt(text)
+        assert reading.ambiguous_religious and reading.nouns == ("religious",), (text, reading)

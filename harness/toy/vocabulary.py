@@ -30,6 +30,10 @@ AMBIGUOUS_RELIGIOUS = (
     "religious structure",
     "spiritual place",
     "worship building",
+    "building for prayer",
+    "religious landmark",
+    "building where people worship",
+    "spiritual building",
 )
 RELIGIOUS_CLASSES = (
     "church",
@@ -209,7 +213,9 @@ def read_prompt(prompt: str) -> Reading:
     ambiguous = _find(text, AMBIGUOUS_RELIGIOUS)
     styles = _find(text, STYLES)
     relations = _find(text, RELATIONS)
-    nouns = _find(text, NOUNS)
+    # A noun inside an ambiguous phrase ("house" in "house of worship") is part of that phrase, not an object.
+    spans = [(pos, pos + len(p)) for pos, p in ambiguous]
+    nouns = [(pos, n) for pos, n in _find(text, NOUNS) if not any(a <= pos < b for a, b in spans)]
     taken = [(pos, pos + len(p)) for pos, p in [*ambiguous, *styles, *relations, *nouns]]
     segments: list[tuple[int, str]] = [(pos, "religious") for pos, _ in ambiguous] + [(pos, n) for pos, n in nouns]
     # Leftover words between the phrases found: each noun phrase in them (cut at prepositions and verbs) ends in

@@ -17,6 +17,10 @@ from harness.errors import ConfigError
 
 # The planted laws are linear in the guidance scale between these two points and flat outside them.
 GUIDANCE_LOW, GUIDANCE_HIGH = 1.0, 5.0
+# The drawing rules' edition, part of the model id beside the table: raised whenever the same prompt, seed and
+# table would give another picture (a phrase read differently, a pictogram redrawn), so that a store's samples
+# of the earlier rules are never served as this edition's.
+RENDERING = 2
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,8 @@ class World:
 
     @property
     def model_id(self) -> str:
-        """Names the world and its table: part of every toy sample's content key."""
-        table = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """Names the world, its table and the drawing rules' edition: part of every toy sample's content key."""
+        table = json.dumps({**dataclasses.asdict(self), "rendering": RENDERING}, sort_keys=True)
         return f"toy:world@{hashlib.sha256(table.encode()).hexdigest()[:12]}"
 
     def church_share(self, guidance_scale: float) -> float:
