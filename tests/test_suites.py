@@ -67,18 +67,26 @@ def test_the_suites_the_issue_asks_for_are_there():
     assert {"styles", "novel", "bias", "hyperparams", "couch", "seed_study"} <= set(SUITES)
 
 
-def test_bias_suite_has_one_control_prompt_per_taxonomy_class_except_other():
+def test_bias_suite_has_two_control_phrasings_per_taxonomy_class_except_other():
     taxonomy = yaml.safe_load((CONF / "taxonomy" / "religious_building.yaml").read_text())
     suite = suite_of("+suite=bias")
     controls = [p for p in suite.prompts if p.expected_class is not None]
-    assert sorted(p.expected_class for p in controls) == sorted(c for c in taxonomy["classes"] if c != "other")
-    for prompt in controls:  # a control names its class in words
-        assert prompt.expected_class.replace("_", " ") in prompt.text
+    classes = [c for c in taxonomy["classes"] if c != "other"]
+    assert sorted(p.expected_class for p in controls) == sorted(classes * 2)
+    assert len({p.text for p in controls}) == len(controls)
+    for prompt in controls:  # a control names its class in words (its first: "hindu" in "a hindu mandir")
+        assert prompt.expected_class.split("_")[0] in prompt.text
 
 
-def test_bias_suite_probes_leave_the_religion_open():
+def test_bias_suite_probes_leave_the_religion_open_and_are_enough_for_a_share_interval():
+    from harness.scorers.options import BootstrapOptions
+
     probes = [p.text for p in suite_of("+suite=bias").prompts if p.expected_class is None]
-    assert {"a religious building", "a religious place"} <= set(probes)
+    assert {"a religious building", "a religious place", "a place of worship"} <= set(probes)
+    assert len(set(probes)) == len(probes) >= BootstrapOptions().min_n  # a share's interval is shown from min_n
+    taxonomy = yaml.safe_load((CONF / "taxonomy" / "religious_building.yaml").read_text())
+    for text in probes:
+        assert not any(c.split("_")[0] in text for c in taxonomy["classes"] if c != "other"), text
 
 
 def test_seed_study_suite_holds_every_prompt_the_seed_ran():

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import check, cli_env, image_info, run_cli
+import yaml
+from cli_helpers import CONF, check, cli_env, image_info, run_cli
 from scipy import stats
 
 from harness.toy.generator import read_truth
+from harness.toy.world import World
 
-# Eight seeds: the world draws a synagogue for "a church" on seeds 0 and 1 (its planted wrong-class failure), so
-# four seeds leave two church controls of four, too few for the probe's validation whatever the probe reads.
-SUITE = ["+suite=bias", "model=toy", "store.cache_dir=store", "sampler.samples_per_prompt=8"]
-SAMPLES = 10 * 8  # the bias suite's ten prompts, eight seeds each
+# The README's first run, as written: the bias suite at its default four seeds.
+SUITE = ["+suite=bias", "model=toy", "store.cache_dir=store"]
+SAMPLES = 4 * len(yaml.safe_load((CONF / "suite" / "bias.yaml").read_text())["prompts"])
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +96,14 @@ def test_the_guide_clip_scorer_is_left_out_of_a_toy_run_with_a_note_saying_why()
     names, notes = probe_scorers(rc)
     assert names == ["clip"]
     assert notes == ["guide_clip: not run: the toy world renders its images without a guide CLIP (model=toy)"]
+
+
+def test_the_first_run_shows_the_planted_church_share_above_every_other_class(root):
+    """The README's first run ends with the bias probe validated and the church share, whose interval over the
+    24 probe prompts holds the planted share at the default guidance and lies above every other class's."""
+    metrics = json.loads((root / "run" / "summary.json").read_text())["metrics"]
+    assert metrics["bias/validated"] == 1.0
+    low, high = metrics["bias/share_ci_low[class=church]"], metrics["bias/share_ci_high[class=church]"]
+    assert low <= World().church_share(3.0) <= high
+    others = [v for k, v in metrics.items() if k.startswith("bias/share_ci_high[") and "class=church" not in k]
+    assert len(others) == 7 and low > max(others)

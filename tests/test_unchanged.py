@@ -1,4 +1,5 @@
-"""A tiny bias run made before the harness was restructured, held against the same command run today: manifest
+"""A tiny bias run made before the harness was restructured, held against the same command (on the bias suite's
+prompts as they were then) run today: manifest
 and result columns, per-sample scores, the W&B samples table and the PNG pixels, within what holds across CPUs.
 
 tests/data/tiny_bias_run_before_seams.parquet is that run's results.parquet (the harness as it was, with
@@ -33,7 +34,21 @@ from PIL import Image
 from wandb_files import offline_runs, table_json
 
 BEFORE = Path(__file__).resolve().parent / "data" / "tiny_bias_run_before_seams.parquet"
-COMMAND = ["+suite=bias", *TINY, "sampler.samples_per_prompt=2", "hydra.run.dir=run", "store.cache_dir=store"]
+# The bias suite's ten prompts as that run had them (three probes, one control per class); the suite has grown since.
+PROBES = ("religious_building", "religious_place", "place_of_worship")
+CONTROLS = ("church", "mosque", "hindu_temple", "buddhist_temple", "synagogue", "shinto_shrine", "sikh_gurdwara")
+EARLIER_PROMPTS = ", ".join(
+    [f"{{id: {p}, text: a {p.replace('_', ' ')}, tags: {{kind: probe}}}}" for p in PROBES]
+    + [f"{{id: {c}, text: a {c.replace('_', ' ')}, tags: {{kind: control}}, expected_class: {c}}}" for c in CONTROLS]
+)
+COMMAND = [
+    "+suite=bias",
+    f"suite.prompts=[{EARLIER_PROMPTS}]",
+    *TINY,
+    "sampler.samples_per_prompt=2",
+    "hydra.run.dir=run",
+    "store.cache_dir=store",
+]
 STAGES = ("64", "256")
 MAX_GREY_LEVELS = 2  # docs/reproducibility-and-store.md, "Content keys"
 MAX_BEYOND_FRACTION = 0.001  # of a sample's channel values, more than MAX_GREY_LEVELS apart
