@@ -29,7 +29,11 @@ AMBIGUOUS_RELIGIOUS = (
     "religious site",
     "religious structure",
     "spiritual place",
+    "spiritual building",
     "worship building",
+    "building for prayer",
+    "building where people worship",
+    "religious landmark",
 )
 RELIGIOUS_CLASSES = (
     "church",
@@ -169,7 +173,7 @@ RELATIONS: dict[str, str] = {
     "on top of": "riding",
     "using": "using",
     "holding": "using",
-    "with": "beside",
+    "with": "with",
 }
 
 MAX_UNKNOWN = 2
@@ -209,7 +213,9 @@ def read_prompt(prompt: str) -> Reading:
     ambiguous = _find(text, AMBIGUOUS_RELIGIOUS)
     styles = _find(text, STYLES)
     relations = _find(text, RELATIONS)
-    nouns = _find(text, NOUNS)
+    spans = [(pos, pos + len(p)) for pos, p in ambiguous]
+    # "a house of worship" names one religious building, not a house beside it
+    nouns = [(pos, n) for pos, n in _find(text, NOUNS) if not any(a <= pos < b for a, b in spans)]
     taken = [(pos, pos + len(p)) for pos, p in [*ambiguous, *styles, *relations, *nouns]]
     segments: list[tuple[int, str]] = [(pos, "religious") for pos, _ in ambiguous] + [(pos, n) for pos, n in nouns]
     # Leftover words between the phrases found: each noun phrase in them (cut at prepositions and verbs) ends in
