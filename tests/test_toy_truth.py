@@ -57,9 +57,9 @@ def _override(prompts: list[dict]) -> str:
 # effect; the other value of a dialled entry (if any) plants none. Sizes, and why each can decide, in
 # docs/truth-table.md ("The test's designs").
 PARAPHRASES = _suite("religious_paraphrases")  # 12 paraphrases, the seed's 2 prompts (exploratory), 14 controls
-LAKES = _confirmatory(_suite("lake_scenes"))[:8]
+LAKES = _confirmatory(_suite("lake_scenes"))[:12]
 GRID = _suite("style_grid")
-SUBJECTS = list(dict.fromkeys(p["tags"]["subject"] for p in _confirmatory(GRID) if p["tags"]["kind"] == "probe"))[:16]
+SUBJECTS = list(dict.fromkeys(p["tags"]["subject"] for p in _confirmatory(GRID) if p["tags"]["kind"] == "probe"))[:24]
 STYLES = [p for p in _confirmatory(GRID) if p["tags"]["kind"] == "control" or p["tags"]["subject"] in SUBJECTS]
 PAIRS = [p for p in _suite("novel_pairs") if p["tags"].get("pair")][: 2 * 16]
 DESIGNS = {
