@@ -53,8 +53,8 @@ def _override(prompts: list[dict]) -> str:
     return "suite.prompts=" + value(prompts)
 
 
-# Each design: (experiment, overrides, the world entry dialled and its values). The world's defaults plant an
-# effect; the other value of a dialled entry (if any) plants none. Sizes, and why each can decide, in
+# Each experiment's design: its overrides, the world entry dialled (if any) and its values. The world's defaults
+# plant an effect; the other value of a dialled entry plants none. Sizes, and why each can decide, in
 # docs/truth-table.md ("The test's designs").
 PARAPHRASES = _suite("religious_paraphrases")  # 12 paraphrases, the seed's 2 prompts (exploratory), 14 controls
 LAKES = _confirmatory(_suite("lake_scenes"))[:12]
@@ -103,9 +103,9 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     # Two sweeps at a time: each is one thread, and most of a small sweep's time is its start and its report.
     names = list(DESIGNS)
     for pair in (names[i : i + 2] for i in range(0, len(names), 2)):
-        for experiment, process in [(name, _launch(root, env, name)) for name in pair]:
-            code = process.wait(timeout=600)
-            assert code == 0, f"{experiment}: exit {code}\n{(root / f'{experiment}.log').read_text()[-4000:]}"
+        codes = {name: process.wait(timeout=600) for name, process in [(n, _launch(root, env, n)) for n in pair]}
+        for name, code in codes.items():
+            assert code == 0, f"{name}: exit {code}\n{(root / f'{name}.log').read_text()[-4000:]}"
     # From another directory: the store is found where each sweep resolved store.cache_dir, not in the cwd.
     elsewhere = root / "elsewhere"
     elsewhere.mkdir()
