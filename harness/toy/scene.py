@@ -113,7 +113,7 @@ def compose(prompt: str, seed: int, guidance: str, guidance_scale: float, world:
         elif item.named in NOUNS:
             item.cls = item.cls or NOUNS[item.named].cls
     _wrong_class(items, dice, guidance, world, planted)
-    composition = _drop(items, dice, world, planted)
+    composition = _drop(items, dice, world, planted, side_by_side=reading.relation == "beside")
     _merge(items, dice, world, planted)
     style_asked = reading.style
     style_drawn, failure = _style(items, style_asked, dice, world, planted)
@@ -166,9 +166,10 @@ def _wrong_class(items: list[Item], dice: dict, guidance: str, world: World, pla
             first.drawn, first.status, first.cls = other, "wrong_class", NOUNS[other].cls
 
 
-def _drop(items: list[Item], dice: dict, world: World, planted: dict) -> str | None:
+def _drop(items: list[Item], dice: dict, world: World, planted: dict, *, side_by_side: bool) -> str | None:
     """Compositions (two or more objects, the lake included) lose one object, novel ones more often; a lone
-    subject may be missing. Returns novel | familiar for a composition."""
+    subject may be missing. Returns novel | familiar for a composition: familiar when its objects are a
+    familiar pair or stand side by side ("a dog next to a bicycle"; "a dog riding a bicycle" is novel)."""
     parts = [i for i in items if _droppable(i)]
     if len(parts) == 1:
         planted["p_missing_subject"] = world.missing_subject
@@ -177,7 +178,7 @@ def _drop(items: list[Item], dice: dict, world: World, planted: dict) -> str | N
         return None
     if len(parts) < 2:
         return None
-    familiar = all(is_familiar(a.named, b.named) for a, b in zip(parts, parts[1:], strict=False))
+    familiar = side_by_side or all(is_familiar(a.named, b.named) for a, b in zip(parts, parts[1:], strict=False))
     planted["p_drop"] = world.drop_familiar if familiar else world.drop_novel
     if dice["drop"] < planted["p_drop"]:
         lost = parts[min(int(dice["drop_pick"] * len(parts)), len(parts) - 1)]

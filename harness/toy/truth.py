@@ -23,7 +23,7 @@ import yaml
 
 from harness.config import FindingConfig
 from harness.errors import UsageError
-from harness.findings import PROBE_SCORERS, finding_from_config, findings
+from harness.findings import EXPLORATORY, PROBE_SCORERS, ROLE_COLUMN, finding_from_config, findings
 from harness.io import write_parquet
 from harness.report.load import Run, Study, load_study
 from harness.report.options import ReportInputError
@@ -49,6 +49,7 @@ COLUMNS = [
 ]
 EFFECT, NO_EFFECT, OPPOSITE = "effect", "no effect", "opposite effect"
 NO_VERDICT = "no verdict"
+APART = "apart: exploratory"  # the agree cell of an exploratory row, which reaches no verdict to compare
 NOTHING = "nothing drawn"
 
 
@@ -251,6 +252,8 @@ def _run_records(runs: Sequence[Run]) -> list[dict[str, Any]]:
 
 
 def _agree(truth: str, scorers: str) -> str:
+    if truth.startswith(EXPLORATORY):
+        return APART
     if scorers.startswith(NO_VERDICT):
         return NO_VERDICT
     return "yes" if truth == scorers else "no"
@@ -268,7 +271,6 @@ def claim_rows(claim: _Claim, samples: pd.DataFrame, store: Path | None) -> list
     from_truth = findings(claim.finding, claim.claim, samples=truth_frame, runs=perfect, random_weights=False)
     random_weights = any(bool(run.random_weights) for run in claim.runs)
     from_scorers = findings(claim.finding, claim.claim, samples=mine, runs=runs, random_weights=random_weights)
-    study = mine if "expected_class" not in mine else mine[mine["expected_class"].fillna("").astype(str) == ""]
     rows = []
     for truth, scored in zip(from_truth, from_scorers, strict=True):
         law = LAWS.get(truth.metric)
@@ -278,7 +280,7 @@ def claim_rows(claim: _Claim, samples: pd.DataFrame, store: Path | None) -> list
                 "metric": truth.metric,
                 "expect": f"{truth.expect} over {truth.compare}",
                 "planted": law.planted(claim.world) if law else "not planted",
-                "n_prompts": int(study["prompt_id"].nunique()),
+                "n_prompts": _row_prompts(mine, exploratory=truth.verdict.startswith(EXPLORATORY)),
                 "truth": truth.verdict,
                 "scorers": scored.verdict,
                 "agree": _agree(truth.verdict, scored.verdict),
@@ -289,6 +291,16 @@ def claim_rows(claim: _Claim, samples: pd.DataFrame, store: Path | None) -> list
             }
         )
     return rows
+
+
+def _row_prompts(samples: pd.DataFrame, *, exploratory: bool) -> int:
+    """The prompts a row is read on: the study's confirmatory ones, or its exploratory ones alone (controls,
+    which validate probes, are neither)."""
+    study = samples
+    if "expected_class" in study.columns:
+        study = study[study["expected_class"].fillna("").astype(str) == ""]
+    roles = study[ROLE_COLUMN].astype(str) if ROLE_COLUMN in study.columns else pd.Series("", index=study.index)
+    return int(study.loc[(roles == EXPLORATORY) == exploratory, "prompt_id"].nunique())
 
 
 def truth_table(paths: Sequence[Path], store: Path | None = None) -> pd.DataFrame:
@@ -311,6 +323,7 @@ def markdown(table: pd.DataFrame) -> str:
         "truth": "verdict from truth",
         "scorers": "verdict from scorers",
         "agree": "agree?",
+        "design": "design (what the truth's verdict rests on)",
     }
     lines = ["| " + " | ".join(heads.values()) + " |", "|" + "---|" * len(heads)]
     for row in table.itertuples(index=False):

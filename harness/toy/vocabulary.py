@@ -29,11 +29,11 @@ AMBIGUOUS_RELIGIOUS = (
     "religious site",
     "religious structure",
     "spiritual place",
+    "spiritual building",
     "worship building",
     "building for prayer",
-    "religious landmark",
     "building where people worship",
-    "spiritual building",
+    "religious landmark",
 )
 RELIGIOUS_CLASSES = (
     "church",
@@ -173,7 +173,7 @@ RELATIONS: dict[str, str] = {
     "on top of": "riding",
     "using": "using",
     "holding": "using",
-    "with": "beside",
+    "with": "with",
 }
 
 MAX_UNKNOWN = 2
