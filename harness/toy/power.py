@@ -147,7 +147,13 @@ def _rank_weights(k: int) -> np.ndarray:
 
 def mean_slope(shares: np.ndarray) -> float:
     """The per-prompt slope of the church share per step of the guidance ranks, without noise."""
-    return float(_rank_weights(len(shares)) @ shares)
+    return _slope(_rank_weights(len(shares)), shares)
+
+
+def _slope(weights: np.ndarray, shares: np.ndarray) -> float:
+    # A flat law's weighted sum is rounding error (1e-17), not a slope: it is 0, and so is its effect.
+    slope = float(weights @ shares)
+    return slope if abs(slope) > 1e-12 else 0.0
 
 
 def design_effect(shares: np.ndarray, seeds: int, icc: float = CHURCH_ICC, slope_sd: float = CHURCH_SLOPE_SD) -> float:
@@ -155,7 +161,7 @@ def design_effect(shares: np.ndarray, seeds: int, icc: float = CHURCH_ICC, slope
     share_trend_effect, for any share curve): prompts' slopes spread with SD `slope_sd` of the mean slope, each
     cell's share binomial over `seeds` images with intra-prompt correlation `icc`, independent across cells."""
     c = _rank_weights(len(shares))
-    slope = float(c @ shares)
+    slope = _slope(c, shares)
     noise = float(np.mean(shares * (1 - shares))) * (1 - icc) / seeds * float(c @ c)
     return slope / math.sqrt((slope_sd * slope) ** 2 + noise) if slope else 0.0
 
@@ -165,7 +171,7 @@ def world_effect(shares: np.ndarray, seeds: int) -> float:
     at every guidance (church when it falls below the share), so a seed's church indicators are nested across
     guidance, Cov = min(q_j, q_k) - q_j q_k, and every paraphrase follows the same law. A perfect probe's view."""
     c = _rank_weights(len(shares))
-    slope = float(c @ shares)
+    slope = _slope(c, shares)
     cov = np.minimum.outer(shares, shares) - np.outer(shares, shares)
     variance = float(c @ cov @ c) / seeds
     return slope / math.sqrt(variance) if slope else 0.0
