@@ -95,6 +95,12 @@ def test_design_effect_of_a_linear_law_is_share_trend_effect(low, high, seeds):
     assert toy_power.design_effect(shares, seeds) == pytest.approx(share_trend_effect(low, high, 6, seeds), abs=1e-12)
 
 
+def test_a_flat_law_has_no_effect_in_either_sd():
+    guidance = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0)
+    shares = toy_power.grid_law("none", guidance).shares(guidance)
+    assert toy_power.design_effect(shares, 12) == 0.0 and toy_power.world_effect(shares, 12) == 0.0
+
+
 def test_world_effect_matches_the_scene_composers_dice():
     world, guidance = World(church_share_at_1=0.45, church_share_at_5=0.6), (1.0, 2.0, 3.0, 5.0, 7.0, 10.0)
     drawn = [[compose("a place of worship", s, "classifier_free", g, world).items[0].cls for g in guidance]
