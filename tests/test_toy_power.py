@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from harness.findings import SUPPORTED
-from harness.power import CHURCH_HIGH, CHURCH_LOW, share_trend_effect
+from harness.power import CHURCH_HIGH, CHURCH_LOW, share_trend_effect, shipped_design
 from harness.toy import power as toy_power
 from harness.toy.generator import render_upsample
 from harness.toy.scene import compose
@@ -43,11 +43,13 @@ def grid(design):
     return results, toy_power.summary(results, design)
 
 
-def test_the_shipped_design_is_the_sweeps(design):
+def test_the_shipped_design_is_the_one_the_plan_composes():
     shipped = toy_power.shipped_toy_design()
-    assert len(shipped.study) == 12 and len(shipped.controls) == 14
-    assert shipped.guidance == (1.0, 2.0, 3.0, 5.0, 7.0, 10.0) and shipped.seeds == 12
-    assert shipped.floor.n_prompts == 12 and shipped.floor.can_decide
+    planned = shipped_design("bias_vs_guidance", ["model=toy"])  # the plan stage's own composition
+    assert len(shipped.study) == planned.units and shipped.seeds == planned.seeds
+    assert [float(v) for v in planned.points] == list(shipped.guidance)
+    assert shipped.floor.n_prompts == planned.floor.n_prompts and shipped.floor.power == planned.floor.power
+    assert {c for _, _, c in shipped.controls} == set(shipped.bias.load_taxonomy().class_ids) - {"other"}
 
 
 def test_a_huge_planted_rise_is_supported_in_every_study(grid):

@@ -471,7 +471,7 @@ def markdown(table: pd.DataFrame, design: ToyDesign) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def figure(table: pd.DataFrame, path: Path) -> None:
+def figure(table: pd.DataFrame, design: ToyDesign, path: Path) -> None:
     """End-to-end rate (with its 95% Clopper-Pearson bar) and the stated powers against the design-SD effect."""
     import matplotlib
 
@@ -492,11 +492,11 @@ def figure(table: pd.DataFrame, path: Path) -> None:
         label="simulated design (harness.power)",
     )
     grid = np.linspace(0, max(float(x.max()), 1.0) * 1.05, 200)
-    n = int(table.attrs.get("n_prompts", 12))
-    ax.plot(grid, [t_power(d, n, n - 1, table.attrs.get("alpha", 0.05), two_sided=False) for d in grid], "k--", lw=1,
-            label="plan's noncentral t")  # fmt: skip
+    n, alpha = len(design.study), design.finding.alpha
+    power = [t_power(d, n, n - 1, alpha, two_sided=False) for d in grid]
+    ax.plot(grid, power, "k--", lw=1, label="plan's noncentral t")
     ax.axhline(0.8, color="grey", lw=0.5)
-    ax.axhline(table.attrs.get("alpha", 0.05), color="grey", lw=0.5, ls=":")
+    ax.axhline(alpha, color="grey", lw=0.5, ls=":")
     for xi, yi, name in zip(x, rate, table["law"], strict=True):
         ax.annotate(name, (xi, yi), textcoords="offset points", xytext=(6, -12), fontsize=7)
     ax.set_xlabel("planted effect, SD of the per-prompt slope (the design's noise model)")
@@ -588,14 +588,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.monotonic()
     results = run_grid(design, laws, args.replications, seed=args.seed, simulated_runs=args.simulated_runs)
     table = summary(results, design)
-    table.attrs.update({"n_prompts": len(design.study), "alpha": design.finding.alpha})
     args.out.mkdir(parents=True, exist_ok=True)
     write_parquet(args.out / "toy_power.parquet", table)
     write_parquet(args.out / "toy_power_replications.parquet", replications_table(results))
     text = markdown(table, design)
     write_atomic(args.out / "toy_power.md", text.encode())
     for path in [args.out / "toy_power.png", *([args.figure] if args.figure else [])]:
-        figure(table, path)
+        figure(table, design, path)
     print(text, end="")
     print(
         f"{len(design.study)} paraphrases x {len(design.guidance)} guidance values x {design.seeds} seeds "
