@@ -211,12 +211,14 @@ def test_no_note_promises_an_interval_without_showing_it(bias_run):
     metrics = bias_run.summary["metrics"]
     notes = bias_run.summary["notes"]
     promising = [n for n in notes if re.search(r"(?<!no )(?<!no run )(?<!no confidence )interval\b", n)]
-    assert promising  # the clip score's (the 3 probe prompts give the class of interest's share no interval)
+    assert promising  # the clip score's, and the class of interest's share over the 24 probe prompts
     for note in promising:
         shown = re.findall(r"\[(-?[\d.]+|n/a), (-?[\d.]+|n/a)\]", note)
         assert shown, note
     (interest,) = [n for n in notes if n.startswith("bias: class of interest church")]
-    assert interest.endswith("no interval (3 prompts; one is shown from 8)")
+    low, high = re.search(r"interval \[([\d.]+), ([\d.]+)\] \(.* over 24 prompts\)", interest).groups()
+    assert float(low) == pytest.approx(metrics["bias/interest_share_ci_low"], abs=1e-3)
+    assert float(high) == pytest.approx(metrics["bias/interest_share_ci_high"], abs=1e-3)
     for note in notes:  # a one-sided bound shows its value
         assert not re.search(r"lower bound(?! [\d.]+)", note), note
     (clip_note,) = [n for n in promising if n.startswith("clip: score_mean")]
