@@ -317,17 +317,20 @@ def summarise_fidelity(sweep_dir: Path) -> pd.DataFrame | None:
         return None
     config = points[0].config
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    random_weights = OmegaConf.select(config, "model.weights") == "random"
+    # Random-weight models and the toy world get the seeded random LPIPS backbone and the tiny FID features under
+    # `auto`: neither makes the photographs the pretrained networks were trained on, and both run offline (the
+    # pretrained ones would be downloaded).
+    offline = OmegaConf.select(config, "model.weights") in ("random", "toy")
     net = OmegaConf.select(config, "fidelity.lpips_net", default="alex")
     backbone = OmegaConf.select(config, "fidelity.lpips_backbone", default="auto")
     extractor = OmegaConf.select(config, "fidelity.fid_features", default="auto")
     if extractor == "auto":
-        extractor = TINY_FEATURES if random_weights else "inception"
+        extractor = TINY_FEATURES if offline else "inception"
     clip_node = OmegaConf.to_container(OmegaConf.select(config, "scorer.clip"), resolve=True)
     table = fidelity_table(
         points,
         matches[0],
-        lpips_model=lpips_network(net, backbone, random_weights),
+        lpips_model=lpips_network(net, backbone, offline),
         clip=ClipEncoder(ClipConfig.from_mapping(clip_node), cache_dir=None, device=device),
         features=ImageFeatures(ExtractorConfig(feature_extractor=extractor), cache_dir=None, device=device),
         options=BootstrapOptions(),

@@ -119,6 +119,29 @@ def test_the_report_and_the_sweep_summary_run_carry_the_table(fidelity_sweep):
     assert len(table_json(logged, "fidelity")["data"]) == len(table)
 
 
+def test_on_the_toy_world_where_steps_change_no_picture_a_cheaper_loop_is_equivalent_and_cheapest(tmp_path):
+    """The toy world plants "no effect" for the sampler's loop and steps (the same pixels at every setting): the
+    point's LPIPS to the reference is exactly 0, every paired difference is 0, so it is shown equivalent within
+    the reference's seed-to-seed spread and, being cheaper, is the cheapest. Offline: no pretrained network."""
+    args = [
+        "-m",
+        "+experiment=sampler_fidelity",
+        "model=toy",
+        "+fidelity_base=ancestral100,dpmpp_2m10",
+        "+fidelity_upsample=fast27",
+        "logger=disabled",
+        "hydra.sweep.dir=sweep",
+        "store.cache_dir=store",
+    ]
+    check(run_cli(args, cwd=tmp_path, env=cli_env(tmp_path), timeout=900))
+    table = pd.read_parquet(tmp_path / "sweep" / FIDELITY)
+    points = table[~table["reference"]]
+    assert len(points) == 1
+    row = points.iloc[0]
+    assert row["sampler.base_loop"] == "dpmpp_2m" and row["lpips"] == 0.0 and row["diff.clip.score"] == 0.0
+    assert row["equivalent"] and row["cheapest"], row["verdict"]
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
