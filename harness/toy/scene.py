@@ -48,6 +48,7 @@ class Item:
     cls: str | None = None  # the religious class drawn, where it has one
     box: list[float] | None = None  # (x0, y0, x1, y1) in 256 px
     area: float | None = None  # visible fraction of the image, measured from its mask (render.py)
+    count: int = 1  # how many of it are drawn (a plural: "two dogs")
 
 
 @dataclass
@@ -99,7 +100,7 @@ def compose(prompt: str, seed: int, guidance: str, guidance_scale: float, world:
     z_lake = float(rng.standard_normal())
     layout = rng.random(LAYOUT).tolist()
     reading = read_prompt(prompt)
-    items = [Item(named=n, drawn=n) for n in reading.nouns]
+    items = [Item(named=n, drawn=n, count=c) for n, c in zip(reading.nouns, reading.counts, strict=True)]
     planted: dict[str, float] = {}
     if reading.ambiguous_religious:
         planted["church_share"] = world.church_share(guidance_scale)
@@ -113,7 +114,7 @@ def compose(prompt: str, seed: int, guidance: str, guidance_scale: float, world:
         elif item.named in NOUNS:
             item.cls = item.cls or NOUNS[item.named].cls
     _wrong_class(items, dice, guidance, world, planted)
-    composition = _drop(items, dice, world, planted)
+    composition = _drop(items, reading.action, dice, world, planted)
     _merge(items, dice, world, planted)
     style_asked = reading.style
     style_drawn, failure = _style(items, style_asked, dice, world, planted)
@@ -166,9 +167,9 @@ def _wrong_class(items: list[Item], dice: dict, guidance: str, world: World, pla
             first.drawn, first.status, first.cls = other, "wrong_class", NOUNS[other].cls
 
 
-def _drop(items: list[Item], dice: dict, world: World, planted: dict) -> str | None:
-    """Compositions (two or more objects, the lake included) lose one object, novel ones more often; a lone
-    subject may be missing. Returns novel | familiar for a composition."""
+def _drop(items: list[Item], action: str | None, dice: dict, world: World, planted: dict) -> str | None:
+    """Compositions (two or more objects, the lake included) lose one object, novel ones (an action joining an
+    unfamiliar pair) more often; a lone subject may be missing. Returns novel | familiar for a composition."""
     parts = [i for i in items if _droppable(i)]
     if len(parts) == 1:
         planted["p_missing_subject"] = world.missing_subject
@@ -177,7 +178,7 @@ def _drop(items: list[Item], dice: dict, world: World, planted: dict) -> str | N
         return None
     if len(parts) < 2:
         return None
-    familiar = all(is_familiar(a.named, b.named) for a, b in zip(parts, parts[1:], strict=False))
+    familiar = is_familiar(parts[0].named, parts[1].named, action)  # the action joins the first two; others are placed
     planted["p_drop"] = world.drop_familiar if familiar else world.drop_novel
     if dice["drop"] < planted["p_drop"]:
         lost = parts[min(int(dice["drop_pick"] * len(parts)), len(parts) - 1)]

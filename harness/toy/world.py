@@ -20,7 +20,7 @@ GUIDANCE_LOW, GUIDANCE_HIGH = 1.0, 5.0
 # The drawing rules' edition, part of the model id beside the table: raised whenever the same prompt, seed and
 # table would give another picture (a phrase read differently, a pictogram redrawn), so that a store's samples
 # of the earlier rules are never served as this edition's.
-RENDERING = 2
+RENDERING = 3
 
 
 @dataclass(frozen=True)
