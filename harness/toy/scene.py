@@ -80,8 +80,10 @@ def sample_rng(prompt: str, seed: int, stream: str) -> np.random.Generator:
 
 
 def _other(kind: str, recipe: str, u: float) -> str:
-    """Another noun of the same kind, drawn with a different recipe (the wrong class)."""
-    choices = sorted({n.recipe: name for name, n in NOUNS.items() if n.kind == kind and n.recipe != recipe}.values())
+    """Another noun of the same kind, drawn with a different recipe (the wrong class): each recipe's first noun,
+    the plain one (a house, not a fire station)."""
+    others = reversed([(name, n) for name, n in NOUNS.items() if n.kind == kind and n.recipe != recipe])
+    choices = sorted({n.recipe: name for name, n in others}.values())
     return choices[min(int(u * len(choices)), len(choices) - 1)] if choices else ""
 
 
