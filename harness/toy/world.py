@@ -34,7 +34,7 @@ class World:
     lake_area_sd: float = 0.03  # per-sample spread of the lake's area around its mean
     style_failure: float = 0.08  # a style other than pixel art comes out wrong or without its subject
     pixel_art_failure: float = 0.40  # ... pixel art
-    drop_familiar: float = 0.05  # a familiar composition (vocabulary.FAMILIAR_PAIRS) loses one object
+    drop_familiar: float = 0.05  # a familiar composition (placed side by side, vocabulary.is_familiar) loses one
     drop_novel: float = 0.35  # a novel composition loses one object
     missing_subject: float = 0.03  # a one-noun prompt draws no subject
     merge: float = 0.05  # a composition's first two objects come out as one merged blob
