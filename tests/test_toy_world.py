@@ -277,7 +277,8 @@ def test_the_worlds_novel_or_familiar_reading_of_a_composition_is_the_suites_tag
 
 
 def test_novel_pairs_novel_compositions_drop_an_object_at_the_novel_rate_and_familiar_ones_at_the_familiar():
-    """The planted truth on the suite itself: 46 prompts of each kind x 25 seeds, exact binomial tests."""
+    """The planted truth on the suite itself: its 46 novel and 45 familiar prompts x 25 seeds, exact binomial tests
+    (p > P_MIN, as above)."""
     world = World()
     dropped = {"novel": [0, 0], "familiar": [0, 0]}
     for prompt in suite_prompts("novel_pairs"):
