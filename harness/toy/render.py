@@ -18,28 +18,124 @@ from harness.toy.world import World
 BASE_SIZE = 64
 LAKE_COLOUR = NOUNS["lake"].colour
 BUSH = (50, 120, 55)  # the occluder's colour
+GRASS = (95, 150, 70)
+Colour = tuple[int, int, int]
 SOFTNESS = 0.8  # px at 256: the render's own blur, before the upsampler's sharpening
 
 
+def _sky(draw: ImageDraw.ImageDraw, bottom: int = HORIZON) -> None:
+    for y in range(bottom):
+        t = y / HORIZON
+        draw.line([(0, y), (CANVAS, y)], fill=(round(120 + 80 * min(t, 1.0)), round(170 + 50 * min(t, 1.0)), 235))
+
+
+def _ground(draw: ImageDraw.ImageDraw, colour: Colour) -> None:
+    """Sky above, open ground of `colour` below the horizon (a field, a desert, snow)."""
+    _sky(draw)
+    draw.rectangle([0, HORIZON, CANVAS, CANVAS], fill=colour)
+
+
+def _tree_line(draw: ImageDraw.ImageDraw, colours: list[Colour], rows: int = 1) -> None:
+    for row in range(rows):
+        for k, x in enumerate(range(-10 - 19 * row, CANVAS, 38)):
+            top = HORIZON - 40 - 8 * (k % 3) - 22 * row
+            draw.ellipse([x, top, x + 40, HORIZON + 5 - 10 * row], fill=colours[(k + row) % len(colours)])
+
+
+def _landscape(draw: ImageDraw.ImageDraw, colour: Colour) -> None:
+    _ground(draw, GRASS)
+    _tree_line(draw, [(40, 110, 45)])
+
+
+def _fall_landscape(draw: ImageDraw.ImageDraw, colour: Colour) -> None:
+    _ground(draw, (190, 120, 50))
+    _tree_line(draw, [(200, 90, 30), (170, 50, 30), (220, 160, 40)])
+
+
+def _trees(draw: ImageDraw.ImageDraw, colour: Colour) -> None:
+    """A forest, a park, a grove: two rows of trees of `colour` on grass."""
+    _ground(draw, GRASS)
+    _tree_line(draw, [colour, tuple(round(0.8 * c) for c in colour)], rows=2)
+
+
+def _room(draw: ImageDraw.ImageDraw, colour: Colour) -> None:
+    """A wall of `colour` with a window, over a wooden floor."""
+    draw.rectangle([0, 0, CANVAS, 190], fill=colour)
+    draw.rectangle([0, 190, CANVAS, CANVAS], fill=(140, 95, 60))
+    draw.rectangle([20, 40, 80, 110], fill=(180, 215, 240))
+
+
+def _water(draw: ImageDraw.ImageDraw, colour: Colour) -> None:
+    """Open water of `colour` from a far shore to the bottom (a sea, a river, a harbour)."""
+    _sky(draw)
+    draw.rectangle([0, HORIZON - 12, CANVAS, HORIZON], fill=(90, 120, 80))
+    draw.rectangle([0, HORIZON, CANVAS, CANVAS], fill=colour)
+    for y in range(HORIZON + 12, CANVAS, 18):
+        draw.line([(10, y), (CANVAS - 10, y)], fill=tuple(min(255, c + 35) for c in colour), width=2)
+
+
+def _shore(draw: ImageDraw.ImageDraw, colour: Colour) -> None:
+    """The sea at the horizon, then a shore of `colour` (a beach, a rocky coast)."""
+    _sky(draw)
+    draw.rectangle([0, HORIZON - 20, CANVAS, HORIZON + 10], fill=(20, 120, 150))
+    draw.rectangle([0, HORIZON + 10, CANVAS, CANVAS], fill=colour)
+
+
+def _street(draw: ImageDraw.ImageDraw, colour: Colour) -> None:
+    """Buildings along a paved street of `colour` with its centre line."""
+    _sky(draw)
+    for k, x in enumerate(range(0, CANVAS, 43)):
+        top = 70 + 25 * (k % 3)
+        draw.rectangle([x, top, x + 40, HORIZON], fill=(150 - 15 * (k % 3), 140 - 10 * (k % 2), 135))
+        for y in range(top + 10, HORIZON - 10, 20):
+            draw.rectangle([x + 8, y, x + 16, y + 8], fill=(240, 220, 140))
+    draw.rectangle([0, HORIZON, CANVAS, CANVAS], fill=colour)
+    draw.line([(0, 225), (CANVAS, 225)], fill=(235, 235, 235), width=3)
+
+
+def _open_sky(draw: ImageDraw.ImageDraw, colour: Colour) -> None:
+    """Only sky to the bottom, with white clouds."""
+    _sky(draw, CANVAS)
+    for x, y in ((30, 60), (150, 40), (90, 200), (200, 170)):
+        draw.ellipse([x, y, x + 70, y + 28], fill=(248, 248, 250))
+
+
+def _wall(draw: ImageDraw.ImageDraw, colour: Colour) -> None:
+    """A wall of `colour` laid in courses, over a grey pavement."""
+    draw.rectangle([0, 0, CANVAS, HORIZON + 20], fill=colour)
+    mortar = tuple(min(255, c + 50) for c in colour)
+    for row, y in enumerate(range(12, HORIZON + 20, 12)):
+        draw.line([(0, y), (CANVAS, y)], fill=mortar, width=2)
+        for x in range(12 * (row % 2), CANVAS, 24):
+            draw.line([(x, y - 12), (x, y)], fill=mortar, width=2)
+    draw.rectangle([0, HORIZON + 20, CANVAS, CANVAS], fill=(150, 150, 150))
+
+
+# A setting's recipe -> how its backdrop is painted in its colour (the lake is a band drawn over any backdrop).
+BACKDROPS = {
+    "ground": _ground,
+    "landscape": _landscape,
+    "fall_landscape": _fall_landscape,
+    "trees": _trees,
+    "room": _room,
+    "water": _water,
+    "shore": _shore,
+    "street": _street,
+    "sky": _open_sky,
+    "wall": _wall,
+}
+
+
 def _background(scene: Scene) -> Image.Image:
-    """Sky and ground, or the setting the prompt names (a living room, a landscape in autumn)."""
-    named = {i.named for i in scene.items}
+    """The backdrop of the first setting the prompt names other than the lake; sky and grass without one."""
+    settings = [NOUNS[i.named] for i in scene.items if i.named in NOUNS and NOUNS[i.named].kind == "setting"]
+    backdrops = [s for s in settings if s.recipe != "lake"]
     image = Image.new("RGB", (CANVAS, CANVAS))
     draw = ImageDraw.Draw(image)
-    if "living room" in named:
-        draw.rectangle([0, 0, CANVAS, 190], fill=NOUNS["living room"].colour)
-        draw.rectangle([0, 190, CANVAS, CANVAS], fill=(140, 95, 60))
-        draw.rectangle([20, 40, 80, 110], fill=(180, 215, 240))
-        return image
-    for y in range(HORIZON):
-        t = y / HORIZON
-        draw.line([(0, y), (CANVAS, y)], fill=(round(120 + 80 * t), round(170 + 50 * t), 235))
-    ground = (190, 120, 50) if "fall landscape" in named else (95, 150, 70)
-    draw.rectangle([0, HORIZON, CANVAS, CANVAS], fill=ground)
-    if named & {"landscape", "fall landscape"}:
-        trees = [(200, 90, 30), (170, 50, 30), (220, 160, 40)] if "fall landscape" in named else [(40, 110, 45)]
-        for k, x in enumerate(range(-10, CANVAS, 38)):
-            draw.ellipse([x, HORIZON - 40 - 8 * (k % 3), x + 40, HORIZON + 5], fill=trees[k % len(trees)])
+    if backdrops:
+        BACKDROPS[backdrops[0].recipe](draw, backdrops[0].colour)
+    else:
+        _ground(draw, GRASS)
     return image
 
 
@@ -77,7 +173,7 @@ def _boxes(scene: Scene, objects: list[Item], ground: float) -> list[list[float]
     return boxes
 
 
-def _objects(scene: Scene) -> list[tuple[Item | list[Item], str, tuple[int, int, int]]]:
+def _objects(scene: Scene) -> list[tuple[Item | list[Item], str, Colour]]:
     """What to draw, in order: (item or merged items, recipe, colour)."""
     drawn = [i for i in scene.items if i.drawn is not None and i.named != "lake" and _is_pictogram(i)]
     merged = [i for i in drawn if i.status == "merged"]
@@ -91,6 +187,14 @@ def _objects(scene: Scene) -> list[tuple[Item | list[Item], str, tuple[int, int,
         recipe = "blob" if item.drawn.startswith("?") else NOUNS[item.drawn].recipe
         out.append((item, recipe, colour_of(item.drawn)))
     return out
+
+
+def _copies(box: list[float], count: int) -> list[tuple[float, float, float, float]]:
+    """`count` overlapping boxes filling `box` from the left, each a scaled copy standing on its bottom edge."""
+    x0, y0, x1, y1 = box
+    scale = 1.0 / (0.5 + 0.5 * count)
+    width, height = (x1 - x0) * scale, (y1 - y0) * scale
+    return [(x0 + k * width / 2, y1 - height, x0 + k * width / 2 + width, y1) for k in range(count)]
 
 
 def _is_pictogram(item: Item) -> bool:
@@ -116,7 +220,8 @@ def render_scene(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
     for (items, recipe, colour), box in zip(objects, boxes, strict=True):
         group = items if isinstance(items, list) else [items]
         layer = Image.new("L", image.size)
-        RECIPES[recipe](Pen(image, layer, tuple(box)), colour)
+        for copy in _copies(box, 1 if isinstance(items, list) else items.count):
+            RECIPES[recipe](Pen(image, layer, copy), colour)
         mask = np.asarray(layer) > 0
         for _, earlier in masks:
             earlier &= ~mask

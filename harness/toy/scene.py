@@ -48,6 +48,7 @@ class Item:
     cls: str | None = None  # the religious class drawn, where it has one
     box: list[float] | None = None  # (x0, y0, x1, y1) in 256 px
     area: float | None = None  # visible fraction of the image, measured from its mask (render.py)
+    count: int = 1  # how many of it are drawn (a plural: "two dogs")
 
 
 @dataclass
@@ -79,8 +80,10 @@ def sample_rng(prompt: str, seed: int, stream: str) -> np.random.Generator:
 
 
 def _other(kind: str, recipe: str, u: float) -> str:
-    """Another noun of the same kind, drawn with a different recipe (the wrong class)."""
-    choices = sorted({n.recipe: name for name, n in NOUNS.items() if n.kind == kind and n.recipe != recipe}.values())
+    """Another noun of the same kind, drawn with a different recipe (the wrong class): each recipe's first noun,
+    the plain one (a house, not a fire station)."""
+    others = reversed([(name, n) for name, n in NOUNS.items() if n.kind == kind and n.recipe != recipe])
+    choices = sorted({n.recipe: name for name, n in others}.values())
     return choices[min(int(u * len(choices)), len(choices) - 1)] if choices else ""
 
 
@@ -99,7 +102,7 @@ def compose(prompt: str, seed: int, guidance: str, guidance_scale: float, world:
     z_lake = float(rng.standard_normal())
     layout = rng.random(LAYOUT).tolist()
     reading = read_prompt(prompt)
-    items = [Item(named=n, drawn=n) for n in reading.nouns]
+    items = [Item(named=n, drawn=n, count=c) for n, c in zip(reading.nouns, reading.counts, strict=True)]
     planted: dict[str, float] = {}
     if reading.ambiguous_religious:
         planted["church_share"] = world.church_share(guidance_scale)
@@ -113,7 +116,7 @@ def compose(prompt: str, seed: int, guidance: str, guidance_scale: float, world:
         elif item.named in NOUNS:
             item.cls = item.cls or NOUNS[item.named].cls
     _wrong_class(items, dice, guidance, world, planted)
-    composition = _drop(items, dice, world, planted, side_by_side=reading.relation == "beside")
+    composition = _drop(items, reading.action, dice, world, planted)
     _merge(items, dice, world, planted)
     style_asked = reading.style
     style_drawn, failure = _style(items, style_asked, dice, world, planted)
@@ -166,10 +169,9 @@ def _wrong_class(items: list[Item], dice: dict, guidance: str, world: World, pla
             first.drawn, first.status, first.cls = other, "wrong_class", NOUNS[other].cls
 
 
-def _drop(items: list[Item], dice: dict, world: World, planted: dict, *, side_by_side: bool) -> str | None:
-    """Compositions (two or more objects, the lake included) lose one object, novel ones more often; a lone
-    subject may be missing. Returns novel | familiar for a composition: familiar when its objects are a
-    familiar pair or stand side by side ("a dog next to a bicycle"; "a dog riding a bicycle" is novel)."""
+def _drop(items: list[Item], action: str | None, dice: dict, world: World, planted: dict) -> str | None:
+    """Compositions (two or more objects, the lake included) lose one object, novel ones (an action joining an
+    unfamiliar pair) more often; a lone subject may be missing. Returns novel | familiar for a composition."""
     parts = [i for i in items if _droppable(i)]
     if len(parts) == 1:
         planted["p_missing_subject"] = world.missing_subject
@@ -178,7 +180,7 @@ def _drop(items: list[Item], dice: dict, world: World, planted: dict, *, side_by
         return None
     if len(parts) < 2:
         return None
-    familiar = side_by_side or all(is_familiar(a.named, b.named) for a, b in zip(parts, parts[1:], strict=False))
+    familiar = is_familiar(parts[0].named, parts[1].named, action)  # the action joins the first two; others are placed
     planted["p_drop"] = world.drop_familiar if familiar else world.drop_novel
     if dice["drop"] < planted["p_drop"]:
         lost = parts[min(int(dice["drop_pick"] * len(parts)), len(parts) - 1)]

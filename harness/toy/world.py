@@ -20,7 +20,7 @@ GUIDANCE_LOW, GUIDANCE_HIGH = 1.0, 5.0
 # The drawing rules' edition, part of the model id beside the table: raised whenever the same prompt, seed and
 # table would give another picture (a phrase read differently, a pictogram redrawn), so that a store's samples
 # of the earlier rules are never served as this edition's.
-RENDERING = 2
+RENDERING = 3
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class World:
     lake_area_sd: float = 0.03  # per-sample spread of the lake's area around its mean
     style_failure: float = 0.08  # a style other than pixel art comes out wrong or without its subject
     pixel_art_failure: float = 0.40  # ... pixel art
-    drop_familiar: float = 0.05  # a familiar composition (vocabulary.FAMILIAR_PAIRS, or side by side) loses one object
+    drop_familiar: float = 0.05  # a familiar composition (placed side by side, vocabulary.is_familiar) loses one
     drop_novel: float = 0.35  # a novel composition loses one object
     missing_subject: float = 0.03  # a one-noun prompt draws no subject
     merge: float = 0.05  # a composition's first two objects come out as one merged blob
