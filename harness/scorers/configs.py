@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.scorers.fields import (
     STAGE_COLUMNS,
-    check_bootstrap,
     check_fraction,
     check_integer,
     check_source,
@@ -539,9 +538,7 @@ class StyleConfig:
     taxonomy: str = "art_style"
     tag: str = "style"  # the prompt tag naming the intended style: samples column tag.<tag>
     level: float = 0.95  # Clopper-Pearson interval of the probe's accuracy on the controls
-    bootstrap_resamples: int = 1000
-    bootstrap_seed: int = 0
-    ci_level: float = 0.95
+    bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)  # intervals of means over prompts
 
     WHERE: ClassVar[str] = "scorer.style"
 
@@ -550,7 +547,7 @@ class StyleConfig:
         require(0 < self.level < 1, f"{where}.level", "a number in (0, 1), e.g. 0.95", self.level)
         if not isinstance(self.tag, str) or not self.tag.strip():
             raise ScorerConfigError(f"{where}.tag: expected a prompt tag name (e.g. style), got {self.tag!r}")
-        check_bootstrap(where, self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
+        self.bootstrap.check(f"{where}.bootstrap")
         self.load_taxonomy()
 
     @classmethod
@@ -560,27 +557,17 @@ class StyleConfig:
     def load_taxonomy(self) -> Taxonomy:
         return load_taxonomy(self.taxonomy, f"{self.WHERE}.taxonomy")
 
-    @property
-    def bootstrap(self) -> BootstrapOptions:
-        return BootstrapOptions(self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
-
 
 @dataclass
 class QualityConfig:
     """Options of the quality scorer: which stages to measure and the bootstrap of the run means."""
 
     stages: tuple[str, ...] = ("64", "256")
-    bootstrap_resamples: int = 1000
-    bootstrap_seed: int = 0
-    ci_level: float = 0.95
+    bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)  # intervals of means over prompts
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", choice_list("scorer.quality.stages", self.stages, tuple(STAGE_COLUMNS)))
-        check_bootstrap("scorer.quality", self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
-
-    @property
-    def bootstrap(self) -> BootstrapOptions:
-        return BootstrapOptions(self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
+        self.bootstrap.check("scorer.quality.bootstrap")
 
 
 def slug(text: str) -> str:
@@ -610,9 +597,7 @@ class DetectConfig:
     stage: str = "256"
     # (image, object) or (image, phrase) pairs per forward.
     batch_size: int = 8
-    bootstrap_resamples: int = 1000
-    bootstrap_seed: int = 0
-    ci_level: float = 0.95
+    bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)  # intervals of means over prompts
 
     def __post_init__(self) -> None:
         where = "scorer.detect"
@@ -626,11 +611,7 @@ class DetectConfig:
         check_fraction(f"{where}.coverage_threshold", self.coverage_threshold)
         check_stage(f"{where}.stage", self.stage)
         check_integer(f"{where}.batch_size", self.batch_size, 1)
-        check_bootstrap(where, self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
-
-    @property
-    def bootstrap(self) -> BootstrapOptions:
-        return BootstrapOptions(self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
+        self.bootstrap.check(f"{where}.bootstrap")
 
 
 MODELS = ("hps", "pickscore")
@@ -656,9 +637,7 @@ class PreferenceConfig:
     hps_checkpoint: str | None = "hf://xswu/HPSv2/HPS_v2.1_compressed.pt"
     pickscore_model: str = "yuvalkirstain/PickScore_v1"
     pickscore_processor: str = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
-    bootstrap_resamples: int = 1000
-    bootstrap_seed: int = 0
-    ci_level: float = 0.95
+    bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)  # intervals of means over prompts
 
     def __post_init__(self) -> None:
         where = "scorer.preference"
@@ -692,11 +671,7 @@ class PreferenceConfig:
                 f"{self.pickscore_model!r}; a tiny model takes its own tiny processor (the same name)"
             )
         check_integer(f"{where}.batch_size", self.batch_size, 1)
-        check_bootstrap(where, self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
-
-    @property
-    def bootstrap(self) -> BootstrapOptions:
-        return BootstrapOptions(self.bootstrap_resamples, self.bootstrap_seed, self.ci_level)
+        self.bootstrap.check(f"{where}.bootstrap")
 
 
 @dataclass

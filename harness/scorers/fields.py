@@ -45,10 +45,3 @@ def choice_list(key: str, value: object, choices: Sequence[str]) -> tuple[str, .
     if len(set(value)) != len(value):
         raise ScorerConfigError(f"{key}: {list(value)} names an entry twice")
     return tuple(value)
-
-
-def check_bootstrap(where: str, resamples: object, seed: object, level: object) -> None:
-    """The percentile bootstrap of run means: resamples >= 1, seed >= 0, level in (0, 1)."""
-    check_integer(f"{where}.bootstrap_resamples", resamples, 1)
-    check_integer(f"{where}.bootstrap_seed", seed, 0)
-    check_fraction(f"{where}.ci_level", level)

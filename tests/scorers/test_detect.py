@@ -24,7 +24,7 @@ from transformers import (
 
 from harness.scorers.configs import DetectConfig
 from harness.scorers.detect import DetectScorer, slug
-from harness.scorers.options import ScorerConfigError
+from harness.scorers.options import BootstrapOptions, ScorerConfigError
 from harness.scorers.tiny_models import CLIPSEG, OWLV2, build, letter_tokenizer, text_config, vision_config
 
 TEMPLATE = "a {}"
@@ -113,7 +113,11 @@ def _threshold_between(values: list[float]) -> float:
 
 def _config(detector: str, segmenter: str, **options) -> DetectConfig:
     return DetectConfig(
-        detector=detector, segmenter=segmenter, query_template=TEMPLATE, bootstrap_resamples=200, **options
+        detector=detector,
+        segmenter=segmenter,
+        query_template=TEMPLATE,
+        bootstrap=BootstrapOptions(resamples=200),
+        **options,
     )
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
 from harness.scorers.configs import PreferenceConfig
-from harness.scorers.options import ScorerConfigError
+from harness.scorers.options import BootstrapOptions, ScorerConfigError
 from harness.scorers.preference import PreferenceScorer
 from harness.scorers.tiny_models import HPS_RANDOM_SEED, PICKSCORE, build, letter_tokenizer, text_config, vision_config
 
@@ -68,7 +68,7 @@ def _config(tiny_clip, hps_checkpoint, pickscore_dirs, **options) -> PreferenceC
         pickscore_model=pickscore_dirs[0],
         pickscore_processor=pickscore_dirs[1],
         batch_size=2,
-        bootstrap_resamples=200,
+        bootstrap=BootstrapOptions(resamples=200),
         **options,
     )
 
@@ -148,7 +148,7 @@ def _tiny_config(**options) -> PreferenceConfig:
         hps_checkpoint=None,
         pickscore_model=PICKSCORE,
         pickscore_processor=PICKSCORE,
-        bootstrap_resamples=200,
+        bootstrap=BootstrapOptions(resamples=200),
         **options,
     )
 
@@ -223,7 +223,7 @@ def test_config_composes_as_a_structured_config():
         ({"hps_checkpoint": "hf://xswu/HPSv2"}, "scorer.preference.hps_checkpoint: expected hf://ORG/REPO/FILE"),
         ({"pickscore_model": ""}, "scorer.preference.pickscore_model: expected a hub model id or a local folder"),
         ({"batch_size": 0}, "scorer.preference.batch_size: expected an integer >= 1, got 0"),
-        ({"ci_level": 1.0}, "scorer.preference.ci_level: expected a number in (0, 1)"),
+        ({"bootstrap": BootstrapOptions(level=1.0)}, "scorer.preference.bootstrap.level: expected a number in (0, 1)"),
     ],
 )
 def test_bad_options_raise_one_clear_error(options, message):

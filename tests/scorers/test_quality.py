@@ -16,7 +16,7 @@ from scipy.stats import norm
 from skimage.restoration import estimate_sigma
 
 from harness.scorers.configs import QualityConfig
-from harness.scorers.options import ScorerConfigError
+from harness.scorers.options import BootstrapOptions, ScorerConfigError
 from harness.scorers.quality import QualityScorer, grey, laplacian_variance, noise_sigma
 
 
@@ -44,7 +44,7 @@ def _mad_sigma_by_hand(image: np.ndarray) -> float:
 
 
 def _scorer(**options) -> QualityScorer:
-    return QualityScorer(QualityConfig(bootstrap_resamples=200, **options))
+    return QualityScorer(QualityConfig(bootstrap=BootstrapOptions(resamples=200), **options))
 
 
 def test_sharpness_is_the_variance_of_scipys_laplacian_inside_the_border():
@@ -165,9 +165,9 @@ def test_weights_lists_nothing():
 
 
 def test_config_composes_as_a_structured_config():
-    merged = OmegaConf.merge(OmegaConf.structured(QualityConfig), {"stages": ["256"], "ci_level": 0.9})
+    merged = OmegaConf.merge(OmegaConf.structured(QualityConfig), {"stages": ["256"], "bootstrap": {"level": 0.9}})
     config = OmegaConf.to_object(merged)
-    assert config == QualityConfig(stages=("256",), ci_level=0.9)
+    assert config == QualityConfig(stages=("256",), bootstrap=BootstrapOptions(level=0.9))
 
 
 @pytest.mark.parametrize(
@@ -177,8 +177,8 @@ def test_config_composes_as_a_structured_config():
         ({"stages": ()}, "scorer.quality.stages: expected a non-empty list"),
         ({"stages": "64"}, "scorer.quality.stages: expected a non-empty list"),
         ({"stages": ("64", "64")}, "names an entry twice"),
-        ({"bootstrap_resamples": 0}, "scorer.quality.bootstrap_resamples: expected an integer >= 1, got 0"),
-        ({"ci_level": 95}, "scorer.quality.ci_level: expected a number in (0, 1)"),
+        ({"bootstrap": BootstrapOptions(resamples=0)}, "scorer.quality.bootstrap.resamples: expected an integer >= 1"),
+        ({"bootstrap": BootstrapOptions(level=95)}, "scorer.quality.bootstrap.level: expected a number in (0, 1)"),
     ],
 )
 def test_bad_options_raise_one_clear_error(options, message):
