@@ -143,3 +143,16 @@ def test_a_bad_argument_is_one_line_and_exit_2(args, named, tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and named in err and "allowed" in err
+
+
+def test_the_power_at_the_worlds_effect_is_the_one_sided_noncentral_t_over_the_study_prompts():
+    """Computed here from SciPy: 12 prompts, one-sided at alpha 0.05, noncentrality d sqrt(n)."""
+    from scipy import stats
+
+    shipped = toy_power.shipped_toy_design()
+    n = len(shipped.study)
+    critical = stats.t.ppf(1 - shipped.finding.alpha, n - 1)
+    for d in (0.5, 0.91, 1.34):
+        expected = stats.nct.sf(critical, n - 1, d * math.sqrt(n))
+        assert toy_power.world_t_power(d, shipped) == pytest.approx(expected, abs=1e-6)
+    assert toy_power.world_t_power(0.0, shipped) == shipped.finding.alpha

@@ -424,6 +424,7 @@ def summary(results: Sequence[PointResult], design: ToyDesign) -> pd.DataFrame:
                 "rate_ci_high": high,
                 "validated": sum(r.validated for r in reps) / n,
                 "stated_t_power": res.t_power,
+                "world_t_power": world_t_power(res.world_effect, design),
                 "simulated_power": res.simulated,
                 "simulated_se": sim_se,
                 "diff_vs_simulated": rate - res.simulated,
@@ -441,6 +442,13 @@ def summary(results: Sequence[PointResult], design: ToyDesign) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def world_t_power(effect_world_sd: float, design: ToyDesign) -> float:
+    """The plan's noncentral t power at the law's effect in the world's own SD (its paired dice, one law for every
+    paraphrase, a perfect probe): what the design would promise if it knew the world's noise."""
+    n, alpha = len(design.study), design.finding.alpha
+    return t_power(effect_world_sd, n, n - 1, alpha, two_sided=False) if effect_world_sd else alpha
+
+
 def replications_table(results: Sequence[PointResult]) -> pd.DataFrame:
     rows = [
         {"law": res.law.name, "replication": i, "verdict": r.verdict, "validated": r.validated, "rendered": r.rendered}
@@ -454,8 +462,8 @@ def markdown(table: pd.DataFrame, design: ToyDesign) -> str:
     """The summary as a markdown table."""
     head = (
         "| law | church share at 1 -> 5 | effect (design SD) | effect (world SD) | supported | end-to-end rate "
-        "[95% CP] | plan's t power | simulated (harness.power) | validated |\n"
-        "|---|---|---|---|---|---|---|---|---|\n"
+        "[95% CP] | plan's t power | simulated (harness.power) | t power at the world's SD | validated |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for _, row in table.iterrows():
@@ -466,7 +474,8 @@ def markdown(table: pd.DataFrame, design: ToyDesign) -> str:
             f"| {row['effect_design_sd']:.2f} | {row['effect_world_sd']:.2f} "
             f"| {row['supported']}/{row['replications']} "
             f"| {row['rate']:.3f} ± {row['rate_se']:.3f} [{row['rate_ci_low']:.3f}, {row['rate_ci_high']:.3f}] "
-            f"| {stated} | {row['simulated_power']:.3f} ± {row['simulated_se']:.3f} | {row['validated']:.2f} |"
+            f"| {stated} | {row['simulated_power']:.3f} ± {row['simulated_se']:.3f} "
+            f"| {row['world_t_power']:.3f} | {row['validated']:.2f} |"
         )
     return head + "\n".join(lines) + "\n"
 
