@@ -91,15 +91,19 @@ def _studentized_quantiles(x: np.ndarray, mean: np.ndarray, options: BootstrapOp
     q = np.empty((2, flat.shape[0]))
     rows = max(1, _CHUNK_ELEMENTS // (options.resamples * n))
     for start in range(0, flat.shape[0], rows):
-        resampled = flat[start : start + rows][:, idx]  # (rows, resamples, n)
+        block = flat[start : start + rows]
+        resampled = block[:, idx]  # (rows, resamples, n)
         m = resampled.mean(axis=-1)
         s = resampled.std(axis=-1, ddof=1) / np.sqrt(n)
         # A resample of one repeated value has se* = 0 and no t*: with tied scores (a rate, a coverage that
         # is often the same) such resamples are common, and counting them as +-inf would put a quantile at
-        # infinity. The t* distribution is taken over the resamples that have one; a row with none (every
-        # value equal) keeps the Student t interval alone.
+        # infinity. Values equal but for rounding (slopes of a law the prompts share, 0.121875 and
+        # 0.12187499999999999) leave an se* of 1e-17, whose t* put a bound at -3e12: an se* below 1e-9 of the
+        # row's largest magnitude counts as a tie. The t* distribution is taken over the resamples that have
+        # one; a row with none (every value equal) keeps the Student t interval alone.
+        tie = 1e-9 * np.abs(block).max(axis=-1, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(s > 0, (m - flat_mean[start : start + rows, None]) / s, np.nan)
+            t = np.where(s > tie, (m - flat_mean[start : start + rows, None]) / s, np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: handled below
             q[:, start : start + rows] = np.nanquantile(t, [alpha, 1 - alpha], axis=1)
