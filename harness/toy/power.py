@@ -481,24 +481,27 @@ def markdown(table: pd.DataFrame, design: ToyDesign) -> str:
 
 
 def figure(table: pd.DataFrame, design: ToyDesign, path: Path) -> None:
-    """End-to-end rate (with its 95% Clopper-Pearson bar) and the stated powers against the design-SD effect."""
+    """The plan's power curve (noncentral t against the effect in SD of the per-prompt slope), the end-to-end
+    rate (95% Clopper-Pearson bar) at the law's effect in the world's own SD, and the simulated design at its
+    effect in the design's SD: each at the SD its test faces."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x = table["effect_design_sd"].to_numpy()
+    x = table["effect_world_sd"].to_numpy()
+    x_design = table["effect_design_sd"].to_numpy()
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
     rate = table["rate"].to_numpy()
     err = np.vstack([rate - table["rate_ci_low"], table["rate_ci_high"] - rate])
-    ax.errorbar(x, rate, yerr=err, fmt="o", capsize=4, label="end to end (toy renders + toy CLIP), 95% CP")
+    ax.errorbar(x, rate, yerr=err, fmt="o", capsize=4, label="end to end (toy renders + toy CLIP), world SD, 95% CP")
     ax.errorbar(
-        x + 0.02,
+        x_design,
         table["simulated_power"],
         yerr=1.96 * table["simulated_se"],
         fmt="s",
         capsize=3,
-        label="simulated design (harness.power)",
+        label="simulated design (harness.power), design SD",
     )
     grid = np.linspace(0, max(float(x.max()), 1.0) * 1.05, 200)
     n, alpha = len(design.study), design.finding.alpha
@@ -508,7 +511,7 @@ def figure(table: pd.DataFrame, design: ToyDesign, path: Path) -> None:
     ax.axhline(alpha, color="grey", lw=0.5, ls=":")
     for xi, yi, name in zip(x, rate, table["law"], strict=True):
         ax.annotate(name, (xi, yi), textcoords="offset points", xytext=(6, -12), fontsize=7)
-    ax.set_xlabel("planted effect, SD of the per-prompt slope (the design's noise model)")
+    ax.set_xlabel("planted effect, SD of the per-prompt slope its test faces")
     ax.set_ylabel('share of studies "supported"')
     ax.set_ylim(-0.03, 1.05)
     ax.legend(fontsize=7, loc="center right")
