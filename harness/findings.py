@@ -475,12 +475,13 @@ def _tag_names(finding: FindingConfig) -> list[str]:
 
 
 def _overruled(verdict: str, metric: str, runs: Sequence[Mapping[str, Any]], random_weights: bool) -> str:
-    """Random weights test the pipeline, and an unvalidated probe's labels are not what images show."""
+    """Random weights test the pipeline (the model's, or the scorer's own: `<scorer>/random_weights` in a run's
+    metrics), and an unvalidated probe's labels are not what images show."""
     if verdict == NO_VERDICT_MISSING:
         return verdict
-    if random_weights:
-        return NO_VERDICT_RANDOM
     scorer = metric.replace("/", ".").split(".")[0]
+    if random_weights or any(run["metrics"].get(f"{scorer}/random_weights") == 1.0 for run in runs):
+        return NO_VERDICT_RANDOM
     if scorer in PROBE_SCORERS and any(run["metrics"].get(f"{scorer}/validated") != 1.0 for run in runs):
         return NO_VERDICT_UNVALIDATED
     return verdict

@@ -98,6 +98,19 @@ def test_random_weights_show_the_numbers_but_no_verdict():
     assert verdict(sweep_samples([0.0, 0.1, 0.2]), random_weights=True) == NO_VERDICT_RANDOM
 
 
+def test_a_scorers_own_random_weights_give_its_metrics_no_verdict_and_leave_the_others_alone():
+    """A run whose detect scorer read tiny random weights (on pictures that are real, e.g. the toy world's) says
+    so in its metrics; the same rising curve is supported when the detector is a real one."""
+    rising = sweep_samples([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    random_detector = [{"metrics": {"detect/random_weights": 1.0}, "overrides": {}, "config": {}}]
+    real_detector = [{"metrics": {"detect/random_weights": 0.0}, "overrides": {}, "config": {}}]
+    assert verdict(rising, runs=random_detector) == NO_VERDICT_RANDOM
+    assert verdict(rising, runs=real_detector) == SUPPORTED
+    other = FindingConfig(metric="clip.score", compare="sampler.guidance_scale", expect="increase")
+    renamed = rising.rename(columns={"detect.coverage.lake": "clip.score"})
+    assert verdict(renamed, other, runs=random_detector) == SUPPORTED
+
+
 def test_a_metric_missing_from_the_samples_gets_no_verdict():
     samples = sweep_samples([0.0, 0.1, 0.2]).rename(columns={"detect.coverage.lake": "clip.score"})
     assert verdict(samples) == NO_VERDICT_MISSING
