@@ -130,8 +130,7 @@ def simulate_church(
     concentration = 1 / icc - 1
     start = rng.beta(CHURCH_LOW * concentration, (1 - CHURCH_LOW) * concentration, (n, 1))
     spread = CHURCH_SLOPE_SD * (CHURCH_HIGH - CHURCH_LOW) / (k - 1) * rng.normal(size=(n, 1))
-    room = np.minimum(start, 1 - start) / (k - 1)
-    deviation = np.sign(spread) * np.minimum(np.abs(spread), room)
+    deviation = capped(spread, np.minimum(start, 1 - start) / (k - 1))
     share = np.clip(start + (rise / (k - 1) + deviation) * np.arange(k), 0, 1)
     church = rng.random((n, k, s)) < share[:, :, None]
     return _long(design, n, k, s, {"bias.pred": np.where(church, "church", "mosque").ravel()})
@@ -185,13 +184,24 @@ def is_rate_metric(metric: str) -> bool:
     return metric in RATE_METRICS or metric.startswith("detect.present.")
 
 
-def _presence(n: int, drop: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Each pair's (familiar, novel) propensities. A pair's own deviation from the mean drop is split between
-    its two prompts and capped where it would leave [0, 1], symmetrically, so that with `drop` 0 the two
-    prompts of a pair are exchangeable (the sign-flip null); only the planted drop itself is clipped."""
+def capped(deviation: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """A unit's own deviation from the planted effect, cut to `room` in magnitude whatever its sign: a
+    deviation and its negative are capped alike, so a planted zero stays exactly zero on average (clipping
+    the shares at [0, 1] instead would cut one side more often)."""
+    return np.sign(deviation) * np.minimum(np.abs(deviation), room)
+
+
+def _pair_draws(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each pair's base presence propensity and its own deviation from the mean drop, split between its two
+    prompts and capped where it would leave [0, 1]."""
     base = rng.beta(PRESENCE_A, PRESENCE_B, n)
-    spread = PRESENCE_DROP_SD * rng.normal(size=n)
-    half = np.sign(spread) * np.minimum(np.abs(spread) / 2, np.minimum(base, 1 - base))
+    half = capped(PRESENCE_DROP_SD * rng.normal(size=n) / 2, np.minimum(base, 1 - base))
+    return base, half
+
+
+def _propensities(base: np.ndarray, half: np.ndarray, drop: float) -> tuple[np.ndarray, np.ndarray]:
+    """(familiar, novel): with `drop` 0 the two prompts of a pair are exchangeable (the sign-flip null); only
+    the planted drop itself is clipped."""
     return base + half, np.clip(base - half - drop, 0, 1)
 
 
@@ -200,13 +210,11 @@ def presence_drop(effect: float, seeds: int, pairs: int = 200_000, seed: int = 0
     """The mean drop in presence rate that is `effect` SD of the per-pair difference of rates over `seeds`
     images per prompt (the quantity the paired test reads), found by bisection on a seeded simulation."""
     rng = np.random.default_rng(seed)
-    base = rng.beta(PRESENCE_A, PRESENCE_B, pairs)
-    spread = PRESENCE_DROP_SD * rng.normal(size=pairs)
-    half = np.sign(spread) * np.minimum(np.abs(spread) / 2, np.minimum(base, 1 - base))
+    base, half = _pair_draws(pairs, rng)
     u_familiar, u_novel = rng.random((2, pairs, seeds))
 
     def standardized(drop: float) -> float:
-        familiar, novel = base + half, np.clip(base - half - drop, 0, 1)
+        familiar, novel = _propensities(base, half, drop)
         d = (u_novel < novel[:, None]).mean(axis=1) - (u_familiar < familiar[:, None]).mean(axis=1)
         return -float(d.mean() / d.std())
 
@@ -222,7 +230,7 @@ def simulate_presence(design: StudyDesign, effect: float, rng: np.random.Generat
     their objects less often by the drop that is `effect` SD of the per-pair difference (`presence_drop`)."""
     n, k, s = design.units, len(design.points), design.seeds
     drop = presence_drop(effect, s) if effect else 0.0
-    familiar, novel = _presence(n, drop, rng)
+    familiar, novel = _propensities(*_pair_draws(n, rng), drop)
     target = np.array([p == design.finding.target for p in design.points])
     propensity = np.where(target[None, :], novel[:, None], familiar[:, None])
     present = (rng.random((n, k, s)) < propensity[:, :, None]).astype(np.float64)
