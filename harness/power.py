@@ -145,15 +145,25 @@ def share_trend_effect(
     slope_sd: float = CHURCH_SLOPE_SD,
 ) -> float:
     """A linear rise of a share from `low` to `high` over `settings` swept values, in SD of the per-prompt
-    slope the trend test reads: the mean slope over the root of its variance, the prompts' slope variance
-    plus the binomial noise of `seeds` images per cell (E p(1 - p) = s(1 - s)(1 - icc) for a Beta propensity
-    with intra-prompt correlation icc) over the ranks' sum of squares."""
+    slope the trend test reads (`curve_effect`)."""
     ranks = np.arange(settings, dtype=np.float64)
-    ss = float(((ranks - ranks.mean()) ** 2).sum())
-    step = (high - low) / (settings - 1)
-    shares = low + step * ranks
+    return curve_effect(low + (high - low) / (settings - 1) * ranks, seeds, icc, slope_sd)
+
+
+def curve_effect(
+    shares: np.ndarray, seeds: int = 12, icc: float = CHURCH_ICC, slope_sd: float = CHURCH_SLOPE_SD
+) -> float:
+    """A share curve over the swept values' ranks in SD of the per-prompt slope the trend test reads: the mean
+    slope over the root of its variance, the prompts' slope variance (SD `slope_sd` of the mean slope) plus the
+    binomial noise of `seeds` images per cell (E p(1 - p) = s(1 - s)(1 - icc) for a Beta propensity with
+    intra-prompt correlation icc) over the ranks' sum of squares, cells independent."""
+    shares = np.asarray(shares, dtype=np.float64)
+    ranks = np.arange(shares.size, dtype=np.float64)
+    centred = ranks - ranks.mean()
+    ss = float(centred @ centred)
+    slope = float(centred @ shares) / ss
     noise = float(np.mean(shares * (1 - shares))) * (1 - icc) / seeds / ss
-    return step / math.sqrt((slope_sd * step) ** 2 + noise)
+    return slope / math.sqrt((slope_sd * slope) ** 2 + noise)
 
 
 def simulate_contrast(design: StudyDesign, effect: float, rng: np.random.Generator) -> pd.DataFrame:

@@ -26,7 +26,15 @@ import pandas as pd
 from harness.config import FindingConfig
 from harness.findings import SUPPORTED, DesignFloor, design_floor, findings, is_exploratory, samples_design, t_power
 from harness.io import write_atomic, write_parquet
-from harness.power import CHURCH_HIGH, CHURCH_ICC, CHURCH_LOW, CHURCH_SLOPE_SD, StudyDesign, verdict_rates
+from harness.power import (
+    CHURCH_HIGH,
+    CHURCH_ICC,
+    CHURCH_LOW,
+    CHURCH_SLOPE_SD,
+    StudyDesign,
+    curve_effect,
+    verdict_rates,
+)
 from harness.scorers.clip_encoder import ClipEncoder
 from harness.scorers.configs import BiasConfig, ClipConfig
 from harness.scorers.options import BootstrapOptions
@@ -157,13 +165,9 @@ def _slope(weights: np.ndarray, shares: np.ndarray) -> float:
 
 
 def design_effect(shares: np.ndarray, seeds: int, icc: float = CHURCH_ICC, slope_sd: float = CHURCH_SLOPE_SD) -> float:
-    """The law's effect in SD of the per-prompt slope under the design's stated noise model (harness.power
-    share_trend_effect, for any share curve): prompts' slopes spread with SD `slope_sd` of the mean slope, each
-    cell's share binomial over `seeds` images with intra-prompt correlation `icc`, independent across cells."""
-    c = _rank_weights(len(shares))
-    slope = _slope(c, shares)
-    noise = float(np.mean(shares * (1 - shares))) * (1 - icc) / seeds * float(c @ c)
-    return slope / math.sqrt((slope_sd * slope) ** 2 + noise) if slope else 0.0
+    """The law's effect in SD of the per-prompt slope under the design's stated noise model
+    (`harness.power.curve_effect`); a flat law's is exactly 0."""
+    return curve_effect(shares, seeds, icc, slope_sd) if mean_slope(shares) else 0.0
 
 
 def world_effect(shares: np.ndarray, seeds: int) -> float:
