@@ -91,9 +91,8 @@ def test_a_0_1_score_pooled_over_prompts_gets_the_rate_interval():
     from scipy import stats as sps
 
     rates = np.array([1.0, 1.0, 0.75, 1.0, 0.5, 1.0, 1.0, 0.25])
-    values = np.repeat(rates, 4)  # 4 seeds a prompt, as many present as each rate says
-    for i, r in enumerate(rates):
-        values[4 * i : 4 * i + 4] = [1.0] * round(4 * r) + [0.0] * (4 - round(4 * r))
+    # 4 seeds a prompt, as many present as each rate says
+    values = np.concatenate([[1.0] * round(4 * r) + [0.0] * (4 - round(4 * r)) for r in rates])
     prompts = np.repeat([f"p{i}" for i in range(8)], 4)
     mean, low, high, n = prompt_mean(values, prompts, FLOOR)
     k = rates.sum()
