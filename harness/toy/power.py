@@ -39,6 +39,7 @@ from harness.scorers.clip_encoder import ClipEncoder
 from harness.scorers.configs import BiasConfig, ClipConfig
 from harness.scorers.options import BootstrapOptions
 from harness.scorers.probe import Validation, ZeroShotProbe
+from harness.scorers.stats import proportion_interval
 from harness.toy.generator import render_upsample
 from harness.toy.scene import Scene, compose
 from harness.toy.world import World
@@ -389,10 +390,8 @@ def run_grid(
 
 def _binomial(k: int, n: int) -> tuple[float, float, float]:
     """The rate, its simulation SE and its 95% Clopper-Pearson interval."""
-    from scipy.stats import binomtest
-
-    ci = binomtest(k, n).proportion_ci(0.95, method="exact")
-    return k / n, math.sqrt(max(k * (n - k), 0) / n**3), (ci.low, ci.high)
+    low, high = proportion_interval(k, n, 0.95)
+    return k / n, math.sqrt(max(k * (n - k), 0) / n**3), (float(low), float(high))
 
 
 def summary(results: Sequence[PointResult], design: ToyDesign) -> pd.DataFrame:
