@@ -33,6 +33,7 @@ from harness.glide.models import ModelSpec, load_pipeline, random_model
 from harness.glide.pipeline import DTYPES, cpu_has_native_bf16, resolve_device
 from harness.glide.respacing import space_timesteps
 from harness.glide.unet import GlideUNet
+from harness.locations import CONF_DIR
 
 log = logging.getLogger("harness.bench")
 
@@ -204,7 +205,7 @@ def bench_end_to_end(
     return line, upsampled
 
 
-SAMPLER_CONF = Path(__file__).parent / "conf" / "sampler"
+SAMPLER_CONF = CONF_DIR / "sampler"
 SAMPLER_KEYS = ("base_loop", "base_steps", "upsample_loop", "upsample_steps")
 
 

@@ -25,9 +25,10 @@ from harness.glide.checkpoints import (
     resolve_checkpoint,
 )
 from harness.glide.tokenizer import GPT2_VOCAB_URL, TokenizerError, load_encoding, tiktoken_cache_dir
+from harness.locations import CONF_DIR
 
 ARTEFACT_KINDS = ("glide", "tokenizer", "clip", "inception")
-CLIP_CONFIG = Path(__file__).resolve().parent / "conf" / "scorer" / "clip.yaml"
+CLIP_CONFIG = CONF_DIR / "scorer" / "clip.yaml"
 FALLBACK_CLIP = ("ViT-L-14", "openai")
 HF_HUB_PREFIX = "hf-hub:"
 

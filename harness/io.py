@@ -9,6 +9,7 @@ import errno
 import fcntl
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -187,3 +188,17 @@ def decode_image(path: Path | str, mode: str) -> np.ndarray:
         raise  # a missing file is its own error to its callers, not an unreadable image
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise UnreadableImage(str(err)) from None
+
+
+# Numbers as the run's files and tables store them: one rule for every writer and reader (scorers, the score
+# step, trackers, the report), so that NaN never reaches JSON and a missing metric reads the same everywhere.
+def finite_or_none(value: object) -> float | None:
+    """`value` as a float when it is a finite real number; None for NaN, infinities, None, NA, text and bools."""
+    # Booleans are ints to Python but flags to us: a True is not the number 1 in a metric table.
+    if value is None or isinstance(value, (bool, np.bool_, str, bytes)):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

@@ -15,7 +15,8 @@ from PIL import Image
 from wandb_files import WANDB_VARIABLES
 
 REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "harness" / "conf"
+CONF = REPO / "conf"
+EXPERIMENTS = REPO / "experiments"
 BASE_STEPS = 3
 UPSAMPLE_STEPS = 2
 # The tiny random-weight model at a few steps: every image is noise, but every path of the real run is taken.

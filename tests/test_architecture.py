@@ -69,7 +69,7 @@ def test_the_package_keeps_every_import_contract():
 @needs_lint_imports
 def test_an_import_cycle_breaks_the_contracts(tmp_path):
     root = copy_of_the_package(tmp_path)
-    add_import(root / "harness" / "suites.py", "import harness.plan  # plan imports suites: a cycle")
+    add_import(root / "harness" / "suites.py", "import harness.run.plan  # plan imports suites: a cycle")
     result = lint_imports(root)
     assert result.returncode != 0
     assert "No import cycle" in result.stdout and "BROKEN" in result.stdout
@@ -89,7 +89,7 @@ def test_checking_a_command_line_imports_none_of_the_scoring_libraries():
     typing every scorer's options (their defaults included) must not import what scoring needs."""
     script = f"""
 import json, sys
-import harness.cli as cli
+import harness.cli.main as cli
 suites = cli.group_choices("suite")
 good = cli.check_command(["+suite=bias"], cli.CONF_DIR, suites)
 bad = cli.check_command(["+suite=bias", "sampler.guidance_scale=-1"], cli.CONF_DIR, suites)

@@ -194,7 +194,7 @@ def test_summary_metrics_are_named_per_scorer_and_count_the_samples(bias_run):
 
 def test_the_console_shows_the_harness_lines_and_the_log_file_also_the_libraries_info(bias_run):
     console = bias_run.result.stdout.splitlines()
-    assert any("[harness.runner][INFO]" in line for line in console)
+    assert any("[harness.run.runner][INFO]" in line for line in console)
     assert not [line for line in console if "][INFO]" in line and "][harness." not in line]
     assert "[root][INFO] - Using default SimpleTokenizer." in bias_run.log  # open_clip's line, in the file only
 

@@ -12,8 +12,8 @@ import scipy.stats as sps
 import yaml
 from cli_helpers import CONF, check, cli_env, files_under, run_cli
 
-from harness.config import FindingConfig, PromptConfig
-from harness.findings import design_floor, t_mde, t_power
+from harness.analysis.findings import design_floor, t_mde, t_power
+from harness.config.schema import FindingConfig, PromptConfig
 from harness.scorers.options import BootstrapOptions
 from harness.scorers.stats import sign_flip_pvalue, smallest_sign_flip_p, smallest_two_sample_p, trend_test
 

@@ -22,7 +22,7 @@ from harness.glide.diffusion import (
     p_sample_step,
     space_timesteps,
 )
-from harness.glide.sampling import (
+from harness.glide.first_order import (
     noise_from_generators,
     noise_from_list,
     randn_from_generators,

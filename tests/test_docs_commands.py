@@ -129,7 +129,7 @@ def harness_module(command: Shown) -> str | None:
 def harness_error(args: list[str]) -> str | None:
     """What `python -m harness ARGS` says before Hydra starts a job: an error line, or None when every job of
     the command composes and types."""
-    import harness.cli as cli
+    import harness.cli.main as cli
 
     if error := cli.check_group_choices(args):
         return error
@@ -231,7 +231,7 @@ def test_commands_are_read_from_shell_blocks_console_prompts_and_inline_code():
             "```text",
             "python -m harness +suite=not_a_command",
             "```",
-            "Run `python -m harness.score RUN_DIR` later.",
+            "Run `python -m harness.cli.score RUN_DIR` later.",
             "$ wandb sync somewhere",
         ]
     )
@@ -242,13 +242,18 @@ def test_commands_are_read_from_shell_blocks_console_prompts_and_inline_code():
         ((), ("python", "-m", "pytest"), False),
         ((), ("python", "-m", "harness.bench", "--cli", "3"), False),
         ((), ("wandb", "sync", "somewhere"), False),
-        ((), ("python", "-m", "harness.score", "RUN_DIR"), True),
+        ((), ("python", "-m", "harness.cli.score", "RUN_DIR"), True),
     ]
 
 
 def test_the_docs_show_commands_of_every_kind():
     assert len([c for c in SHOWN if is_harness(c)]) >= 30
-    assert {harness_module(c) for c in SHOWN} >= {"harness.fetch", "harness.score", "harness.report", "harness.bench"}
+    assert {harness_module(c) for c in SHOWN} >= {
+        "harness.fetch",
+        "harness.cli.score",
+        "harness.report",
+        "harness.bench",
+    }
     assert all((ROOT / page).is_file() for page in {c.page for c in SHOWN})
 
 

@@ -54,7 +54,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     out.recipe_sample = check(
         run_cli([*sample, *suite_args(prompts), "hydra.launcher.n_jobs=2"], cwd=root, env=env, timeout=900)
     )
-    out.recipe_score = check(run_cli(["recipe/0"], cwd=root, env=env, module="harness.score", timeout=900))
+    out.recipe_score = check(run_cli(["recipe/0"], cwd=root, env=env, module="harness.cli.score", timeout=900))
     assert score == ["outputs/sweeps/coco/0"]
 
     shards = ",".join(f"{i}/{SHARDS}" for i in range(SHARDS))

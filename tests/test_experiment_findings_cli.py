@@ -18,7 +18,7 @@ from scipy import ndimage
 from transformers import pipeline
 from wandb_files import offline_runs, table_json
 
-from harness.findings import NO_VERDICT_RANDOM, ROLE_COLUMN
+from harness.analysis.findings import NO_VERDICT_RANDOM, ROLE_COLUMN
 from harness.scorers.tiny_models import CLIPSEG, OWLV2, build
 
 EXPLORATORY = "exploratory: the claim was made from this prompt"

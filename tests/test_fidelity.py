@@ -15,9 +15,9 @@ from cli_helpers import check, cli_env, run_cli
 from PIL import Image
 from wandb_files import offline_runs, table_json
 
-from harness.config import FidelityConfig
+from harness.analysis.fidelity import FIDELITY, frechet, lpips_distances, lpips_network, seed_spread
+from harness.config.schema import FidelityConfig
 from harness.errors import ConfigError
-from harness.fidelity import FIDELITY, frechet, lpips_distances, lpips_network, seed_spread
 
 
 def _png(path, seed: int) -> str:

@@ -14,7 +14,7 @@ from PIL import Image
 from scipy import integrate
 from scipy import stats as sps
 
-from harness.fidelity import (
+from harness.analysis.fidelity import (
     ALPHA,
     CANNOT_SHOW,
     EQUIVALENT,

@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from harness.config import FindingConfig
-from harness.findings import (
+from harness.analysis.findings import (
     INCONCLUSIVE,
     NO_VERDICT_MISSING,
     NO_VERDICT_RANDOM,
@@ -24,6 +23,7 @@ from harness.findings import (
     findings,
     group_intervals,
 )
+from harness.config.schema import FindingConfig
 from harness.tracking import flatten_config
 
 CLAIM = "the lake takes up most of the image at 5.0"

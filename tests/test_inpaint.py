@@ -16,6 +16,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from harness.glide.diffusion import Schedule
+from harness.glide.first_order import noise_from_list, sample_ancestral
 from harness.glide.inpaint import (
     InpaintError,
     keep_known_pixels,
@@ -25,7 +26,6 @@ from harness.glide.inpaint import (
     source_tensors,
     upsampled_mask,
 )
-from harness.glide.sampling import noise_from_list, sample_ancestral
 from harness.glide.unet import TextEmbedding
 
 FORWARD_TOLERANCE = 1e-5

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.config import PromptConfig, SamplerConfig, SuiteConfig
+from harness.config.schema import PromptConfig, SamplerConfig, SuiteConfig
+from harness.config.suites import load_suite
 from harness.errors import ConfigError
+from harness.generate.inpaint_inputs import batch_known, load_inputs
 from harness.glide.models import ModelSpec, load_pipeline
-from harness.inpaint_inputs import batch_known, load_inputs
-from harness.plan import SampleSpec, Sampling
-from harness.suites import load_suite
+from harness.run.plan import SampleSpec, Sampling
 
 TINY_INPAINT = ModelSpec(name="tiny_inpaint", base="tiny_base_inpaint", upsample="tiny_upsample_inpaint",
                          weights="random", seed=0)  # fmt: skip

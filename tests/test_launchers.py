@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.plugins import Plugins
 from hydra.plugins.launcher import Launcher
 
-from harness.config import register
+from harness.config.schema import register
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the slurm extra is not installed")
 

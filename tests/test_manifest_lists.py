@@ -7,14 +7,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from harness.config import SamplerConfig
+from harness.config.schema import SamplerConfig
+from harness.config.suites import Prompt, Suite
 from harness.glide.models import ModelSpec, load_pipeline, model_id
-from harness.plan import Sampling, make_plan
-from harness.rundir import write_manifest
-from harness.runner import manifest, sample_missing
+from harness.run.plan import Sampling, make_plan
+from harness.run.rundir import write_manifest
+from harness.run.runner import manifest, sample_missing
+from harness.run.store import SampleStore
 from harness.scorers.detect import text_items
-from harness.store import SampleStore
-from harness.suites import Prompt, Suite
 
 TINY = ModelSpec(name="tiny", base="tiny_base", upsample="tiny_upsample", weights="random")
 SAMPLING = Sampling.create(

@@ -14,7 +14,7 @@ from cli_helpers import TINY, check, cli_env, run_cli
 from PIL import Image
 from wandb_files import offline_runs
 
-from harness.runner import saturated
+from harness.run.runner import saturated
 
 pytestmark = pytest.mark.slow
 

@@ -19,8 +19,8 @@ from safetensors.torch import load_file
 from harness.glide.checkpoints import CheckpointError
 from harness.glide.config import NOISED_CLIP, TINY_NOISED_CLIP, NoisedClipConfig, clip_preset
 from harness.glide.diffusion import Schedule
+from harness.glide.first_order import noise_from_list, sample_ancestral
 from harness.glide.noised_clip import ImageEncoder, TextEncoder, clip_guidance_grad, load_encoders, normalize, tokenize
-from harness.glide.sampling import noise_from_list, sample_ancestral
 
 FORWARD_TOLERANCE = 1e-5
 GRAD_RELATIVE_TOLERANCE = 1e-4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from harness.outdirs import MIN_FREE_BYTES, creatable_error
+from harness.run.outdirs import MIN_FREE_BYTES, creatable_error
 
 
 def test_a_writable_directory_with_room_passes_and_the_probe_leaves_nothing(tmp_path):

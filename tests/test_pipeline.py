@@ -16,10 +16,10 @@ import torch
 from safetensors.torch import load_file
 
 from harness.glide.diffusion import Schedule
+from harness.glide.first_order import noise_from_list, sample_ancestral, sample_ddim
 from harness.glide.guidance import classifier_free
 from harness.glide.models import ModelSpec, load_pipeline, model_id, random_model
 from harness.glide.pipeline import GlidePipeline, batched, from_uint8, guided_rows, stage_generators, to_uint8
-from harness.glide.sampling import noise_from_list, sample_ancestral, sample_ddim
 
 LOOP_TOLERANCE = 1e-4
 

@@ -14,13 +14,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from harness.config import SamplerConfig, parse_shard, pixel_fields, register
+from harness.config.schema import SamplerConfig, parse_shard, pixel_fields, register
+from harness.config.suites import Prompt, Suite
 from harness.errors import ConfigError
 from harness.glide.guidance import GUIDANCE, register_guidance
-from harness.plan import SampleSpec, Sampling, make_plan, shard
-from harness.suites import Prompt, Suite
+from harness.run.plan import SampleSpec, Sampling, make_plan, shard
 
-CONF = Path(__file__).resolve().parents[1] / "harness" / "conf"
+CONF = Path(__file__).resolve().parents[1] / "conf"
 ENVIRONMENT = {
     "model_id": "tiny:tiny_base+tiny_upsample:random-seed0",
     "device_type": "cpu",
@@ -153,7 +153,7 @@ def plan_keys(*overrides: str) -> list[tuple[str, str]]:
     """The (key, base_key) of every sample of the couch suite, composed from config as a run does it."""
     import torch
 
-    from harness.job import resolve_sampling
+    from harness.run.job import resolve_sampling
 
     register()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):

@@ -11,13 +11,13 @@ import re
 import pytest
 import torch
 
-from harness.config import SamplerConfig
+from harness.config.schema import SamplerConfig
+from harness.config.suites import Prompt, Suite
 from harness.glide.models import ModelSpec, load_pipeline, model_id
-from harness.plan import Sampling, make_plan
-from harness.progress import format_seconds
-from harness.runner import sample_missing
-from harness.store import SampleStore
-from harness.suites import Prompt, Suite
+from harness.run.plan import Sampling, make_plan
+from harness.run.progress import format_seconds
+from harness.run.runner import sample_missing
+from harness.run.store import SampleStore
 
 TINY = ModelSpec(name="tiny", base="tiny_base", upsample="tiny_upsample", weights="random")
 SUITE = Suite("progress", (Prompt("cube", "a red cube"), Prompt("ball", "a blue ball"), Prompt("cone", "a cone")))

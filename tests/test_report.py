@@ -1,5 +1,5 @@
 """The offline HTML report: discovery of runs and swept parameters, grids, plots, bias section and run table.
-Run dirs are synthetic (tiny PNGs, scores and tables made here) and written through harness.rundir."""
+Run dirs are synthetic (tiny PNGs, scores and tables made here) and written through harness.run.rundir."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ import pytest
 from PIL import Image
 from scipy import stats
 
+from harness.analysis.metric_names import split_metric
 from harness.report import ReportInputError, build_report, discover_run_dirs, load_study, render_plots
-from harness.report.metric_names import split_metric
 from harness.report.series import group_series, metric_series, score_series
 from harness.report.views import SCORER_VIEWS
 from harness.report.wandb_report import wandb_report_blocks
-from harness.rundir import SUMMARY, RunDir, table_file, write_manifest, write_results, write_table
+from harness.run.rundir import SUMMARY, RunDir, table_file, write_manifest, write_results, write_table
 from harness.scorers.stats import t_interval
 
 REPO = Path(__file__).resolve().parents[1]
@@ -461,7 +461,7 @@ def test_one_plot_per_metric_and_swept_override_that_varies_and_a_line_for_each_
 
 
 def test_a_curve_is_flat_when_every_line_is_constant_to_round_off():
-    from harness.report.load import SweptParameter
+    from harness.analysis.study import SweptParameter
     from harness.report.plots import Curve
     from harness.report.series import Series
 
@@ -883,7 +883,7 @@ def test_sweep_report_renders_in_headless_chromium_with_every_image_loaded(sweep
 def test_a_plot_shades_the_band_it_names_and_names_none_it_does_not_draw():
     from matplotlib.collections import PolyCollection
 
-    from harness.report.load import SweptParameter
+    from harness.analysis.study import SweptParameter
     from harness.report.plots import draw_series
     from harness.report.series import Series
 
@@ -903,7 +903,7 @@ def test_a_plot_shades_the_band_it_names_and_names_none_it_does_not_draw():
 def test_a_plot_with_bands_keeps_its_legend_clear_of_the_axes_and_in_the_saved_image(tmp_path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from harness.report.load import SweptParameter
+    from harness.analysis.study import SweptParameter
     from harness.report.plots import draw_series, save_figure
     from harness.report.series import Series
 

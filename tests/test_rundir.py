@@ -1,4 +1,4 @@
-"""A run dir's files through harness.rundir: every file written and read back unchanged, where each one lies,
+"""A run dir's files through harness.run.rundir: every file written and read back unchanged, where each one lies,
 the summary written last, and the discovery of run dirs and of a sweep's finished jobs."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 import yaml
 from cli_helpers import MANIFEST_COLUMNS
 
-from harness.rundir import (
+from harness.run.rundir import (
     SAMPLER_COLUMNS,
     RunDir,
     RunDirError,
@@ -215,7 +215,7 @@ def test_a_run_dir_is_discovered_as_itself(tmp_path):
 def test_a_sweep_dir_expands_to_its_finished_jobs_in_numeric_order(tmp_path, caplog):
     make_sweep(tmp_path / "sweep", finished=[10, 0, 2], unfinished=[1])
     (tmp_path / "sweep" / ".submitit").mkdir()  # not a job dir
-    with caplog.at_level(logging.WARNING, logger="harness.rundir"):
+    with caplog.at_level(logging.WARNING, logger="harness.run.rundir"):
         jobs = finished_job_dirs(tmp_path / "sweep")
     assert jobs == [tmp_path / "sweep" / name for name in ("0", "2", "10")]
     job = tmp_path / "sweep" / "1"
@@ -227,7 +227,7 @@ def test_a_sweep_dir_expands_to_its_finished_jobs_in_numeric_order(tmp_path, cap
 
 def test_an_unfinished_job_is_named_once_however_often_the_sweep_is_read(tmp_path, caplog):
     make_sweep(tmp_path / "sweep", finished=[0], unfinished=[1])
-    with caplog.at_level(logging.WARNING, logger="harness.rundir"):
+    with caplog.at_level(logging.WARNING, logger="harness.run.rundir"):
         for _ in range(3):
             assert finished_job_dirs(tmp_path / "sweep") == [tmp_path / "sweep" / "0"]
     assert len(caplog.records) == 1
@@ -249,14 +249,14 @@ def test_shards_scored_in_their_unions_run_or_done_with_their_part_are_not_calle
     for job in (3, 4):  # another plan: another suite
         config["suite"]["name"] = "t"
         (tmp_path / "sweep" / str(job) / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
-    with caplog.at_level(logging.WARNING, logger="harness.rundir"):
+    with caplog.at_level(logging.WARNING, logger="harness.run.rundir"):
         assert finished_job_dirs(tmp_path / "sweep") == [tmp_path / "sweep" / "0"]
     named = sorted(r.getMessage().split(":")[0] for r in caplog.records)
     assert named == [f"skipping {tmp_path / 'sweep' / '4'}"]
 
 
 def test_a_job_asked_only_to_sample_is_done_with_its_manifest_and_not_called_unfinished(tmp_path, caplog):
-    """runner.stage=sample writes the manifest and no summary (the scores come from `harness.score`); a job of
+    """runner.stage=sample writes the manifest and no summary (the scores come from `harness.cli.score`); a job of
     stage all with only a manifest was stopped before scoring and is named."""
     make_sweep(tmp_path / "sweep", finished=[], unfinished=[0, 1])
     for job, stage in ((0, "sample"), (1, "all")):
@@ -264,7 +264,7 @@ def test_a_job_asked_only_to_sample_is_done_with_its_manifest_and_not_called_unf
         config = yaml.safe_load((tmp_path / "sweep" / str(job) / ".hydra" / "config.yaml").read_text())
         config["runner"]["stage"] = stage
         (tmp_path / "sweep" / str(job) / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
-    with caplog.at_level(logging.WARNING, logger="harness.rundir"):
+    with caplog.at_level(logging.WARNING, logger="harness.run.rundir"):
         assert finished_job_dirs(tmp_path / "sweep") == []
     assert [r.getMessage().split(":")[0] for r in caplog.records] == [f"skipping {tmp_path / 'sweep' / '1'}"]
 
@@ -288,7 +288,7 @@ def test_under_slurm_an_unfinished_job_is_named_with_its_submitit_stderr(tmp_pat
     make_sweep(sweep, finished=[0], unfinished=[])
     write_submitit_job(sweep, 1, "7_1")
     err = write_submitit_job(sweep, 1, "9_1")
-    with caplog.at_level(logging.WARNING, logger="harness.rundir"):
+    with caplog.at_level(logging.WARNING, logger="harness.run.rundir"):
         assert finished_job_dirs(sweep) == [sweep / "0"]
     (record,) = caplog.records
     assert record.getMessage() == f"skipping {sweep / '1'}: no summary.json, the job did not finish (its log: {err})"

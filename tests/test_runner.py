@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.config import SamplerConfig
+from harness.config.schema import SamplerConfig
+from harness.config.suites import Prompt, Suite
 from harness.glide.models import ModelSpec, load_pipeline, model_id
 from harness.glide.pipeline import GlidePipeline
-from harness.plan import Sampling, make_plan
-from harness.runner import manifest, sample_missing
-from harness.store import SampleStore
-from harness.suites import Prompt, Suite
+from harness.run.plan import Sampling, make_plan
+from harness.run.runner import manifest, sample_missing
+from harness.run.store import SampleStore
 
 TINY = ModelSpec(name="tiny", base="tiny_base", upsample="tiny_upsample", weights="random")
 SUITE = Suite("shared", (Prompt("cube", "a red cube"), Prompt("ball", "a blue ball"), Prompt("cone", "a cone")))

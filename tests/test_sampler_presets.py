@@ -6,7 +6,7 @@ from cli_helpers import CONF
 from hydra import compose, initialize_config_dir
 
 from harness.bench import count_forwards, count_gflop, sampler_preset, scaled_steps
-from harness.config import register
+from harness.config.schema import register
 from harness.glide.respacing import space_timesteps
 
 

@@ -12,7 +12,7 @@ from cli_helpers import CONF
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from harness.config import RunConfig, register
+from harness.config.schema import RunConfig, register
 from harness.glide.config import preset
 from harness.glide.models import resolve_threads
 from harness.glide.respacing import space_timesteps

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from harness.glide.diffusion import Schedule, ddim_step, p_mean_variance, p_sample_step, shifted_mean
-from harness.glide.sampling import noise_from_list, sample_ancestral, sample_ddim
+from harness.glide.first_order import noise_from_list, sample_ancestral, sample_ddim
 
 TIMESTEPS = list(range(0, 1000, 100))  # what "ddim10" keeps
 

@@ -1,5 +1,5 @@
 """Sharded runs through the real command line: `runner.shard=I/N runner.stage=sample` into one store, then
-`python -m harness.score RUN_DIR`, and the joblib and submitit_local launchers running the shards in separate processes.
+`python -m harness.cli.score RUN_DIR`, and the joblib and submitit_local launchers running the shards in separate processes.
 Whatever the route, the samples must be those of the 1-shard run of the same plan, pixel for pixel.
 """
 
@@ -16,11 +16,11 @@ import pytest
 import yaml
 from cli_helpers import TINY, check, cli_env, error_lines, files_under, run_cli, store_pngs
 
-import harness.score
+import harness.cli.score
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not hasattr(harness.score, "main"), reason="python -m harness.score is not there yet"),
+    pytest.mark.skipif(not hasattr(harness.cli.score, "main"), reason="python -m harness.cli.score is not there yet"),
 ]
 
 PROMPTS = {"cube": "a red cube on a table", "ball": "a blue ball in the grass"}
@@ -79,10 +79,10 @@ def sharded(root: Path, env: dict[str, str]) -> SimpleNamespace:
 
     out.shard0 = sample(0)
     out.shard0_files = files_under(root / "shard0")
-    out.missing = run_cli([str(root / "shard0")], cwd=root, env=env, module="harness.score")
+    out.missing = run_cli([str(root / "shard0")], cwd=root, env=env, module="harness.cli.score")
     out.after_missing = files_under(root / "shard0")
     out.shard1 = sample(1)
-    check(run_cli([str(root / "shard0")], cwd=root, env=env, module="harness.score"))
+    check(run_cli([str(root / "shard0")], cwd=root, env=env, module="harness.cli.score"))
     out.manifest = pd.read_parquet(root / "shard0" / "manifest.parquet")
     out.summary = json.loads((root / "shard0" / "summary.json").read_text())
     return out
@@ -197,7 +197,7 @@ def test_a_shard_whose_partners_are_not_done_exits_0_saying_the_union_is_scored_
     result = check(scored_by_shards.first)
     (line,) = [line for line in result.stdout.splitlines() if "the union" in line]
     assert "shard 0/2 sampled; the union of its 2 shards will be scored when they finish" in line
-    assert f"python -m harness.score {(root / 'all0').resolve()}" in line
+    assert f"python -m harness.cli.score {(root / 'all0').resolve()}" in line
     assert "manifest.parquet" in scored_by_shards.first_files and "summary.json" not in scored_by_shards.first_files
 
 

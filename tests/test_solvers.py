@@ -15,9 +15,9 @@ from safetensors.torch import load_file
 from scipy import integrate
 
 from harness.glide.diffusion import Schedule, betas_for_schedule
+from harness.glide.first_order import sample_ddim
+from harness.glide.multistep import sample_dpmpp_2m, sample_unipc
 from harness.glide.respacing import SOLVERS, check_solver_respacing
-from harness.glide.sampling import sample_ddim
-from harness.glide.solvers import sample_dpmpp_2m, sample_unipc
 
 LOOPS = {"dpmpp_2m": sample_dpmpp_2m, "unipc": sample_unipc}
 NOISE_SCHEDULES = ("squaredcos_cap_v2", "linear")

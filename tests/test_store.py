@@ -20,7 +20,7 @@ from PIL import Image
 
 from harness.errors import USAGE_ERRORS
 from harness.io import STALE_TEMP_AGE_S, DiskFullError, write_all, write_atomic, write_json, write_parquet
-from harness.store import SampleStore, read_png
+from harness.run.store import SampleStore, read_png
 
 KEY = "0123456789abcdef0123456789abcdef"
 

@@ -1,6 +1,6 @@
 """Every shipped study can decide: its plan states power >= 0.8 at its stated effect, checked against the
 noncentral t computed here from the suite files, and seeded simulations of the harness's own verdict rules
-(harness.power) reach that power with a planted effect and keep false "supported" within alpha without one.
+(harness.analysis.power) reach that power with a planted effect and keep false "supported" within alpha without one.
 
 Monte-Carlo tolerances: each rate is estimated from RUNS simulated studies; bounds allow 3 binomial standard
 errors (0.11 at a power of 0.8, 0.06 at alpha = 0.05, for 120 runs). The sign-flip p-values are the
@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 import scipy.stats as sps
 import yaml
-from cli_helpers import CONF
+from cli_helpers import CONF, EXPERIMENTS
 
-from harness.config import FindingConfig, PromptConfig, register
-from harness.findings import POWER, design_floor
-from harness.power import (
+from harness.analysis.findings import POWER, design_floor
+from harness.analysis.power import (
     CHURCH_HIGH,
     CHURCH_LOW,
     PRESENCE_A,
@@ -30,7 +29,8 @@ from harness.power import (
     share_trend_effect,
     verdict_rates,
 )
-from harness.preflight import design_floors
+from harness.cli.preflight import design_floors
+from harness.config.schema import FindingConfig, PromptConfig, register
 from harness.scorers.options import BootstrapOptions
 
 RUNS = 120
@@ -50,7 +50,7 @@ def mc(rate: float) -> float:
 
 
 def experiment(name: str) -> dict:
-    return yaml.safe_load((CONF / "experiment" / f"{name}.yaml").read_text())
+    return yaml.safe_load((EXPERIMENTS / f"{name}.yaml").read_text())
 
 
 def suite_prompts(suite: str) -> list[PromptConfig]:
@@ -91,7 +91,7 @@ def expected_power(name: str, n: int) -> float:
 
 
 def test_every_experiment_with_a_claim_is_checked_here():
-    claims = {p.stem for p in (CONF / "experiment").glob("*.yaml") if experiment(p.stem).get("finding")}
+    claims = {p.stem for p in (EXPERIMENTS).glob("*.yaml") if experiment(p.stem).get("finding")}
     assert claims == set(SHIPPED)
 
 
@@ -152,7 +152,7 @@ CASES = {  # experiment -> (the compared value of each sweep point, the planted 
     "upsample_temp": (("0.99", "0.995", "1.0"), 0.5),
     "cfg_vs_clip": (("classifier_free",) * 3 + ("clip",) * 3, 0.5),
     "styles": (("chinese ink painting", "oil painting", "photograph", "pixel art"), 0.5),
-    "novel": (("familiar", "novel"), 0.5),  # 0/1 presence per image (harness.power.simulate_presence)
+    "novel": (("familiar", "novel"), 0.5),  # 0/1 presence per image (harness.analysis.power.simulate_presence)
 }
 
 
@@ -177,7 +177,7 @@ def test_with_no_effect_the_family_wise_false_supported_rate_stays_within_alpha(
 
 
 def test_the_novel_studys_planted_drop_is_its_stated_effect_in_sd_of_the_pair_difference():
-    """The presence drop harness.power plants for novel's 0.5 SD, checked on binomial counts drawn here: each
+    """The presence drop harness.analysis.power plants for novel's 0.5 SD, checked on binomial counts drawn here: each
     pair's two propensities around a Beta draw, 4 images each, the standardized mean of novel minus familiar
     rates over 100,000 pairs (Monte-Carlo error of the ratio about 0.005)."""
     seeds = experiment("novel")["sampler"]["samples_per_prompt"]

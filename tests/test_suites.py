@@ -1,4 +1,4 @@
-"""Prompt suites and experiment configs: every harness/conf/suite and harness/conf/experiment file composes
+"""Prompt suites and experiment configs: every conf/suite and experiments/ file composes
 through Hydra and loads; prompt files (.txt, .csv) are read with their ids, tags and expected classes; bad
 suites are refused.
 """
@@ -12,12 +12,12 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import PromptConfig, RunConfig, SuiteConfig, register
+from harness.config.schema import PromptConfig, RunConfig, SuiteConfig, register
+from harness.config.suites import Prompt, Suite, load_suite, read_prompt_file
 from harness.errors import ConfigError
-from harness.suites import Prompt, Suite, load_suite, read_prompt_file
 
-CONF = Path(__file__).resolve().parents[1] / "harness" / "conf"
-EXPERIMENTS = CONF / "experiment"
+CONF = Path(__file__).resolve().parents[1] / "conf"
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 SUITES = sorted(p.stem for p in (CONF / "suite").glob("*.yaml") if p.stem != "file")
 # What the seed study ran by hand (seed/000_7877986e80c70962.txt), as it wrote the prompts.
 SEED_PROMPTS = [

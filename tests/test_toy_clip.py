@@ -107,7 +107,7 @@ def test_the_committed_weights_are_named_by_their_sha256_and_load_as_safetensors
 
 
 def test_model_toy_names_the_committed_weights_and_they_resolve_from_any_folder(weights, tmp_path, monkeypatch):
-    toy = OmegaConf.load(REPO / "harness/conf/model/toy.yaml").scorer.clip
+    toy = OmegaConf.load(REPO / "conf/model/toy.yaml").scorer.clip
     assert (toy.model, toy.pretrained) == harness_pretrained_tag(weights)
     monkeypatch.chdir(tmp_path)
     config = ClipConfig(model=toy.model, pretrained=toy.pretrained)

@@ -5,7 +5,7 @@ What an oracle knows: a huge planted rise (0.1 -> 0.9) leaves every paraphrase's
 is supported; a flat law gives every seed the same picture at every guidance (one die per prompt and seed), so
 every slope is 0 and no study can be supported; the classes the scenes drew follow the planted law, checked
 within 4 binomial standard errors (two-sided 6e-5 per check). The effect in SD of the per-prompt slope is checked
-against harness.power's share_trend_effect (a linear law) and against the world's own dice (a simulation of
+against harness.analysis.power's share_trend_effect (a linear law) and against the world's own dice (a simulation of
 DRAWS (prompt, seed) pairs through the scene composer, within 4 standard errors of batch means).
 """
 
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.findings import SUPPORTED
-from harness.power import CHURCH_HIGH, CHURCH_LOW, share_trend_effect, shipped_design
+from harness.analysis.findings import SUPPORTED
+from harness.analysis.power import CHURCH_HIGH, CHURCH_LOW, share_trend_effect, shipped_design
 from harness.toy import power as toy_power
 from harness.toy.generator import render_upsample
 from harness.toy.scene import compose

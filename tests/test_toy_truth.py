@@ -24,7 +24,7 @@ import pytest
 import yaml
 from cli_helpers import CONF, check, cli_env, command, run_cli
 
-from harness.findings import SUPPORTED
+from harness.analysis.findings import SUPPORTED
 from harness.toy import truth
 from harness.toy.generator import render_upsample
 from harness.toy.scene import compose

@@ -149,7 +149,7 @@ def test_an_unknown_noun_is_drawn_as_a_blob_and_recorded_as_unknown():
 
 
 def test_the_model_config_holds_the_whole_table_at_its_defaults():
-    conf = yaml.safe_load((REPO / "harness/conf/model/toy.yaml").read_text())
+    conf = yaml.safe_load((REPO / "conf/model/toy.yaml").read_text())
     assert conf["model"]["world"] == dataclasses.asdict(World())
 
 
@@ -165,9 +165,9 @@ def test_a_bad_table_entry_is_refused_by_name(options, named):
 def test_the_generator_writes_each_samples_truth_under_its_store_key(tmp_path):
     import torch
 
-    from harness.config import SamplerConfig
-    from harness.plan import SampleSpec, Sampling
-    from harness.suites import Prompt
+    from harness.config.schema import SamplerConfig
+    from harness.config.suites import Prompt
+    from harness.run.plan import SampleSpec, Sampling
     from harness.toy.generator import ToyGenerator
 
     sampling = Sampling.create(
@@ -184,14 +184,14 @@ def test_the_generator_writes_each_samples_truth_under_its_store_key(tmp_path):
     assert large.shape == (1, 256, 256, 3)
 
 
-SUITE_FILES = sorted((REPO / "harness/conf/suite").glob("*.yaml"))
+SUITE_FILES = sorted((REPO / "conf/suite").glob("*.yaml"))
 SHIPPED = [f.stem for f in SUITE_FILES if yaml.safe_load(f.read_text()).get("prompts")]
 # HPSv2's benchmark groups that no art_style class names: its prompts say their style in words of their own.
 BENCHMARK_STYLES = {"concept-art", "paintings"}
 
 
 def suite_prompts(suite: str) -> list[dict]:
-    return yaml.safe_load((REPO / f"harness/conf/suite/{suite}.yaml").read_text())["prompts"]
+    return yaml.safe_load((REPO / f"conf/suite/{suite}.yaml").read_text())["prompts"]
 
 
 def test_every_suite_file_with_prompts_is_checked():
@@ -316,8 +316,8 @@ def test_the_world_draws_the_taxonomies_classes():
     from harness.toy.styles import TREATMENTS
     from harness.toy.vocabulary import NOUNS, RELIGIOUS_CLASSES, STYLES
 
-    styles = yaml.safe_load((REPO / "harness/conf/taxonomy/art_style.yaml").read_text())["classes"]
-    religions = yaml.safe_load((REPO / "harness/conf/taxonomy/religious_building.yaml").read_text())["classes"]
+    styles = yaml.safe_load((REPO / "conf/taxonomy/art_style.yaml").read_text())["classes"]
+    religions = yaml.safe_load((REPO / "conf/taxonomy/religious_building.yaml").read_text())["classes"]
     assert set(STYLES.values()) == set(styles) and set(TREATMENTS) == {*styles, "plain"}
     assert set(RELIGIOUS_CLASSES) == set(religions) - {"other"}
     assert {n.recipe for n in NOUNS.values() if n.kind != "setting"} <= set(RECIPES)
@@ -346,7 +346,7 @@ def test_every_probe_prompt_of_the_religious_suites_is_one_ambiguous_religious_b
     in "a house of worship" is part of the phrase, not a second object)."""
     from harness.toy.vocabulary import read_prompt
 
-    prompts = yaml.safe_load((REPO / f"harness/conf/suite/{suite}.yaml").read_text())["prompts"]
+    prompts = yaml.safe_load((REPO / f"conf/suite/{suite}.yaml").read_text())["prompts"]
     probes = [p["text"] for p in prompts if not p.get("expected_class")]
     assert probes
     for text in probes:

@@ -22,8 +22,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 from wandb_files import WANDB_VARIABLES, offline_runs, staged_table_json, table_json
 
-from harness.rundir import RunDir, write_results
-from harness.sweep import log_sweep_summary, sweep_charts
+from harness.analysis.sweep import log_sweep_summary, sweep_charts
+from harness.run.rundir import RunDir, write_results
 from harness.tracking import flatten_config, register_schemas
 from harness.tracking.wandb_tracker import WandbConfig, open_run, resolve_mode, samples_table
 
@@ -499,7 +499,7 @@ def logger_conf_dir(tmp_path: Path) -> Path:
     """A primary config that picks the repo's logger group, as the root config does."""
     (tmp_path / "logger").mkdir()
     for name in ("wandb.yaml", "disabled.yaml"):
-        (tmp_path / "logger" / name).write_text((REPO / "harness" / "conf" / "logger" / name).read_text())
+        (tmp_path / "logger" / name).write_text((REPO / "conf" / "logger" / name).read_text())
     (tmp_path / "config.yaml").write_text("defaults:\n  - logger: wandb\n  - _self_\n")
     return tmp_path
 

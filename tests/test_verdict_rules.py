@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from harness.config import FindingConfig
-from harness.findings import SUPPORTED, findings, trend_findings
+from harness.analysis.findings import SUPPORTED, findings, trend_findings
+from harness.config.schema import FindingConfig
 from harness.scorers.options import BootstrapOptions
 
 ALPHA = 0.05

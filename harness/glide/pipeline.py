@@ -20,8 +20,8 @@ from .diffusion import Schedule
 from .guidance import Combine, get_guidance
 from .inpaint import keep_known_pixels, upsampled_mask
 from .noised_clip import ImageEncoder, TextEncoder, normalize, tokenize
-from .samplers import run_loop
-from .sampling import ModelFn, ProgressFn, noise_from_generators, randn_from_generators
+from .loops import run_loop
+from .first_order import ModelFn, ProgressFn, noise_from_generators, randn_from_generators
 from .tokenizer import Tokenizer
 from .unet import GlideUNet, TextEmbedding
 

@@ -1,11 +1,11 @@
 """Offline review of runs and sweeps: one self-contained HTML file with image grids, metric plots and tables.
 
-Reads only what harness.rundir reads from run dirs; W&B is optional. Parts: load (the study), series and
+Reads only what harness.run.rundir reads from run dirs; W&B is optional. Parts: load (the study), series and
 plots (metrics over swept parameters), views (each scorer's own section), html (the page), build, wandb_report.
 """
 
+from harness.analysis.study import Run, Study, SweptParameter, discover_run_dirs, load_study
 from harness.report.build import build_report, render_plots, study_comparisons, write_report
-from harness.report.load import Run, Study, SweptParameter, discover_run_dirs, load_study
 from harness.report.options import ReportInputError, ReportOptions
 from harness.report.wandb_report import WandbReportError, create_wandb_report
 

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.analysis.study import load_study
 from harness.report.build import default_out, write_report
-from harness.report.load import load_study
 from harness.report.options import ReportInputError, ReportOptions
 from harness.report.wandb_report import WandbReportError, create_wandb_report, logger_setting, wandb_reports_module
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.comparisons import paired_comparisons
-from harness.fidelity import read_fidelity
+from harness.analysis.comparisons import paired_comparisons
+from harness.analysis.fidelity import read_fidelity
+from harness.analysis.study import PathArg, Study, as_paths, load_study
 from harness.io import write_atomic
 from harness.report.cells import Links, SampleCells, ThumbnailStore
-from harness.report.findings import finding_metrics, findings_view, study_findings
+from harness.report.findings_view import finding_metrics, findings_view, study_findings
 from harness.report.guide_scores import guide_scores_view
 from harness.report.html import (
     comparisons_view,
@@ -28,7 +29,6 @@ from harness.report.html import (
     render_page,
     runs_view,
 )
-from harness.report.load import PathArg, Study, as_paths, load_study
 from harness.report.options import ReportOptions
 from harness.report.plots import Curve, PlotFile, draw_curves, metric_curves
 from harness.report.views import View, all_views, expected_scorers

@@ -17,9 +17,9 @@ from urllib.parse import quote
 import pandas as pd
 from PIL import Image
 
+from harness.analysis.study import PARAM_PREFIX
+from harness.analysis.values import format_value
 from harness.io import write_atomic
-from harness.report.load import PARAM_PREFIX
-from harness.report.values import format_value
 
 log = logging.getLogger(__name__)
 

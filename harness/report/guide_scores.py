@@ -6,8 +6,8 @@ computed them); the rows appear only when some run has the guide's score.
 
 from __future__ import annotations
 
-from harness.report.load import Run, Study
-from harness.report.values import format_value, sorted_values
+from harness.analysis.study import Run, Study
+from harness.analysis.values import format_value, sorted_values
 
 SCORES = {"clip": "clip/score", "guide": "guide_clip/score"}
 

@@ -14,15 +14,15 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from harness.comparisons import HOLM_NOTE
-from harness.fidelity import ALPHA
-from harness.numbers import finite_or_none
+from harness.analysis.comparisons import HOLM_NOTE
+from harness.analysis.fidelity import ALPHA
+from harness.analysis.metric_names import is_ci_bound, is_count, scorer_of, split_metric
+from harness.analysis.study import REPLICATE_COLUMN, UNSET, Study, SweptParameter
+from harness.analysis.values import format_value
+from harness.io import finite_or_none
 from harness.report.cells import Links, SampleCells
-from harness.report.load import REPLICATE_COLUMN, UNSET, Study, SweptParameter
-from harness.report.metric_names import is_ci_bound, is_count, scorer_of, split_metric
 from harness.report.plots import Curve, PlotFile
 from harness.report.series import metric_ci
-from harness.report.values import format_value
 from harness.scorers.glossary import GLOSSARY, glossary_line
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"

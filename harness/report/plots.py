@@ -16,12 +16,12 @@ from pathlib import Path
 import matplotlib
 from matplotlib.figure import Figure
 
+from harness.analysis.metric_names import is_count, split_metric
+from harness.analysis.study import Study, SweptParameter
+from harness.analysis.values import format_value, is_numeric
 from harness.io import write_atomic
-from harness.report.load import Study, SweptParameter
-from harness.report.metric_names import is_count, split_metric
 from harness.report.options import ReportOptions
 from harness.report.series import Series, group_series, metric_series, score_series
-from harness.report.values import format_value, is_numeric
 
 matplotlib.use("Agg")
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.report.load import UNSET, Run, Study, SweptParameter
-from harness.report.metric_names import ci_names, is_ci_bound, split_metric
-from harness.report.values import format_value, plain
+from harness.analysis.metric_names import ci_names, is_ci_bound, split_metric
+from harness.analysis.study import UNSET, Run, Study, SweptParameter
+from harness.analysis.values import format_value, plain
 
 
 @dataclass(frozen=True)

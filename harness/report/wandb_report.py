@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 
+from harness.analysis.metric_names import is_count
+from harness.analysis.study import Study
 from harness.report.html import header_view
-from harness.report.load import Study
-from harness.report.metric_names import is_count
 
 
 class WandbReportError(RuntimeError):

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.numbers import finite_or_none
+from harness.io import finite_or_none
 from harness.scorers.clip_encoder import ClipEncoder
 from harness.scorers.configs import BiasConfig
 from harness.scorers.grouping import column_groups

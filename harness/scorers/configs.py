@@ -21,16 +21,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.scorers.fields import (
+from harness.scorers.images import file_content_key, list_images
+from harness.scorers.options import (
     STAGE_COLUMNS,
+    BootstrapOptions,
+    ScorerConfigError,
+    build_config,
     check_fraction,
     check_integer,
     check_source,
     check_stage,
     choice_list,
+    require,
 )
-from harness.scorers.images import file_content_key, list_images
-from harness.scorers.options import BootstrapOptions, ScorerConfigError, build_config, require
 from harness.scorers.perceptual import lpips_option_error
 from harness.scorers.taxonomy import Taxonomy, load_taxonomy
 from harness.scorers.tiny_models import is_tiny

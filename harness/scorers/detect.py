@@ -17,11 +17,12 @@ import torch
 from tqdm.auto import tqdm
 
 from harness.scorers.configs import DetectConfig, slug
-from harness.scorers.fields import (
-    STAGE_COLUMNS,
-)
 from harness.scorers.images import load_rgb
-from harness.scorers.options import BootstrapOptions, ScorerConfigError
+from harness.scorers.options import (
+    STAGE_COLUMNS,
+    BootstrapOptions,
+    ScorerConfigError,
+)
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import prompt_mean
 from harness.scorers.tiny_models import build as build_tiny

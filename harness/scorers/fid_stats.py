@@ -18,6 +18,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from harness.io import write_atomic
+from harness.locations import CONF_DIR
 from harness.scorers.configs import ExtractorConfig, ResizeMode
 from harness.scorers.distances import enough_for_covariance, gaussian_moments
 from harness.scorers.fid_features import ImageFeatures
@@ -26,7 +27,7 @@ from harness.scorers.reference import stats_provenance
 
 log = logging.getLogger(__name__)
 
-FID_DEFAULTS = Path(__file__).resolve().parents[1] / "conf" / "scorer" / "fid.yaml"
+FID_DEFAULTS = CONF_DIR / "scorer" / "fid.yaml"
 
 
 def write_stats(folder: Path, out: Path, extractor: ExtractorConfig, *, cache_dir: Path | None, device: str) -> int:

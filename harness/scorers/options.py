@@ -7,13 +7,14 @@ class's __post_init__. Every error is one line naming the dotted key (`scorer.fi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from harness.errors import ConfigError
+from harness.scorers.weights import ALLOWED_WEIGHTS, folder_weights_problem
 
 T = TypeVar("T")
 
@@ -78,3 +79,42 @@ class BootstrapOptions:
         require(self.seed >= 0, f"{where}.seed", "an integer >= 0", self.seed)
         require(0 < self.level < 1, f"{where}.level", "a number in (0, 1), e.g. 0.95", self.level)
         require(self.min_n >= 2, f"{where}.min_n", "an integer >= 2", self.min_n)
+
+
+# Value checks for the fields of scorer config dataclasses: each raises ScorerConfigError with one line naming
+# the dotted key, the bad value and what is allowed.
+# Stage name -> the samples column holding that stage's PNG.
+STAGE_COLUMNS = {"64": "path_64", "256": "path_256"}
+
+
+def check_integer(key: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ScorerConfigError(f"{key}: expected an integer >= {minimum}, got {value!r}")
+
+
+def check_fraction(key: str, value: object) -> None:
+    """A number strictly between 0 and 1 (a threshold on a probability, a confidence level)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ScorerConfigError(f"{key}: expected a number in (0, 1), got {value!r}")
+
+
+def check_source(key: str, value: object) -> None:
+    """A hub model id or a local folder; a folder's weight files must read without running code."""
+    if not isinstance(value, str) or not value.strip():
+        raise ScorerConfigError(f"{key}: expected a hub model id or a local folder, got {value!r}")
+    if problem := folder_weights_problem(value):
+        raise ScorerConfigError(f"{key}: {problem}; a model folder's weights must be {ALLOWED_WEIGHTS}")
+
+
+def check_stage(key: str, value: object) -> None:
+    if value not in STAGE_COLUMNS:
+        raise ScorerConfigError(f"{key}: expected one of {', '.join(STAGE_COLUMNS)}, got {value!r}")
+
+
+def choice_list(key: str, value: object, choices: Sequence[str]) -> tuple[str, ...]:
+    """A non-empty list of distinct members of `choices`, as a tuple (Hydra hands lists over as ListConfig)."""
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value or any(v not in choices for v in value):
+        raise ScorerConfigError(f"{key}: expected a non-empty list of {', '.join(choices)}, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ScorerConfigError(f"{key}: {list(value)} names an entry twice")
+    return tuple(value)

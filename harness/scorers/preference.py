@@ -16,8 +16,8 @@ import torch
 from tqdm.auto import tqdm
 
 from harness.scorers.configs import HUB_PREFIX, PreferenceConfig, open_clip_registry
-from harness.scorers.fields import STAGE_COLUMNS
 from harness.scorers.images import load_rgb
+from harness.scorers.options import STAGE_COLUMNS
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import prompt_mean
 from harness.scorers.tiny_models import HPS_RANDOM_SEED, is_tiny, seeded

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.numbers import finite_or_none
+from harness.io import finite_or_none
 from harness.scorers.clip_encoder import ClipEncoder
 from harness.scorers.stats import PROPORTION_METHOD, proportion_interval
 from harness.scorers.taxonomy import Taxonomy

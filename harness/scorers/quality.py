@@ -11,8 +11,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from harness.scorers.configs import QualityConfig
-from harness.scorers.fields import STAGE_COLUMNS
 from harness.scorers.images import load_rgb
+from harness.scorers.options import STAGE_COLUMNS
 from harness.scorers.result import ScoreResult, require_columns
 from harness.scorers.stats import prompt_mean
 from harness.scorers.weights import WeightFile

@@ -13,9 +13,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from harness.locations import CONF_DIR
 from harness.scorers.options import ScorerConfigError
 
-TAXONOMY_DIR = Path(__file__).resolve().parents[1] / "conf" / "taxonomy"
+TAXONOMY_DIR = CONF_DIR / "taxonomy"
 _CLASS_ID = re.compile(r"[a-z0-9][a-z0-9_]*")
 _ARTICLE = re.compile(r"^(a|an|the)\s+")
 

@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from harness.locations import CONF_DIR
 from harness.scorers.taxonomy import TAXONOMY_DIR, Taxonomy, load_taxonomy
 from harness.toy.generator import render
 from harness.toy.vocabulary import AMBIGUOUS_RELIGIOUS, NOUNS, STYLES
@@ -29,7 +30,7 @@ from harness.toy.world import World
 
 ARCHITECTURE = "harness-toy-clip"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-SUITE_DIR = Path(__file__).resolve().parents[1] / "conf" / "suite"
+SUITE_DIR = CONF_DIR / "suite"
 SUITES = ("bias", "couch", "hyperparams", "novel", "seed_study", "styles")
 # Gate samples use seeds from here up; training draws seeds below it, so no gate image was seen in training.
 GATE_SEED0 = 1_000_000

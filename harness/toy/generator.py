@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness.config.suites import Prompt
 from harness.io import write_json
-from harness.plan import SampleSpec, Sampling
-from harness.suites import Prompt
+from harness.run.plan import SampleSpec, Sampling
 from harness.toy.render import base_image, render_scene, upsampled_image
 from harness.toy.scene import Scene, compose
 from harness.toy.world import World

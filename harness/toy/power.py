@@ -3,7 +3,7 @@
 For each planted church-share law of a grid, `python -m harness.toy.power` runs the bias_vs_guidance design
 R times with fresh seeds: the toy generator renders every 256 px image the bias probe reads, the toy CLIP labels
 them through the bias scorer's own probe and control validation (one run per guidance value, as a sweep has), and
-`harness.findings.findings` reads the labels as a sweep's report does. The share of "supported" verdicts is the
+`harness.analysis.findings.findings` reads the labels as a sweep's report does. The share of "supported" verdicts is the
 power on pictures (with nothing planted, the false "supported" rate), shown beside the design's stated power.
 """
 
@@ -23,10 +23,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.config import FindingConfig
-from harness.findings import SUPPORTED, DesignFloor, design_floor, findings, is_exploratory, samples_design, t_power
-from harness.io import write_atomic, write_parquet
-from harness.power import (
+from harness.analysis.findings import (
+    SUPPORTED,
+    DesignFloor,
+    design_floor,
+    findings,
+    is_exploratory,
+    samples_design,
+    t_power,
+)
+from harness.analysis.power import (
     CHURCH_HIGH,
     CHURCH_ICC,
     CHURCH_LOW,
@@ -35,6 +41,8 @@ from harness.power import (
     curve_effect,
     verdict_rates,
 )
+from harness.config.schema import FindingConfig
+from harness.io import write_atomic, write_parquet
 from harness.scorers.clip_encoder import ClipEncoder
 from harness.scorers.configs import BiasConfig, ClipConfig
 from harness.scorers.options import BootstrapOptions
@@ -117,8 +125,8 @@ def shipped_toy_design() -> ToyDesign:
     from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
-    from harness.config import PromptConfig, register
-    from harness.power import CONF_DIR
+    from harness.config.schema import PromptConfig, register
+    from harness.locations import CONF_DIR
 
     register()
     overrides = [f"+experiment={EXPERIMENT}", "model=toy"]
@@ -167,7 +175,7 @@ def _slope(weights: np.ndarray, shares: np.ndarray) -> float:
 
 def design_effect(shares: np.ndarray, seeds: int, icc: float = CHURCH_ICC, slope_sd: float = CHURCH_SLOPE_SD) -> float:
     """The law's effect in SD of the per-prompt slope under the design's stated noise model
-    (`harness.power.curve_effect`); a flat law's is exactly 0."""
+    (`harness.analysis.power.curve_effect`); a flat law's is exactly 0."""
     return curve_effect(shares, seeds, icc, slope_sd) if mean_slope(shares) else 0.0
 
 
@@ -342,13 +350,13 @@ class PointResult:
     design_effect: float
     world_effect: float
     t_power: float  # the noncentral t power the plan states at design_effect
-    simulated: float  # harness.power's simulated power (false "supported" rate with nothing planted)
+    simulated: float  # harness.analysis.power's simulated power (false "supported" rate with nothing planted)
     simulated_runs: int
     seconds: float
 
 
 def stated_power(design: ToyDesign, law: Law, runs: int, seed: int) -> tuple[float, float, float, float]:
-    """(design effect, world effect, the plan's t power, harness.power's simulated rate) at the law's effect.
+    """(design effect, world effect, the plan's t power, harness.analysis.power's simulated rate) at the law's effect.
     The simulation plants the same mean per-prompt slope (a rise of slope x (values - 1) over the ranks)."""
     shares = law.shares(design.guidance)
     d_design, d_world = design_effect(shares, design.seeds), world_effect(shares, design.seeds)
@@ -465,7 +473,7 @@ def markdown(table: pd.DataFrame, design: ToyDesign) -> str:
     """The summary as a markdown table."""
     head = (
         "| law | church share at 1 -> 5 | effect (design SD) | effect (world SD) | supported | end-to-end rate "
-        "[95% CP] | plan's t power | simulated (harness.power) | t power at the world's SD | validated |\n"
+        "[95% CP] | plan's t power | simulated (harness.analysis.power) | t power at the world's SD | validated |\n"
         "|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
@@ -504,7 +512,7 @@ def figure(table: pd.DataFrame, design: ToyDesign, path: Path) -> None:
         yerr=1.96 * table["simulated_se"],
         fmt="s",
         capsize=3,
-        label="simulated design (harness.power), design SD",
+        label="simulated design (harness.analysis.power), design SD",
     )
     grid = np.linspace(0, max(float(x.max()), 1.0) * 1.05, 200)
     n, alpha = len(design.study), design.finding.alpha
@@ -546,7 +554,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--prompts", default="0", help="first N paraphrases only (0: all of the design)")
     parser.add_argument("--seeds", default="0", help="seeds per prompt and guidance value (0: the design's)")
     parser.add_argument("--guidance", default="", help="comma list of guidance values (default: the design's)")
-    parser.add_argument("--simulated-runs", default="1000", help="harness.power studies per law (1000)")
+    parser.add_argument("--simulated-runs", default="1000", help="harness.analysis.power studies per law (1000)")
     return parser.parse_args(argv)
 
 

@@ -4,7 +4,7 @@ the verdict the harness's scorers reach, by the same statistics on the same samp
     python -m harness.toy.truth SWEEP_DIR [SWEEP_DIR ...] [--store DIR]
 
 Each sample's truth record (generator.read_truth) gives the value a perfect scorer would have written in the
-finding's metric column; harness.findings then decides both columns alike (same compare, expect, target and
+finding's metric column; harness.analysis.findings then decides both columns alike (same compare, expect, target and
 alpha, prompts as units). Writes truth_table.parquet and truth_table.md in the first path and prints the table.
 """
 
@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from harness.config import FindingConfig
+from harness.analysis.findings import EXPLORATORY, PROBE_SCORERS, ROLE_COLUMN, finding_from_config, findings
+from harness.analysis.study import Run, Study, load_study
+from harness.config.schema import FindingConfig
 from harness.errors import UsageError
-from harness.findings import EXPLORATORY, PROBE_SCORERS, ROLE_COLUMN, finding_from_config, findings
 from harness.io import write_parquet
-from harness.report.load import Run, Study, load_study
 from harness.report.options import ReportInputError
-from harness.rundir import HYDRA_RUNTIME
+from harness.run.rundir import HYDRA_RUNTIME
 from harness.toy.generator import read_truth, truth_path
 from harness.toy.world import GUIDANCE_HIGH, GUIDANCE_LOW, World
 

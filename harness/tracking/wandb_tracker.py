@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.errors import ConfigError
-from harness.numbers import finite_or_none
+from harness.io import finite_or_none
 from harness.tracking.protocol import LineChart, flatten_config
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ if SlurmLauncher is not None:
             import submitit
 
             from harness.io import write_atomic
-            from harness.rundir import SLURM_JOB_ID
+            from harness.run.rundir import SLURM_JOB_ID
 
             assert self.config is not None
             sweep_dir = Path(str(self.config.hydra.sweep.dir))

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from harness.glide.samplers import register_loop
+from harness.glide.loops import register_loop
 from harness.scorers import ScoreResult, register_scorer
 
 

@@ -17,7 +17,7 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
-CONF = Path(__file__).resolve().parents[2] / "harness" / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 TINY_CLIP = "test-registered-tiny-clip"
 TINY_CLIP_CONFIG = {
     "embed_dim": 16,

@@ -11,10 +11,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from harness.rundir import write_results
+from harness.run.rundir import write_results
 from harness.scorers import ScorerConfigError, build_scorers
 
-CONF = Path(__file__).resolve().parents[2] / "harness" / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 # The command-line overrides that give a tiny random CLIP and a tiny FID feature extractor (no download).
 TINY_OVERRIDES = [

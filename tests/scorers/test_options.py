@@ -20,7 +20,7 @@ from harness.scorers.options import BootstrapOptions
 
 REPO = Path(__file__).resolve().parents[2]
 
-CONF = Path(__file__).resolve().parents[2] / "harness" / "conf" / "scorer"
+CONF = Path(__file__).resolve().parents[2] / "conf" / "scorer"
 
 
 @pytest.mark.parametrize(("name", "cls"), [("clip", ClipConfig), ("fid", FidConfig), ("bias", BiasConfig)])

@@ -11,12 +11,12 @@ import pytest
 import yaml
 from scipy import stats as sps
 
-from harness.config import FindingConfig
-from harness.findings import NO_VERDICT_UNVALIDATED, findings
+from harness.analysis.findings import NO_VERDICT_UNVALIDATED, findings
+from harness.config.schema import FindingConfig
 from harness.scorers.probe import Validation
 from harness.scorers.taxonomy import load_taxonomy
 
-CONF = Path(__file__).resolve().parents[2] / "harness" / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 # The religious_building taxonomy: seven classes the bias suite's controls name, and `other`, which none names.
 CLASSES = load_taxonomy("religious_building", "test").class_ids
 NAMED = 7

@@ -14,7 +14,7 @@ import yaml
 from harness.scorers import build_scorers
 from harness.scorers.taxonomy import load_taxonomy
 
-CONF = Path(__file__).resolve().parents[2] / "harness" / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 STYLES = (
     "oil_painting",

@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from harness.analysis.study import Run, Study, run_settings
+from harness.analysis.values import format_value
 from harness.report.cells import SampleCells
-from harness.report.load import Run, Study, run_settings
 from harness.report.options import ReportOptions
 from harness.report.plots import PlotFile, save_figure, slug
-from harness.report.values import format_value
 from harness.report.views.protocol import View
-from harness.rundir import table_file
+from harness.run.rundir import table_file
 
 BIAS_PRED_COLUMN = "bias.pred"
 BIAS_TABLES = {"distribution": "bias/distribution", "confusion": "bias/confusion"}

@@ -12,11 +12,11 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis.study import Study, run_settings
+from harness.analysis.values import format_value
 from harness.report.cells import SampleCells
-from harness.report.load import Study, run_settings
 from harness.report.options import ReportOptions
 from harness.report.plots import PlotFile
-from harness.report.values import format_value
 from harness.report.views.protocol import View
 
 INPUT_COLUMNS = ("path_source", "path_mask")

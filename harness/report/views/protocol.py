@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.study import Study
 from harness.report.cells import SampleCells
-from harness.report.load import Study
 from harness.report.options import ReportOptions
 from harness.report.plots import PlotFile
 
