@@ -91,8 +91,8 @@ def test_checking_a_command_line_imports_none_of_the_scoring_libraries():
 import json, sys
 import harness.cli.main as cli
 suites = cli.group_choices("suite")
-good = cli.check_command(["+suite=bias"], cli.CONF_DIR, suites)
-bad = cli.check_command(["+suite=bias", "sampler.guidance_scale=-1"], cli.CONF_DIR, suites)
+good = cli.check_command(["+suite=bias"], suites)
+bad = cli.check_command(["+suite=bias", "sampler.guidance_scale=-1"], suites)
 loaded = [name for name in {SCORING_LIBRARIES!r} if name in sys.modules]
 print(json.dumps({{"good": good, "bad": bad, "loaded": loaded}}))
 """

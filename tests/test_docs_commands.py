@@ -133,8 +133,8 @@ def harness_error(args: list[str]) -> str | None:
 
     if error := cli.check_group_choices(args):
         return error
-    argv, _ = cli.inpainting_model(args, cli.CONF_DIR)
-    return cli.check_command(argv, cli.CONF_DIR, cli.group_choices("suite"))
+    argv, _ = cli.inpainting_model(args)
+    return cli.check_command(argv, cli.group_choices("suite"))
 
 
 # Run in a fresh interpreter: the same checks as harness_error, after the command's own environment has

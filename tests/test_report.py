@@ -21,7 +21,8 @@ from PIL import Image
 from scipy import stats
 
 from harness.analysis.metric_names import split_metric
-from harness.report import ReportInputError, build_report, discover_run_dirs, load_study, render_plots
+from harness.analysis.study import StudyInputError, discover_run_dirs, load_study
+from harness.report import build_report, render_plots
 from harness.report.series import group_series, metric_series, score_series
 from harness.report.views import SCORER_VIEWS
 from harness.report.wandb_report import wandb_report_blocks
@@ -775,18 +776,18 @@ def test_wandb_report_has_a_scatter_panel_per_metric_and_override_on_the_runs_co
 
 
 def test_a_missing_path_is_named_in_the_error(tmp_path):
-    with pytest.raises(ReportInputError, match="no-such-dir: no such file or directory"):
+    with pytest.raises(StudyInputError, match="no-such-dir: no such file or directory"):
         build_report([tmp_path / "no-such-dir"])
 
 
 def test_a_dir_that_is_neither_run_nor_sweep_says_what_was_expected(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ReportInputError, match="expected summary.json .* numbered run dirs"):
+    with pytest.raises(StudyInputError, match="expected summary.json .* numbered run dirs"):
         build_report([tmp_path / "empty"])
 
 
 def test_thumb_size_out_of_range_is_rejected(sweep):
-    with pytest.raises(ReportInputError, match="thumb_size must be between 16 and 1024 pixels, got 4"):
+    with pytest.raises(StudyInputError, match="thumb_size must be between 16 and 1024 pixels, got 4"):
         build_report([sweep[0]], thumb_size=4)
 
 

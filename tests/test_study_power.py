@@ -17,7 +17,7 @@ import scipy.stats as sps
 import yaml
 from cli_helpers import CONF, EXPERIMENTS
 
-from harness.analysis.findings import POWER, design_floor
+from harness.analysis.findings import POWER, design_floor, design_floors
 from harness.analysis.power import (
     CHURCH_HIGH,
     CHURCH_LOW,
@@ -29,7 +29,7 @@ from harness.analysis.power import (
     share_trend_effect,
     verdict_rates,
 )
-from harness.cli.preflight import design_floors
+from harness.config.compose import sweep_points
 from harness.config.schema import FindingConfig, PromptConfig, register
 from harness.scorers.options import BootstrapOptions
 
@@ -98,7 +98,7 @@ def test_every_experiment_with_a_claim_is_checked_here():
 @pytest.fixture(scope="module")
 def plans() -> dict:
     register()
-    return {name: design_floors(["-m", f"+experiment={name}", "runner.stage=plan"], CONF)[0] for name in SHIPPED}
+    return {name: design_floors(sweep_points([f"+experiment={name}", "runner.stage=plan"], multirun=True))[0] for name in SHIPPED}
 
 
 @pytest.mark.parametrize("name", list(SHIPPED))

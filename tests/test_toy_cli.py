@@ -88,10 +88,10 @@ def test_the_toy_clip_names_the_religious_class_the_truth_records_drew_and_valid
 
 def test_the_guide_clip_scorer_is_left_out_of_a_toy_run_with_a_note_saying_why():
     """The toy world has no noised CLIP to score with; cfg_vs_clip on model=toy still runs its other scorers."""
-    from harness.cli.preflight import _typed_job, probe_scorers
-    from harness.locations import CONF_DIR
+    from harness.config.checks import probe_scorers
+    from harness.config.compose import typed_job
 
-    rc = _typed_job(CONF_DIR, ["+experiment=cfg_vs_clip", "model=toy", "+guidance_point=clip3"])
+    rc = typed_job(["+experiment=cfg_vs_clip", "model=toy", "+guidance_point=clip3"])
     assert rc.scorers == ["clip", "guide_clip"]
     names, notes = probe_scorers(rc)
     assert names == ["clip"]

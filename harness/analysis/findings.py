@@ -8,6 +8,7 @@ verdict's multiplicity family is its claim's own metrics, and no rule reads over
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,8 +17,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from omegaconf import DictConfig, OmegaConf
 
-from harness.config.schema import FindingConfig
+from harness.config.compose import job_config, typed_job
+from harness.config.schema import FindingConfig, pixel_fields
 from harness.scorers.options import BootstrapOptions
 from harness.scorers.stats import (
     PairedComparison,
@@ -684,3 +687,30 @@ def _paired_tag_design(finding: FindingConfig, study: Sequence[Any], m: int) -> 
     counted = f"{n} {pair}{'' if n == 1 else 's'} x {len(values)} {tag}s"
     design = f"{counted}, paired sign-flip over {pair}s per contrast ({contrasts})"
     return _Shape(design, p, n, n, n - 1, m * contrasts, True, contrasts, counted)
+
+
+def design_floors(points: Sequence[Sequence[str]]) -> list[DesignFloor]:
+    """What each distinct finding of a command's jobs (each job's overrides) can decide: one design floor per
+    suite and finding, its settings counted over the jobs as the values of the finding's `compare`."""
+    configs = [job_config(point) for point in points]
+    floors: dict[tuple[str, str], DesignFloor] = {}
+    for point in points:
+        rc = typed_job(point)
+        if rc.finding is None or rc.suite is None or rc.suite.path is not None:
+            continue  # prompts read from a file are counted when the job loads them
+        key = (rc.suite.name, json.dumps(dataclasses.asdict(rc.finding), sort_keys=True))
+        if key not in floors:
+            settings = len({str(compared_value(cfg, rc.finding.compare)) for cfg in configs})
+            floors[key] = design_floor(rc.finding, rc.suite.prompts, settings)
+    return list(floors.values())
+
+
+_ABSENT = object()
+
+
+def compared_value(cfg: DictConfig, compare: str) -> object:
+    """The job's value of a finding's `compare`: a config key, or a sampler field by its manifest name."""
+    value = OmegaConf.select(cfg, compare, default=_ABSENT)
+    if value is _ABSENT and compare in {f.name for f in pixel_fields()}:
+        value = OmegaConf.select(cfg, f"sampler.{compare}", default=_ABSENT)
+    return value

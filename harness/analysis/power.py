@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from harness.analysis.findings import SUPPORTED, DesignFloor, findings, is_exploratory
+from harness.analysis.findings import SUPPORTED, DesignFloor, compared_value, design_floors, findings, is_exploratory
 from harness.config.schema import FindingConfig
-from harness.locations import CONF_DIR
 from harness.scorers.options import BootstrapOptions
 
 STUDIES = ("bias_vs_guidance", "cfg_vs_clip", "guidance_scale", "upsample_temp", "styles", "novel")
@@ -54,36 +53,24 @@ class StudyDesign:
 
 
 def shipped_design(experiment: str, overrides: Sequence[str] = ()) -> StudyDesign:
-    """The design `python -m harness -m +experiment=NAME` runs: composed by Hydra as the plan stage composes it."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    """The design `python -m harness -m +experiment=NAME` runs: its jobs composed and typed as the command's are."""
+    from harness.config.compose import job_config, sweep_points, typed_job
 
-    from harness.cli.preflight import design_floors
-    from harness.config.schema import PromptConfig, register
-
-    register()  # the typed config nodes the defaults list names (as the CLI registers them)
-
-    argv = ["-m", f"+experiment={experiment}", *overrides, "runner.stage=plan"]
-    (floor,) = design_floors(argv, CONF_DIR)[0]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"+experiment={experiment}", *overrides], return_hydra_config=True)
-        finding = FindingConfig(**OmegaConf.to_container(cfg.finding))
-        prompts = [PromptConfig(**p) for p in OmegaConf.to_container(cfg.suite.prompts)]
-        study = [p for p in prompts if not p.expected_class and not is_exploratory(p)]
-        params = OmegaConf.to_container(cfg.hydra.sweeper.params) if cfg.hydra.sweeper.params else {}
-        points: list[str] = []
-        if finding.compare.startswith("tag."):
-            tag = finding.compare.removeprefix("tag.")
-            points = sorted({str(p.tags[tag]) for p in study if tag in p.tags})
-        for key, listed in params.items():
-            for value in str(listed).split(","):
-                point = compose("config", overrides=[f"+experiment={experiment}", *overrides, f"{key}={value}"])
-                points.append(str(OmegaConf.select(point, finding.compare, default=None) or
-                                  OmegaConf.select(point, f"sampler.{finding.compare}")))  # fmt: skip
+    points = sweep_points([f"+experiment={experiment}", *overrides, "runner.stage=plan"], multirun=True)
+    (floor,) = design_floors(points)
+    rc = typed_job(points[0])
+    finding = rc.finding
+    study = [p for p in rc.suite.prompts if not p.expected_class and not is_exploratory(p)]
+    values: list[str] = []
+    if finding.compare.startswith("tag."):
+        tag = finding.compare.removeprefix("tag.")
+        values = sorted({str(p.tags[tag]) for p in study if tag in p.tags})
+    if len(points) > 1:
+        values += [str(compared_value(job_config(point), finding.compare)) for point in points]
     units = len(study)
     if finding.pair_by and finding.pair_by.startswith("tag.") and finding.compare.startswith("tag."):
         units = floor.n_prompts  # the pairing units that hold every value, as the plan counts them
-    return StudyDesign(experiment, finding, units, tuple(points), int(cfg.sampler.samples_per_prompt), floor)
+    return StudyDesign(experiment, finding, units, tuple(values), int(rc.sampler.samples_per_prompt), floor)
 
 
 # --- simulated studies: per-sample scores shaped as the harness's samples table ------------------------------

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.analysis.comparisons import paired_comparisons
+from harness.analysis.findings import Finding, finding_from_config, findings
 from harness.analysis.metric_names import is_ci_bound
 from harness.analysis.values import format_value, plain, sorted_values
+from harness.errors import InputFileError
 from harness.io import finite_or_none
-from harness.report.options import ReportInputError
 from harness.run.rundir import SAMPLER_COLUMNS, RunDir, RunDirError, parse_overrides
 from harness.run.rundir import discover_run_dirs as _discover_run_dirs
 
@@ -25,6 +27,11 @@ PARAM_PREFIX = "param:"  # stacked-samples column holding a between-run paramete
 UNSET = "(unset)"
 
 PathArg = str | os.PathLike | Sequence[str | os.PathLike]
+
+
+class StudyInputError(InputFileError, ValueError):
+    """A path, option or file is not what a study (or its report) expects; the message names it and what was
+    expected."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,7 @@ def as_paths(paths: PathArg) -> list[Path]:
     """One path or several as a non-empty list of Paths."""
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
-        raise ReportInputError("no path given: expected a run dir or a multirun sweep dir")
+        raise StudyInputError("no path given: expected a run dir or a multirun sweep dir")
     return [Path(p) for p in items]
 
 
@@ -115,7 +122,7 @@ def discover_run_dirs(paths: PathArg) -> list[Path]:
     try:
         return _discover_run_dirs(as_paths(paths))
     except RunDirError as err:
-        raise ReportInputError(str(err)) from err
+        raise StudyInputError(str(err)) from err
 
 
 def load_study(paths: PathArg) -> Study:
@@ -142,7 +149,7 @@ def load_run(path: Path, label: str | None = None) -> Run:
     try:
         summary = files.summary
     except RunDirError as err:
-        raise ReportInputError(str(err)) from err
+        raise StudyInputError(str(err)) from err
     info = summary.run
     override_list = tuple(info.get("overrides") or files.hydra_overrides() or ())
     config = info.get("config") or _flatten(files.hydra_config() or {})
@@ -218,3 +225,46 @@ def run_settings(study: Study, run: Run) -> str:
     """The run's values of the parameters swept between runs, e.g. `sampler.guidance_scale=3`."""
     params = [p for p in study.parameters if p.between_runs]
     return ", ".join(f"{p.name}={format_value(run.overrides.get(p.name, UNSET))}" for p in params)
+
+
+# What analysis computes from a study: the paired comparisons of its cells and its findings.
+
+
+def study_comparisons(study: Study) -> pd.DataFrame:
+    """Paired comparisons of the study's cells: each per-sample score, adjacent values of each parameter."""
+    params = [(p.name, p.column) for p in study.plot_parameters]
+    extra = [m for m in finding_metrics(study) if m not in study.score_columns]
+    samples = study.samples.assign(
+        **{m: pd.array(study.samples[m]).to_numpy(dtype="float64", na_value=float("nan")) for m in extra}
+    )
+    return paired_comparisons(samples, params, [*study.score_columns, *extra])
+
+
+def finding_metrics(study: Study) -> list[str]:
+    """The per-sample score columns the study's findings name, so the paired comparisons cover them."""
+    names: dict[str, None] = {}
+    for run in study.runs:
+        finding = finding_from_config(run.config)
+        if finding is not None:
+            names.update(dict.fromkeys(m for m in finding.metrics if "/" not in m and m in study.samples.columns))
+    return list(names)
+
+
+def study_findings(study: Study) -> list[Finding]:
+    """The Findings rows of every distinct (claim, finding) among the study's runs."""
+    groups: dict[tuple, list] = {}
+    for run in study.runs:
+        finding = finding_from_config(run.config)
+        if finding is not None:
+            claim = str(run.config.get("note") or "")
+            groups.setdefault((claim, repr(finding)), [finding, []])[1].append(run)
+    rows: list[Finding] = []
+    for (claim, _), (finding, runs) in groups.items():
+        rows += findings(
+            finding,
+            claim,
+            samples=study.samples[study.samples["run"].isin([run.label for run in runs])],
+            runs=[{"metrics": run.metrics, "overrides": run.overrides, "config": run.config} for run in runs],
+            random_weights=any(bool(run.random_weights) for run in runs),
+        )
+    return rows

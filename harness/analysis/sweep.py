@@ -1,11 +1,12 @@
-"""The end of a multirun: one sweep summary (a row per job: its overrides and summary metrics) on disk and
-in W&B, and the HTML report of the whole sweep.
+"""The analysis at a multirun's end: one sweep summary (a row per job: its overrides and summary metrics), the
+paired comparisons, findings and sampler fidelity on disk, and the summary's tables and charts for the tracker.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -147,55 +148,40 @@ def log_sweep_summary(
             record_logged(sweep_dir, digest)
 
 
-def summarise_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str | None) -> pd.DataFrame:
-    """Write sweep_summary.parquet, paired_comparisons.parquet and the report, and log the summary to the
-    tracker (each step failing softly: the job dirs on disk are the results)."""
-    from harness.analysis.findings import findings_table
-    from harness.report import build_report, load_study, render_plots, study_comparisons
-    from harness.report.findings_view import study_findings
+@dataclass
+class SweepAnalysis:
+    """What a sweep's end computes from its finished jobs (each also written to the sweep dir)."""
 
-    summary = sweep_summary(sweep_dir)
-    if summary.empty:
+    summary: pd.DataFrame
+    comparisons: pd.DataFrame | None = None
+    findings: pd.DataFrame | None = None
+    extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def analyse_sweep(sweep_dir: Path) -> SweepAnalysis:
+    """Write sweep_summary.parquet, paired_comparisons.parquet, findings.parquet and fidelity.parquet (each
+    step failing softly: the job dirs on disk are the results)."""
+    from harness.analysis.findings import findings_table
+    from harness.analysis.study import load_study, study_comparisons, study_findings
+
+    analysis = SweepAnalysis(sweep_summary(sweep_dir))
+    if analysis.summary.empty:
         log.warning("no finished jobs in %s: no sweep summary", sweep_dir)
-        return summary
-    write_parquet(sweep_dir / SWEEP_SUMMARY, summary)
-    comparisons = findings = None
+        return analysis
+    write_parquet(sweep_dir / SWEEP_SUMMARY, analysis.summary)
     try:
         study = load_study([sweep_dir])
-        comparisons = study_comparisons(study)
-        write_parquet(sweep_dir / PAIRED_COMPARISONS, comparisons)
-        findings = findings_table(study_findings(study))
-        if not findings.empty:
-            write_parquet(sweep_dir / FINDINGS, findings)
+        analysis.comparisons = study_comparisons(study)
+        write_parquet(sweep_dir / PAIRED_COMPARISONS, analysis.comparisons)
+        analysis.findings = findings_table(study_findings(study))
+        if not analysis.findings.empty:
+            write_parquet(sweep_dir / FINDINGS, analysis.findings)
     except Exception as err:
         log.warning("the paired comparisons or findings failed (%s: %s)", type(err).__name__, err)
-    extra_tables: dict[str, pd.DataFrame] = {}
     try:
         fidelity = summarise_fidelity(sweep_dir)
         if fidelity is not None:
-            extra_tables[FIDELITY_TABLE] = fidelity
+            analysis.extra_tables[FIDELITY_TABLE] = fidelity
     except Exception as err:
         log.warning("the sampler fidelity failed (%s: %s)", type(err).__name__, err)
-    images: dict[str, Path] = {}
-    try:
-        report = build_report([sweep_dir])
-        images = render_plots([sweep_dir])
-        log.info("sweep report: %s", report)
-    except Exception as err:  # the summary on disk stands; a report problem must not hide it
-        log.warning("building the sweep report failed (%s: %s); python -m harness.report %s retries it",
-                    type(err).__name__, err, sweep_dir)  # fmt: skip
-    if logger_cfg is not None:
-        try:
-            log_sweep_summary(
-                logger_cfg,
-                sweep_dir=sweep_dir,
-                summary=summary,
-                group=group,
-                images=images,
-                comparisons=comparisons,
-                findings=findings,
-                extra_tables=extra_tables,
-            )
-        except Exception as err:  # the tracker mirrors what is on disk; its failure costs nothing
-            log.warning("logging the sweep summary failed (%s: %s)", type(err).__name__, err)
-    return summary
+    return analysis

@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from harness.cli.preflight import check_command, design_floors, inpainting_model
+from harness.cli.preflight import check_command, command_points, inpainting_model, plan_only
 from harness.cli.usage import check_group_choices, group_choices
 from harness.config.plugins import load_plugins
 from harness.config.schema import register
@@ -53,13 +53,11 @@ class SweepSummary(Callback):
             return
         from omegaconf import OmegaConf
 
-        from harness.analysis.sweep import summarise_sweep
-        from harness.cli.shard_union import score_shard_unions
+        from harness.cli.sweep_end import finish_sweep
 
-        score_shard_unions(sweep_dir)
         group = config.get("experiment") or sweep_dir.name
         logger_cfg = OmegaConf.to_object(config.logger) if "logger" in config else None
-        summarise_sweep(sweep_dir, logger_cfg, group)
+        finish_sweep(sweep_dir, logger_cfg, group)
 
 
 INTERRUPTED = "interrupted; rerun the same command to resume"
@@ -115,15 +113,18 @@ def run(argv: list[str]) -> None:
     if error := check_group_choices(argv):
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    argv, note = inpainting_model(argv, CONF_DIR)
+    argv, note = inpainting_model(argv)
     if note:
         print(f"note: {note}", file=sys.stderr)
     sys.argv[1:] = argv  # Hydra reads the command line from sys.argv
-    if error := check_command(argv, CONF_DIR, group_choices("suite")):
+    if error := check_command(argv, group_choices("suite")):
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    floors, plan_only = design_floors(argv, CONF_DIR)
-    if plan_only:  # runner.stage=plan: the checked command's design, and nothing run
+    from harness.analysis.findings import design_floors  # after the checks: it imports pandas and SciPy
+
+    points = command_points(argv) or []
+    floors = design_floors(points)
+    if points and plan_only(points):  # runner.stage=plan: the checked command's design, and nothing run
         for floor in floors:
             print(f"design: {floor.line()}")
         print("plan: the command is valid; nothing was sampled (runner.stage=plan)")

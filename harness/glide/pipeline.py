@@ -17,11 +17,11 @@ import torch
 
 from .config import DTYPE_NAMES
 from .diffusion import Schedule
+from .first_order import ModelFn, ProgressFn, noise_from_generators, randn_from_generators
 from .guidance import Combine, get_guidance
 from .inpaint import keep_known_pixels, upsampled_mask
-from .noised_clip import ImageEncoder, TextEncoder, normalize, tokenize
 from .loops import run_loop
-from .first_order import ModelFn, ProgressFn, noise_from_generators, randn_from_generators
+from .noised_clip import ImageEncoder, TextEncoder, normalize, tokenize
 from .tokenizer import Tokenizer
 from .unet import GlideUNet, TextEmbedding
 

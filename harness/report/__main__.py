@@ -11,9 +11,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.analysis.study import load_study
+from harness.analysis.study import StudyInputError, load_study
 from harness.report.build import default_out, write_report
-from harness.report.options import ReportInputError, ReportOptions
+from harness.report.options import ReportOptions
 from harness.report.wandb_report import WandbReportError, create_wandb_report, logger_setting, wandb_reports_module
 
 
@@ -49,12 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         study = load_study(args.paths)
         project = (args.project or logger_setting(study, "project")) if args.wandb else None
         if args.wandb and not project:
-            raise ReportInputError("--wandb needs --project (the runs' config has no logger.project)")
+            raise StudyInputError("--wandb needs --project (the runs' config has no logger.project)")
         sys.stdout.write(f"{write_report(study, out, options, sources=args.paths)}\n")
         if project:
             entity = args.entity or logger_setting(study, "entity")
             sys.stdout.write(f"{create_wandb_report(study, project=project, entity=entity, group=args.group)}\n")
-    except (ReportInputError, WandbReportError) as err:
+    except (StudyInputError, WandbReportError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     return 0
 

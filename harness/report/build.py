@@ -11,14 +11,11 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
-
-from harness.analysis.comparisons import paired_comparisons
 from harness.analysis.fidelity import read_fidelity
-from harness.analysis.study import PathArg, Study, as_paths, load_study
+from harness.analysis.study import PathArg, Study, as_paths, load_study, study_comparisons, study_findings
 from harness.io import write_atomic
 from harness.report.cells import Links, SampleCells, ThumbnailStore
-from harness.report.findings_view import finding_metrics, findings_view, study_findings
+from harness.report.findings_view import findings_view
 from harness.report.guide_scores import guide_scores_view
 from harness.report.html import (
     comparisons_view,
@@ -85,16 +82,6 @@ def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Se
     n_plots = len(curves) + sum(len(plots) for _, plots in drawn)
     log.info("wrote %s (%d runs, %d samples, %d plots)", out, len(study.runs), len(study.samples), n_plots)
     return out
-
-
-def study_comparisons(study: Study) -> pd.DataFrame:
-    """Paired comparisons of the study's cells: each per-sample score, adjacent values of each parameter."""
-    params = [(p.name, p.column) for p in study.plot_parameters]
-    extra = [m for m in finding_metrics(study) if m not in study.score_columns]
-    samples = study.samples.assign(
-        **{m: pd.array(study.samples[m]).to_numpy(dtype="float64", na_value=float("nan")) for m in extra}
-    )
-    return paired_comparisons(samples, params, [*study.score_columns, *extra])
 
 
 def write_plots(study: Study, folder: Path, options: ReportOptions) -> list[PlotFile]:

@@ -1,17 +1,13 @@
 """The report's knobs and its one input error: sizes, qualities and the CI level, checked once at the edge.
 
-Every part of the report takes a ReportOptions; ReportInputError is what the command turns into one line.
+Every part of the report takes a ReportOptions; StudyInputError is what the command turns into one line.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.errors import InputFileError
-
-
-class ReportInputError(InputFileError, ValueError):
-    """A path, option or file is not what the report expects; the message names it and what was expected."""
+from harness.analysis.study import StudyInputError
 
 
 @dataclass(frozen=True)
@@ -26,8 +22,8 @@ class ReportOptions:
 
     def __post_init__(self) -> None:
         if not 16 <= self.thumb_size <= 1024:
-            raise ReportInputError(f"thumb_size must be between 16 and 1024 pixels, got {self.thumb_size}")
+            raise StudyInputError(f"thumb_size must be between 16 and 1024 pixels, got {self.thumb_size}")
         if self.images_per_bar < 0:
-            raise ReportInputError(f"images_per_bar must be >= 0, got {self.images_per_bar}")
+            raise StudyInputError(f"images_per_bar must be >= 0, got {self.images_per_bar}")
         if not 0.0 < self.ci_level < 1.0:
-            raise ReportInputError(f"ci_level must be in (0, 1), got {self.ci_level}")
+            raise StudyInputError(f"ci_level must be in (0, 1), got {self.ci_level}")

@@ -14,15 +14,14 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from harness.cli.preflight import describe, probe_scorers
+from harness.config.checks import probe_scorers
+from harness.config.compose import typed_job
 from harness.config.plugins import load_plugins
 from harness.config.schema import RunConfig, parse_shard
 from harness.config.suites import Suite, load_suite
 from harness.errors import ConfigError, InputFileError, MissingWeightsError
 from harness.generate.inpaint_inputs import check_suite_for_model
-from harness.generate.inpaint_sources import source_specs
 from harness.glide.config import preset
 from harness.glide.guidance import get_guidance
 from harness.glide.models import ModelSpec, load_pipeline, resolve_official_checkpoints, resolve_threads
@@ -33,6 +32,7 @@ from harness.run.outdirs import creatable_error
 from harness.run.plan import SampleSpec, Sampling, make_plan, sampling_of, shard
 from harness.run.rundir import write_manifest, write_results
 from harness.run.runner import ImageGenerator, manifest, missing_keys, sample_missing, saturation_note
+from harness.run.sources import source_specs
 from harness.run.store import SampleStore
 from harness.scorers import build_scorers
 from harness.scorers.weights import missing, unreadable
@@ -46,14 +46,6 @@ log = logging.getLogger(__name__)
 def needs_guide(sampling: Sampling) -> bool:
     """Whether `sampling`'s guidance differentiates a guide model (CLIP guidance loads the noised CLIP)."""
     return get_guidance(sampling.param("guidance")).needs_guide
-
-
-def typed_config(cfg: DictConfig) -> RunConfig:
-    """The composed config as typed objects; value checks run here (ConfigError on a bad value)."""
-    try:
-        return OmegaConf.to_object(cfg)
-    except OmegaConfBaseException as err:
-        raise ConfigError(describe(err)) from err
 
 
 def check_writable(path: Path, what: str) -> None:
@@ -118,7 +110,7 @@ class Job:
         self, cfg: DictConfig, *, run_dir: Path, overrides: list[str], group: str | None, job_num: int | None = None
     ):
         load_plugins()  # launcher workers are fresh processes: their registries need the plugins too
-        self.rc = rc = typed_config(cfg)
+        self.rc = rc = typed_job(overrides, cfg)  # typed once: the command's own check typed it in this process
         self.run_dir = run_dir
         self.multirun = job_num is not None
         self.suite = load_suite(rc.suite)
@@ -218,7 +210,7 @@ class Job:
         return info
 
     def _union_waits(self) -> bool:
-        """A shard's union is scored once: in a sweep by its end (harness.cli.shard_union), else by the shard
+        """A shard's union is scored once: in a sweep by its end (harness.cli.sweep_end), else by the shard
         that finds its partners done."""
         return self.shard[1] > 1 and (self.multirun or bool(missing_keys(self.plan, self.store)))
 

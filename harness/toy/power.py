@@ -120,36 +120,27 @@ class _Prompt:
 
 
 def shipped_toy_design() -> ToyDesign:
-    """`python -m harness -m +experiment=bias_vs_guidance model=toy` as Hydra composes it."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from omegaconf import OmegaConf
+    """`python -m harness -m +experiment=bias_vs_guidance model=toy`, composed and typed as its jobs are."""
+    from harness.config.checks import probe_scorers
+    from harness.config.compose import compose, typed_job
 
-    from harness.config.schema import PromptConfig, register
-    from harness.locations import CONF_DIR
-
-    register()
     overrides = [f"+experiment={EXPERIMENT}", "model=toy"]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = hydra_compose("config", overrides=overrides, return_hydra_config=True)
-    finding = FindingConfig(**OmegaConf.to_container(cfg.finding))
-    prompts = [PromptConfig(**p) for p in OmegaConf.to_container(cfg.suite.prompts)]
+    rc = typed_job(overrides)
+    probe_scorers(rc)  # the suite's probe names the bias scorer's taxonomy and class of interest, as in a job
+    prompts = rc.suite.prompts
     study = tuple((p.id, p.text) for p in prompts if not p.expected_class and not is_exploratory(p))
     controls = tuple((p.id, p.text, p.expected_class) for p in prompts if p.expected_class)
-    guidance = tuple(float(v) for v in str(cfg.hydra.sweeper.params["sampler.guidance_scale"]).split(","))
-    bias = OmegaConf.to_container(cfg.scorer.bias)
-    probe = OmegaConf.to_container(cfg.suite.probe) if cfg.suite.get("probe") else {}
-    bias.update({k: v for k, v in probe.items() if k in ("taxonomy", "class_of_interest")})
+    swept = compose(overrides).hydra.sweeper.params["sampler.guidance_scale"]
     return ToyDesign(
-        finding=finding,
-        note=str(cfg.note),
+        finding=rc.finding,
+        note=str(rc.note),
         study=study,
         controls=controls,
-        guidance=guidance,
-        seeds=int(cfg.sampler.samples_per_prompt),
-        sampler={"guidance": str(cfg.sampler.guidance), "upsample_temp": float(cfg.sampler.upsample_temp)},
-        clip=ClipConfig.from_mapping(OmegaConf.to_container(cfg.scorer.clip)),
-        bias=BiasConfig.from_mapping(bias),
+        guidance=tuple(float(v) for v in str(swept).split(",")),
+        seeds=rc.sampler.samples_per_prompt,
+        sampler={"guidance": rc.sampler.guidance, "upsample_temp": rc.sampler.upsample_temp},
+        clip=rc.scorer.clip,
+        bias=rc.scorer.bias,
     )
 
 

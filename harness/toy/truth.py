@@ -22,11 +22,10 @@ import pandas as pd
 import yaml
 
 from harness.analysis.findings import EXPLORATORY, PROBE_SCORERS, ROLE_COLUMN, finding_from_config, findings
-from harness.analysis.study import Run, Study, load_study
+from harness.analysis.study import Run, Study, StudyInputError, load_study
 from harness.config.schema import FindingConfig
 from harness.errors import UsageError
 from harness.io import write_parquet
-from harness.report.options import ReportInputError
 from harness.run.rundir import HYDRA_RUNTIME
 from harness.toy.generator import read_truth, truth_path
 from harness.toy.world import GUIDANCE_HIGH, GUIDANCE_LOW, World
@@ -350,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.store is not None and not args.store.is_dir():
             raise TruthInputError(f"--store: {str(args.store)!r} is not a directory; allowed: a sample store")
         table = truth_table(args.paths, args.store)
-    except (ReportInputError, UsageError) as err:
+    except (StudyInputError, UsageError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     out = args.paths[0] if args.paths[0].is_dir() else args.paths[0].parent
     write_parquet(out / TABLE, table)
