@@ -69,7 +69,7 @@ def test_the_package_keeps_every_import_contract():
 @needs_lint_imports
 def test_an_import_cycle_breaks_the_contracts(tmp_path):
     root = copy_of_the_package(tmp_path)
-    add_import(root / "harness" / "suites.py", "import harness.run.plan  # plan imports suites: a cycle")
+    add_import(root / "harness" / "config" / "suites.py", "import harness.run.plan  # plan imports suites: a cycle")
     result = lint_imports(root)
     assert result.returncode != 0
     assert "No import cycle" in result.stdout and "BROKEN" in result.stdout

@@ -133,7 +133,7 @@ def harness_error(args: list[str]) -> str | None:
 
     if error := cli.check_group_choices(args):
         return error
-    argv, _ = cli.inpainting_model(args)
+    argv, _ = cli.mode_model(args)
     return cli.check_command(argv, cli.group_choices("suite"))
 
 

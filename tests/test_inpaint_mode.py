@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness.config.inpaint_inputs import batch_known, load_inputs
 from harness.config.schema import PromptConfig, SamplerConfig, SuiteConfig
 from harness.config.suites import load_suite
 from harness.errors import ConfigError
-from harness.generate.inpaint_inputs import batch_known, load_inputs
 from harness.glide.models import ModelSpec, load_pipeline
 from harness.run.plan import SampleSpec, Sampling
 
@@ -93,7 +93,8 @@ def test_a_mask_image_gives_the_same_inputs_as_the_equal_rectangle(source_file, 
 
 def spec_of(prompt: PromptConfig) -> SampleSpec:
     suite = load_suite(SuiteConfig(name="s", prompts=[prompt]))
-    return SampleSpec(suite.prompts[0], 0, Sampling.create(SamplerConfig(device="cpu"), **ENVIRONMENT))
+    mode = "inpaint" if prompt.image is not None else "text2im"  # the mode a model of each kind runs in
+    return SampleSpec(suite.prompts[0], 0, Sampling.create(SamplerConfig(device="cpu"), mode=mode, **ENVIRONMENT))
 
 
 def test_a_text_prompt_keeps_the_key_formula_of_text_to_image(source_file):

@@ -9,12 +9,16 @@ import torch
 
 from harness.config.schema import SamplerConfig
 from harness.config.suites import Prompt, Suite
+from harness.generate.glide import GlideGenerator
+from harness.generate.text2im import TextToImage
 from harness.glide.models import ModelSpec, load_pipeline, model_id
 from harness.run.plan import Sampling, make_plan
 from harness.run.rundir import write_manifest
 from harness.run.runner import manifest, sample_missing
 from harness.run.store import SampleStore
 from harness.scorers.detect import text_items
+
+TEXT_TO_IMAGE = TextToImage()
 
 TINY = ModelSpec(name="tiny", base="tiny_base", upsample="tiny_upsample", weights="random")
 SAMPLING = Sampling.create(
@@ -43,7 +47,7 @@ def test_objects_and_phrases_reach_the_manifest_and_survive_its_parquet_file(tmp
     torch.set_num_threads(1)
     specs = make_plan(LISTED, SAMPLING, seed=0, samples_per_prompt=2)
     store = SampleStore(tmp_path / "store")
-    sample_missing(specs, store, lambda: load_pipeline(TINY), batch_size=4)
+    sample_missing(specs, store, lambda: GlideGenerator(load_pipeline(TINY), TEXT_TO_IMAGE), batch_size=4)
     frame = manifest(specs, store, suite=LISTED.name, random_weights=True)
     assert list(frame["objects"]) == [["cube"], ["cube"], None, None]
     assert list(frame["phrases"]) == [["red", "cube"], ["red", "cube"], None, None]

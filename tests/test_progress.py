@@ -13,11 +13,15 @@ import torch
 
 from harness.config.schema import SamplerConfig
 from harness.config.suites import Prompt, Suite
+from harness.generate.glide import GlideGenerator
+from harness.generate.text2im import TextToImage
 from harness.glide.models import ModelSpec, load_pipeline, model_id
 from harness.run.plan import Sampling, make_plan
 from harness.run.progress import format_seconds
 from harness.run.runner import sample_missing
 from harness.run.store import SampleStore
+
+TEXT_TO_IMAGE = TextToImage()
 
 TINY = ModelSpec(name="tiny", base="tiny_base", upsample="tiny_upsample", weights="random")
 SUITE = Suite("progress", (Prompt("cube", "a red cube"), Prompt("ball", "a blue ball"), Prompt("cone", "a cone")))
@@ -46,7 +50,9 @@ def bar_states(text: str, desc: str) -> list[tuple[int, int]]:
 def test_each_batch_bar_counts_every_step_of_its_loop(tmp_path, pipeline):
     out = io.StringIO()
     specs = make_plan(SUITE, SAMPLING, seed=0, samples_per_prompt=1)  # 3 images: batches of 2 and 1
-    sample_missing(specs, SampleStore(tmp_path), lambda: pipeline, batch_size=2, progress_file=out)
+    sample_missing(
+        specs, SampleStore(tmp_path), lambda: GlideGenerator(pipeline, TEXT_TO_IMAGE), batch_size=2, progress_file=out
+    )
     text = out.getvalue()
     for desc, steps in [("base 64px x2", BASE_STEPS), ("upsample 256px x2", UPSAMPLE_STEPS)]:
         states = bar_states(text, desc)
@@ -59,10 +65,14 @@ def test_each_batch_bar_counts_every_step_of_its_loop(tmp_path, pipeline):
 def test_the_log_names_the_work_then_estimates_the_time(tmp_path, pipeline, caplog):
     store = SampleStore(tmp_path)
     specs = make_plan(SUITE, SAMPLING, seed=0, samples_per_prompt=2)
-    sample_missing(specs[:2], store, lambda: pipeline, batch_size=2, progress_file=io.StringIO())
+    sample_missing(
+        specs[:2], store, lambda: GlideGenerator(pipeline, TEXT_TO_IMAGE), batch_size=2, progress_file=io.StringIO()
+    )
     caplog.clear()  # the first call's lines, where an earlier test left the logger at INFO
     with caplog.at_level(logging.INFO):
-        sample_missing(specs, store, lambda: pipeline, batch_size=2, progress_file=io.StringIO())
+        sample_missing(
+            specs, store, lambda: GlideGenerator(pipeline, TEXT_TO_IMAGE), batch_size=2, progress_file=io.StringIO()
+        )
     lines = [r.getMessage() for r in caplog.records]
     assert "6 samples planned: 4 base and 4 upsampled images to compute, 2 and 2 found in the store" in lines[0]
     estimates = [line for line in lines if "estimated sampling time" in line]
@@ -74,9 +84,11 @@ def test_the_log_names_the_work_then_estimates_the_time(tmp_path, pipeline, capl
 def test_nothing_to_sample_draws_no_bar(tmp_path, pipeline):
     store = SampleStore(tmp_path)
     specs = make_plan(SUITE, SAMPLING, seed=0, samples_per_prompt=1)
-    sample_missing(specs, store, lambda: pipeline, batch_size=4, progress_file=io.StringIO())
+    sample_missing(
+        specs, store, lambda: GlideGenerator(pipeline, TEXT_TO_IMAGE), batch_size=4, progress_file=io.StringIO()
+    )
     out = io.StringIO()
-    sample_missing(specs, store, lambda: pipeline, batch_size=4, progress_file=out)
+    sample_missing(specs, store, lambda: GlideGenerator(pipeline, TEXT_TO_IMAGE), batch_size=4, progress_file=out)
     assert out.getvalue() == ""
 
 

@@ -15,11 +15,15 @@ import torch
 
 from harness.config.schema import SamplerConfig
 from harness.config.suites import Prompt, Suite
+from harness.generate.glide import GlideGenerator
+from harness.generate.text2im import TextToImage
 from harness.glide.models import ModelSpec, load_pipeline, model_id
 from harness.glide.pipeline import GlidePipeline
 from harness.run.plan import Sampling, make_plan
 from harness.run.runner import manifest, sample_missing
 from harness.run.store import SampleStore
+
+TEXT_TO_IMAGE = TextToImage()
 
 TINY = ModelSpec(name="tiny", base="tiny_base", upsample="tiny_upsample", weights="random")
 SUITE = Suite("shared", (Prompt("cube", "a red cube"), Prompt("ball", "a blue ball"), Prompt("cone", "a cone")))
@@ -50,16 +54,20 @@ def pipeline() -> GlidePipeline:
 
 
 def test_two_stores_written_at_different_times_hold_byte_identical_pngs(tmp_path, pipeline):
-    sample_missing(plan(), SampleStore(tmp_path / "first"), lambda: pipeline, batch_size=2)
+    sample_missing(
+        plan(), SampleStore(tmp_path / "first"), lambda: GlideGenerator(pipeline, TEXT_TO_IMAGE), batch_size=2
+    )
     time.sleep(1.1)  # PNG metadata with a clock reading would differ now; none may be there
-    sample_missing(plan(), SampleStore(tmp_path / "second"), lambda: pipeline, batch_size=3)
+    sample_missing(
+        plan(), SampleStore(tmp_path / "second"), lambda: GlideGenerator(pipeline, TEXT_TO_IMAGE), batch_size=3
+    )
     first, second = store_bytes(tmp_path / "first"), store_bytes(tmp_path / "second")
     assert len(first) == 2 * N and first == second
 
 
 def test_the_manifest_reports_the_compute_times_of_the_samples(tmp_path, pipeline):
     store = SampleStore(tmp_path)
-    sample_missing(plan(), store, lambda: pipeline, batch_size=2)
+    sample_missing(plan(), store, lambda: GlideGenerator(pipeline, TEXT_TO_IMAGE), batch_size=2)
     frame = manifest(plan(), store, suite=SUITE.name, random_weights=True)
     assert len(frame) == N
     assert (frame["time_base_s"] > 0).all() and (frame["time_up_s"] > 0).all()
@@ -94,7 +102,9 @@ def run_plan(root: str, log: str, start, out) -> None:
     torch.set_num_threads(1)
     pipeline = RecordingPipeline(load_pipeline(TINY), Path(log))
     start.wait(60)
-    stats = sample_missing(plan(), SampleStore(Path(root)), lambda: pipeline, batch_size=1)
+    stats = sample_missing(
+        plan(), SampleStore(Path(root)), lambda: GlideGenerator(pipeline, TEXT_TO_IMAGE), batch_size=1
+    )
     out.put(stats.as_dict())
 
 

@@ -1,5 +1,6 @@
 """Sharded runs through the real command line: `runner.shard=I/N runner.stage=sample` into one store, then
-`python -m harness.cli.score RUN_DIR`, and the joblib and submitit_local launchers running the shards in separate processes.
+`python -m harness.cli.score RUN_DIR`, and the joblib and submitit_local launchers running the shards in separate
+processes.
 Whatever the route, the samples must be those of the 1-shard run of the same plan, pixel for pixel.
 """
 

@@ -98,7 +98,10 @@ def test_every_experiment_with_a_claim_is_checked_here():
 @pytest.fixture(scope="module")
 def plans() -> dict:
     register()
-    return {name: design_floors(sweep_points([f"+experiment={name}", "runner.stage=plan"], multirun=True))[0] for name in SHIPPED}
+    return {
+        name: design_floors(sweep_points([f"+experiment={name}", "runner.stage=plan"], multirun=True))[0]
+        for name in SHIPPED
+    }
 
 
 @pytest.mark.parametrize("name", list(SHIPPED))

@@ -1,4 +1,4 @@
-"""The toy world's end-to-end power of the bias claim (harness.toy.power), on a small grid of a reduced design:
+"""The toy world's end-to-end power of the bias claim (harness.analysis.toy_power), on a small grid of a reduced design:
 six paraphrases, six seeds, guidance 1, 3, 5, REPS studies per law, real renders read by the real toy CLIP.
 
 What an oracle knows: a huge planted rise (0.1 -> 0.9) leaves every paraphrase's slope positive, so every study
@@ -12,6 +12,7 @@ DRAWS (prompt, seed) pairs through the scene composer, within 4 standard errors 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ import torch
 
 from harness.analysis.findings import SUPPORTED
 from harness.analysis.power import CHURCH_HIGH, CHURCH_LOW, share_trend_effect, shipped_design
+from harness.config.schema import SampleParams
 from harness.toy import power as toy_power
 from harness.toy.generator import render_upsample
 from harness.toy.scene import compose
@@ -118,12 +120,12 @@ def test_world_effect_matches_the_scene_composers_dice():
 
 def test_a_picture_is_the_same_at_two_guidance_values_that_draw_the_same_scene():
     world = World()
-    params = {"guidance": "classifier_free", "upsample_temp": 0.997}
+    params = SampleParams(guidance="classifier_free", upsample_temp=0.997)
     for seed in range(3):
         scenes = [compose("a sacred place", seed, "classifier_free", g, world) for g in (5.0, 10.0)]
         assert toy_power._picture_key(scenes[0]) == toy_power._picture_key(scenes[1])
-        a, _ = render_upsample("a sacred place", seed, {**params, "guidance_scale": 5.0}, world)
-        b, _ = render_upsample("a sacred place", seed, {**params, "guidance_scale": 10.0}, world)
+        a, _ = render_upsample("a sacred place", seed, replace(params, guidance_scale=5.0), world)
+        b, _ = render_upsample("a sacred place", seed, replace(params, guidance_scale=10.0), world)
         assert np.array_equal(a, b)
 
 

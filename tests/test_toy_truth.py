@@ -25,6 +25,7 @@ import yaml
 from cli_helpers import CONF, check, cli_env, command, run_cli
 
 from harness.analysis.findings import SUPPORTED
+from harness.config.schema import SampleParams
 from harness.toy import truth
 from harness.toy.generator import render_upsample
 from harness.toy.scene import compose
@@ -110,7 +111,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     elsewhere = root / "elsewhere"
     elsewhere.mkdir()
     paths = [str(root / "sweeps" / experiment) for experiment in DESIGNS]
-    printed = check(run_cli(paths, cwd=elsewhere, env=env, module="harness.toy.truth")).stdout
+    printed = check(run_cli(paths, cwd=elsewhere, env=env, module="harness.analysis.toy_truth")).stdout
     return Path(paths[0]), printed
 
 
@@ -247,8 +248,8 @@ SEEDS = range(8)
 
 
 def _records(prompt: str, world: World, guidance: str = "classifier_free", **params) -> list[dict]:
-    params = {"guidance": guidance, "guidance_scale": 3.0, "upsample_temp": 0.997, **params}
-    return [render_upsample(prompt, seed, params, world)[1] for seed in SEEDS]
+    sample_params = SampleParams(**{"guidance": guidance, "guidance_scale": 3.0, "upsample_temp": 0.997, **params})
+    return [render_upsample(prompt, seed, sample_params, world)[1] for seed in SEEDS]
 
 
 @pytest.mark.parametrize(

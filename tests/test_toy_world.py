@@ -8,6 +8,7 @@ Areas and grain are measured from the pixels, independently of what the generato
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 import yaml
 from scipy import stats
 
+from harness.config.schema import SampleParams
 from harness.errors import ConfigError
 from harness.toy.generator import read_truth, render
 from harness.toy.render import LAKE_COLOUR
@@ -22,7 +24,7 @@ from harness.toy.scene import compose
 from harness.toy.world import World
 
 REPO = Path(__file__).resolve().parents[1]
-CFG = {"guidance": "classifier_free", "guidance_scale": 3.0, "upsample_temp": 0.997}
+CFG = SampleParams(guidance="classifier_free", guidance_scale=3.0, upsample_temp=0.997)
 SEEDS = range(1000)
 # An exact two-sided binomial p below this fails: about 3.9 standard errors, a false alarm 1 in 10000 per check
 # at the true rate, so the file's ~25 checks stay clear of Monte-Carlo error at any seeding of the world.
@@ -116,7 +118,7 @@ WHOLE = World.from_options({**dataclasses.asdict(CLEAN), "drop_familiar": 0.0, "
 @pytest.mark.parametrize(("seed", "guidance_scale"), [(0, 1.0), (1, 3.0), (2, 5.0), (3, 7.0)])
 def test_the_recorded_lake_area_is_the_lake_the_pixels_show(seed, guidance_scale):
     """Lake pixels counted by colour in the 256 px image; the shore's soft edge (~256 px of 65536) is the slack."""
-    _, large, truth = render("a house by the lake", seed, {**CFG, "guidance_scale": guidance_scale}, CLEAN)
+    _, large, truth = render("a house by the lake", seed, replace(CFG, guidance_scale=guidance_scale), CLEAN)
     if truth["lake_area"] is None:
         pytest.skip("this draw dropped the lake")
     lake = np.linalg.norm(large.astype(float) - np.array(LAKE_COLOUR), axis=2) < 45
@@ -126,7 +128,7 @@ def test_the_recorded_lake_area_is_the_lake_the_pixels_show(seed, guidance_scale
 @pytest.mark.parametrize("temperature", [0.99, 0.995, 1.0])
 def test_grain_at_256_px_follows_the_upsample_temperature_law(temperature):
     """The sky is flat along each row, so its spread within a row is the grain (plus uint8 rounding, 1/12)."""
-    _, large, truth = render("a house by the lake", 4, {**CFG, "upsample_temp": temperature}, CLEAN)
+    _, large, truth = render("a house by the lake", 4, replace(CFG, upsample_temp=temperature), CLEAN)
     sky = large[:40].astype(float)
     residual = sky - sky.mean(axis=1, keepdims=True)
     planted = 8.0 * (temperature - 0.98) / 0.02
@@ -170,17 +172,22 @@ def test_the_generator_writes_each_samples_truth_under_its_store_key(tmp_path):
     from harness.run.plan import SampleSpec, Sampling
     from harness.toy.generator import ToyGenerator
 
-    sampling = Sampling.create(
-        SamplerConfig(), model_id=World().model_id, device_type="cpu", dtype="fp32", per_sample=True, compiled=False
-    )
-    generator = ToyGenerator(World(), sampling, tmp_path)
-    small = generator.sample_base(["a synagogue"], [3], guidance_scale=3.0, steps="100")
-    large = generator.upsample(["a synagogue"], small, [3], temperature=0.997, steps="fast27")
-    spec = SampleSpec(Prompt(id="x", text="a synagogue"), 3, sampling)
-    assert read_truth(tmp_path, "base", spec.base_key)["key"] == spec.base_key
-    assert read_truth(tmp_path, "upsample", spec.key)["base_key"] == spec.base_key
+    def spec(**sampler) -> SampleSpec:
+        environment = dict(model_id=World().model_id, device_type="cpu", dtype="fp32", per_sample=True, compiled=False)
+        return SampleSpec(
+            Prompt(id="x", text="a synagogue"), 3, Sampling.create(SamplerConfig(**sampler), **environment)
+        )
+
+    generator = ToyGenerator(World(), tmp_path)
+    first = spec()
+    small = generator.base([first.request()])
+    large = generator.upsample([first.request()], small)
+    assert read_truth(tmp_path, "base", first.base_key)["key"] == first.base_key
+    assert read_truth(tmp_path, "upsample", first.key)["base_key"] == first.base_key
     # steps have no effect on the picture (a planted no-effect): another loop, the same bytes
-    assert torch.equal(small, generator.sample_base(["a synagogue"], [3], guidance_scale=3.0, steps="20"))
+    other = spec(base_steps="20")
+    assert other.base_key != first.base_key
+    assert torch.equal(small, generator.base([other.request()]))
     assert large.shape == (1, 256, 256, 3)
 
 
@@ -331,7 +338,7 @@ def test_sharpening_at_256_px_grows_in_proportion_to_the_temperature_above_its_o
     world = World.from_options({"grain_sd_at_1": 0.0, "noise": 0.0, "blur": 0.0})
 
     def image(temperature: float) -> np.ndarray:
-        return render("a house by the lake", 5, {**CFG, "upsample_temp": temperature}, world)[1].astype(float)
+        return render("a house by the lake", 5, replace(CFG, upsample_temp=temperature), world)[1].astype(float)
 
     images = [image(t) for t in (0.98, 0.99, 1.0)]
     unclipped = np.all([(i > 0) & (i < 255) for i in images], axis=0)  # where the law is not cut off at 0 or 255

@@ -137,7 +137,9 @@ def test_every_install_runs_the_main_job_and_an_experiment_from_an_unrelated_dir
     python, env, home = install
     work = tmp_path / "elsewhere"
     work.mkdir()
-    where = run([str(python), "-c", "import harness.locations as l; print(l.CONF_DIR); print(l.EXPERIMENTS_DIR)"], work, env)
+    where = run(
+        [str(python), "-c", "import harness.locations as l; print(l.CONF_DIR); print(l.EXPERIMENTS_DIR)"], work, env
+    )
     conf, experiments = map(Path, where.stdout.split())
     assert conf.is_relative_to(home) and experiments.is_relative_to(home)
     steps = [f"sampler.base_steps={BASE_STEPS}", f"sampler.upsample_steps=ddim{UPSAMPLE_STEPS}"]

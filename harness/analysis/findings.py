@@ -20,7 +20,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from harness.config.compose import job_config, typed_job
-from harness.config.schema import FindingConfig, pixel_fields
+from harness.config.schema import FindingConfig, config_key, sample_column
 from harness.scorers.options import BootstrapOptions
 from harness.scorers.stats import (
     PairedComparison,
@@ -97,7 +97,7 @@ def _interval(mean: Any, low: Any, high: Any) -> str:
 def samples_column(samples: pd.DataFrame, compare: str) -> str | None:
     """The samples column holding `compare`: itself, or a swept override's column (sampler.guidance_scale ->
     guidance_scale)."""
-    for column in (compare, compare.rsplit(".", 1)[-1]):
+    for column in (compare, sample_column(compare)):
         if column in samples.columns:
             return column
     return None
@@ -709,8 +709,5 @@ _ABSENT = object()
 
 
 def compared_value(cfg: DictConfig, compare: str) -> object:
-    """The job's value of a finding's `compare`: a config key, or a sampler field by its manifest name."""
-    value = OmegaConf.select(cfg, compare, default=_ABSENT)
-    if value is _ABSENT and compare in {f.name for f in pixel_fields()}:
-        value = OmegaConf.select(cfg, f"sampler.{compare}", default=_ABSENT)
-    return value
+    """The job's value of a finding's `compare`: a config key, or a sampler field by its samples column."""
+    return OmegaConf.select(cfg, config_key(compare), default=_ABSENT)

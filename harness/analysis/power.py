@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.findings import SUPPORTED, DesignFloor, compared_value, design_floors, findings, is_exploratory
-from harness.config.schema import FindingConfig
+from harness.config.schema import FindingConfig, sample_column
 from harness.scorers.options import BootstrapOptions
 
 STUDIES = ("bias_vs_guidance", "cfg_vs_clip", "guidance_scale", "upsample_temp", "styles", "novel")
@@ -77,7 +77,7 @@ def shipped_design(experiment: str, overrides: Sequence[str] = ()) -> StudyDesig
 
 
 def _column(compare: str) -> str:
-    return compare if compare.startswith("tag.") else compare.rsplit(".", 1)[-1]
+    return compare if compare.startswith("tag.") else sample_column(compare)
 
 
 def simulate_trend(design: StudyDesign, effect: float, rng: np.random.Generator) -> pd.DataFrame:

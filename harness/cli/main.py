@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from harness.cli.preflight import check_command, command_points, inpainting_model, plan_only
+from harness.cli.preflight import check_command, command_points, mode_model, plan_only
 from harness.cli.usage import check_group_choices, group_choices
 from harness.config.plugins import load_plugins
 from harness.config.schema import register
@@ -113,7 +113,7 @@ def run(argv: list[str]) -> None:
     if error := check_group_choices(argv):
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    argv, note = inpainting_model(argv)
+    argv, note = mode_model(argv)
     if note:
         print(f"note: {note}", file=sys.stderr)
     sys.argv[1:] = argv  # Hydra reads the command line from sys.argv

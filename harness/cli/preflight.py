@@ -25,15 +25,13 @@ from harness.config.compose import (
     unknown_keys,
 )
 from harness.config.suites import load_suite
+from harness.generate.protocol import MODES
 from harness.run.outdirs import creatable_error
 from harness.scorers import check_scorer_names
 
 # Flags after which Hydra does something other than run jobs (help, printing the config, shell completion).
 _OTHER_MODES = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
 _MULTIRUN = ("-m", "--multirun")
-# The inpainting pair a text-to-image model's name stands for when the suite inpaints: only that pair can run
-# its prompts, so `+suite=inpaint model=tiny` means model=tiny_inpaint, with that preset's sampler settings.
-INPAINTING_MODELS = {"glide": "glide_inpaint", "tiny": "tiny_inpaint"}
 
 _suites_read: set[str] = set()  # the suite configs whose prompts have been read and checked
 
@@ -87,9 +85,10 @@ def _fidelity_reference_error(configs: Sequence[DictConfig]) -> str | None:
     )
 
 
-def inpainting_model(argv: Sequence[str]) -> tuple[list[str], str | None]:
-    """`argv` with `model=glide` / `model=tiny` (given or by default) swapped for its inpainting pair when the
-    suite inpaints, so Hydra composes, saves and logs the model that runs; and a note saying so, else None."""
+def mode_model(argv: Sequence[str]) -> tuple[list[str], str | None]:
+    """`argv` with the model (given or by default) swapped for its counterpart in the mode the suite needs
+    (`model=tiny` -> `model=tiny_inpaint` for a suite that inpaints), so Hydra composes, saves and logs the model
+    that runs; and a note saying so, else None. Each mode says what it needs (Mode.model_for)."""
     argv = list(argv)
     if any(arg.split("=")[0] in _OTHER_MODES for arg in argv):
         return argv, None
@@ -103,13 +102,14 @@ def inpainting_model(argv: Sequence[str]) -> tuple[list[str], str | None]:
     except COMPOSITION_ERRORS:
         return argv, None  # check_command reports it
     name = OmegaConf.select(cfg, "model.name", default=None)
-    prompts = OmegaConf.select(cfg, "suite.prompts", default=None) or []
-    inpaints = any(p.get("image") is not None or p.get("mask") is not None for p in prompts)
-    if not inpaints or name not in INPAINTING_MODELS:
-        return argv, None
-    chosen = INPAINTING_MODELS[name]
-    argv = [arg for i, arg in enumerate(argv) if i not in model_args] + [f"model={chosen}"]
-    return argv, f"suite {cfg.suite.name!r} inpaints: model={name} runs as model={chosen}"
+    listed = OmegaConf.select(cfg, "suite.prompts", default=None)
+    prompts = OmegaConf.to_container(listed) if listed is not None else []
+    for mode in MODES.values():
+        if swap := mode.model_for(name, prompts):
+            chosen, why = swap
+            argv = [arg for i, arg in enumerate(argv) if i not in model_args] + [f"model={chosen}"]
+            return argv, f"suite {cfg.suite.name!r} {why}"
+    return argv, None
 
 
 def _check_job(overrides: list[str], suites: Sequence[str]) -> tuple[str | None, DictConfig | None]:

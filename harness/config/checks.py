@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config.schema import pixel_fields
+from harness.config.schema import sample_column, sampler_columns
 from harness.errors import ConfigError
 from harness.scorers import SCORERS, check_scorer_names
 from harness.scorers.configs import slug
@@ -67,8 +67,8 @@ def finding_error(rc: Any, cfg: DictConfig) -> str | None:
         if rc.suite.path is None and compare[4:] not in tags:
             return f"finding.compare: {compare!r} is not a tag of suite {rc.suite.name!r} (tags: {_listed(tags)})"
         return None
-    recorded = {f.name for f in pixel_fields()} | {"prompt_id", "seed", "model_id", "expected_class"}
-    if compare.rsplit(".", 1)[-1] in recorded or OmegaConf.select(cfg, compare, default=_ABSENT) is not _ABSENT:
+    recorded = {*sampler_columns(), "prompt_id", "model_id", "expected_class"}
+    if sample_column(compare) in recorded or OmegaConf.select(cfg, compare, default=_ABSENT) is not _ABSENT:
         return None
     return f"finding.compare: {compare!r} is neither a samples column (tag.NAME, {_listed(recorded)}) nor a config key"
 
@@ -91,5 +91,3 @@ def _detect_name_error(key: str, metric: str, suite: Any) -> str | None:
         return None
     what = "phrases" if kind == "coverage" else "objects"
     return f"{key}: {metric!r} names no {what[:-1]} of suite {suite.name!r} (its {what}: {_listed(names)})"
-
-

@@ -54,7 +54,7 @@ def job_config(overrides: Sequence[str]) -> DictConfig:
 
 def task_overrides(overrides: Sequence[str]) -> _Key:
     """The overrides that reach the job's config (Hydra's own `hydra.*` ones only change where and how it runs)."""
-    return tuple(o for o in overrides if not o.lstrip("+~").startswith("hydra.") and o.lstrip("+~") != "hydra")
+    return tuple(o for o in overrides if o.lstrip("+~").partition("=")[0].replace("/", ".").split(".")[0] != "hydra")
 
 
 def typed_job(overrides: Sequence[str], composed: DictConfig | None = None) -> RunConfig:

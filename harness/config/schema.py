@@ -127,6 +127,68 @@ def pixel_fields(stage: str | None = None) -> list[dataclasses.Field]:
     ]
 
 
+def _sample_params_class() -> type:
+    """SampleParams: the sampler's pixel fields as one frozen value, their names, types, defaults and key
+    metadata taken from SamplerConfig, so a new parameter is still one field there."""
+    fields = [(f.name, f.type, field(default=f.default, metadata=f.metadata)) for f in pixel_fields()]
+    return dataclasses.make_dataclass(
+        "SampleParams",
+        fields,
+        frozen=True,
+        namespace={
+            "__module__": __name__,
+            "__doc__": "What a sample's pixels depend on besides its prompt, seed and model: the sampler's pixel "
+            "fields, typed. It travels from the config through the plan and the runner to the generator; "
+            "nothing between them reads a parameter by its name.",
+            "of": classmethod(_params_of),
+            "loop_options": _loop_options,
+            "stage_fields": _stage_fields,
+        },
+    )
+
+
+def _params_of(cls: type, sampler: SamplerConfig) -> Any:
+    """The sampler's pixel fields, numbers as their declared type (Hydra may give 3 for 3.0)."""
+    values = {f.name: getattr(sampler, f.name) for f in pixel_fields()}
+    return cls(**{f.name: float(values[f.name]) if f.type == "float" else values[f.name] for f in pixel_fields()})
+
+
+def _loop_options(self: Any, stage: str) -> dict[str, Any]:
+    """The options `stage`'s loop declares, from the fields `<stage>_<option>` (upsample_eta -> eta): the one
+    place where a field is found by a name built from another (a loop's options are its keyword arguments)."""
+    loop = LOOPS[getattr(self, f"{stage}_loop")]
+    return {option: getattr(self, f"{stage}_{option}") for option in loop.options}
+
+
+def _stage_fields(self: Any, stage: str | None = None) -> dict[str, Any]:
+    """The pixel fields (of one stage, or all) as {name: value}, in declaration order: the manifest's
+    parameter columns and the content keys' inputs."""
+    return {f.name: getattr(self, f.name) for f in pixel_fields(stage)}
+
+
+SampleParams = _sample_params_class()
+
+# A samples column of the manifest names a sampler pixel field without its node (`guidance_scale`); everywhere
+# else (YAML, overrides, findings' `compare`) the value is `sampler.guidance_scale`. The two are mapped here.
+SAMPLER_NODE = "sampler"
+
+
+def sampler_columns() -> tuple[str, ...]:
+    """The samples columns that are sampler fields: the pixel fields and the seed."""
+    return (*(f.name for f in pixel_fields()), "seed")
+
+
+def sample_column(key: str) -> str:
+    """The samples column of a config key: `sampler.guidance_scale` -> `guidance_scale`; other keys as they are."""
+    node, _, name = key.partition(".")
+    return name if node == SAMPLER_NODE and name in sampler_columns() else key
+
+
+def config_key(column: str) -> str:
+    """The config key of a samples column: `guidance_scale` -> `sampler.guidance_scale`; other names as they are."""
+    return f"{SAMPLER_NODE}.{column}" if column in sampler_columns() else column
+
+
 @dataclass
 class PromptConfig:
     id: str

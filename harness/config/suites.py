@@ -57,7 +57,7 @@ class Prompt:
     phrases: tuple[str, ...] | None = None  # phrases whose image area is measured (detect scorer)
     image: str | None = None  # inpainting: the source image's path (a generated source's once it is sampled)
     mask: Any = None  # inpainting: a 64x64 mask image's path, or a rectangle {left, top, right, bottom}
-    inputs_digest: str | None = None  # the pixels of image and mask (harness/generate/inpaint_inputs.py), for the keys
+    inputs_digest: str | None = None  # the pixels of image and mask (harness/config/inpaint_inputs.py), for the keys
     source: GeneratedSource | None = None  # inpainting: the text-to-image sample that is the source image
 
 
@@ -78,7 +78,7 @@ class Suite:
 
     def with_sources(self, files: Mapping[GeneratedSource, str]) -> Suite:
         """The suite with each generated source's file as its prompt's image, read and digested like a given one."""
-        from harness.generate.inpaint_inputs import (
+        from harness.config.inpaint_inputs import (
             prompt_inputs,  # torch: only once an inpainting suite's sources exist
         )
 
@@ -131,7 +131,7 @@ def _prompt(p: PromptConfig, suite: str) -> Prompt:
     where = f"suite {suite!r}: prompt {p.id!r}"
     source = generated_source(p.image, where)
     if p.image is not None or p.mask is not None:  # an inpainting prompt: its pixels are read with torch
-        from harness.generate.inpaint_inputs import prompt_inputs, read_mask
+        from harness.config.inpaint_inputs import prompt_inputs, read_mask
     if source is not None:  # its pixels exist once the job has sampled it; the mask is checked now
         if p.mask is None:
             raise ConfigError(f"{where}: an inpainting prompt needs both image and mask; mask is missing")

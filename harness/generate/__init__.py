@@ -1,1 +1,4 @@
-"""What makes images: the modes of GLIDE (text-to-image, inpainting, CLIP guidance) behind one boundary."""
+"""What makes images: the Generator boundary (harness.generate.protocol), GLIDE behind it, and GLIDE's modes
+(text-to-image, inpainting) as strategies of one protocol. The built-in modes register at import."""
+
+from harness.generate import inpaint, text2im  # noqa: F401

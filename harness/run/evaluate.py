@@ -1,6 +1,7 @@
 """The score step of a job: every scorer's columns, metrics, tables and notes for the run's samples, then W&B.
 
-The files the step produces are written through harness.run.rundir; `python -m harness.cli.score` is in harness.cli.score.
+The files the step produces are written through harness.run.rundir; the command `python -m harness.cli.score`
+(scoring a sharded run later) is harness.cli.score.
 """
 
 from __future__ import annotations

@@ -21,17 +21,18 @@ from harness.config.plugins import load_plugins
 from harness.config.schema import RunConfig, parse_shard
 from harness.config.suites import Suite, load_suite
 from harness.errors import ConfigError, InputFileError, MissingWeightsError
-from harness.generate.inpaint_inputs import check_suite_for_model
+from harness.generate.glide import GlideGenerator
+from harness.generate.protocol import MODES, Generator, mode_of
 from harness.glide.config import preset
 from harness.glide.guidance import get_guidance
 from harness.glide.models import ModelSpec, load_pipeline, resolve_official_checkpoints, resolve_threads
-from harness.glide.pipeline import GlidePipeline, resolve_device
+from harness.glide.pipeline import resolve_device
 from harness.run.environment import sampling_environment
 from harness.run.evaluate import log_to_tracker, score_samples
 from harness.run.outdirs import creatable_error
 from harness.run.plan import SampleSpec, Sampling, make_plan, sampling_of, shard
 from harness.run.rundir import write_manifest, write_results
-from harness.run.runner import ImageGenerator, manifest, missing_keys, sample_missing, saturation_note
+from harness.run.runner import manifest, missing_keys, sample_missing, saturation_note
 from harness.run.sources import source_specs
 from harness.run.store import SampleStore
 from harness.scorers import build_scorers
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 def needs_guide(sampling: Sampling) -> bool:
     """Whether `sampling`'s guidance differentiates a guide model (CLIP guidance loads the noised CLIP)."""
-    return get_guidance(sampling.param("guidance")).needs_guide
+    return get_guidance(sampling.params.guidance).needs_guide
 
 
 def check_writable(path: Path, what: str) -> None:
@@ -114,7 +115,7 @@ class Job:
         self.run_dir = run_dir
         self.multirun = job_num is not None
         self.suite = load_suite(rc.suite)
-        check_suite_for_model(self.suite.prompts, preset(rc.model.base).inpaint, rc.model.name)
+        mode_of(rc.model).check(self.suite.prompts, rc.model)
         self.device = str(job_device(rc.sampler.device, job_num))
         self.sampling = resolve_sampling(rc, torch.device(self.device))
         self.store = SampleStore(Path(rc.store.cache_dir))
@@ -170,7 +171,7 @@ class Job:
         stats = sample_missing(
             self.source_specs,
             self.store,
-            self._pipeline_loader(self.rc.model.source.model(self.rc.model), self.source_specs[0].sampling),
+            self._generator_loader(self.rc.model.source.model(self.rc.model), self.source_specs[0].sampling),
             batch_size=self.rc.sampler.batch_size,
         )
         self._resolve_sources()
@@ -187,7 +188,7 @@ class Job:
             )
         if self.rc.runner.stage in ("all", "sample"):
             specs = shard(self.plan, *self.shard)
-            load = self._pipeline_loader(self.rc.model, self.sampling)
+            load = self._generator_loader(self.rc.model, self.sampling)
             stats = sample_missing(specs, self.store, load, batch_size=self.rc.sampler.batch_size)
             info["sampling"] = stats.as_dict()
             if self.rc.runner.stage == "sample":
@@ -247,17 +248,17 @@ class Job:
             environment=self.environment,
         )
 
-    def _pipeline_loader(self, model: ModelSpec, sampling: Sampling) -> Callable[[], ImageGenerator]:
-        """Loads `model`'s pipeline for `sampling` (the guide too when its guidance needs one), when called;
-        for the toy world, its generator (truth records beside the store)."""
+    def _generator_loader(self, model: ModelSpec, sampling: Sampling) -> Callable[[], Generator]:
+        """Loads `model`'s generator for `sampling` when called: GLIDE's pipeline (the guide too when its guidance
+        needs one) in the model's mode, or the toy world's renderer (truth records beside the store)."""
         if model.toy:
-            return lambda: ToyGenerator(World.from_options(model.world), sampling, self.store.root)
+            return lambda: ToyGenerator(World.from_options(model.world), self.store.root)
 
-        def load() -> GlidePipeline:
+        def load() -> GlideGenerator:
             torch.set_num_threads(self.torch_threads)
             threads = self.torch_threads
             log.info("sampling with model=%s on %s with %d torch thread(s)", model.name, self.device, threads)
-            return load_pipeline(
+            pipeline = load_pipeline(
                 model,
                 device=self.device,
                 dtype=sampling.dtype,
@@ -265,5 +266,6 @@ class Job:
                 compile=sampling.compiled,
                 guide=needs_guide(sampling),
             )
+            return GlideGenerator(pipeline, MODES[sampling.mode])
 
         return load

@@ -13,11 +13,11 @@ from typing import Any
 
 import torch
 
-from harness.config.schema import SamplerConfig, pixel_fields
+from harness.config.schema import SampleParams, SamplerConfig, pixel_fields
 from harness.config.suites import Prompt, Suite
+from harness.generate.protocol import MODES, Request, mode_of
 from harness.glide.config import preset
 from harness.glide.guidance import get_guidance
-from harness.glide.loops import LOOPS
 from harness.glide.models import guided_model_id
 from harness.glide.pipeline import resolve_dtype
 from harness.glide.spec import ModelSpec
@@ -25,43 +25,32 @@ from harness.glide.spec import ModelSpec
 
 @dataclass(frozen=True)
 class Sampling:
-    """What changes the pixels besides prompt and seed: the resolved model, device type and dtype, and the
-    sampler's pixel fields (config.pixel_fields) as (name, value) pairs in declaration order."""
+    """What changes the pixels besides prompt and seed: the resolved model, device type and dtype, the mode
+    the model runs in, and the sampler's pixel fields as one typed SampleParams."""
 
     model_id: str
     device_type: str
     dtype: str
     per_sample: bool
     compiled: bool  # torch.compile'd kernels differ from eager ones in the last bits
-    params: tuple[tuple[str, Any], ...]
+    params: SampleParams
+    mode: str = "text2im"
 
     @classmethod
     def create(cls, sampler: SamplerConfig, **environment: Any) -> Sampling:
-        """The sampler's pixel fields, with numbers as their declared type (Hydra may give 3 for 3.0)."""
-        params = []
-        for f in pixel_fields():
-            value = getattr(sampler, f.name)
-            params.append((f.name, float(value) if f.type == "float" else value))
-        return cls(**environment, params=tuple(params))
-
-    def param(self, name: str) -> Any:
-        return dict(self.params)[name]
-
-    def loop_options(self, stage: str) -> dict[str, Any]:
-        """The options `stage`'s loop declares, from the fields `<stage>_<option>` (upsample_eta -> eta)."""
-        loop = LOOPS[self.param(f"{stage}_loop")]
-        return {option: self.param(f"{stage}_{option}") for option in loop.options}
+        return cls(**environment, params=SampleParams.of(sampler))
 
     def key_fields(self, stage: str) -> dict[str, Any]:
         """The fields of `stage` that enter its content key; a field added later is left out at its default."""
-        values = dict(self.params)
-        fields = {}
-        for f in pixel_fields(stage):
-            if f.metadata["keyed_at_default"] or values[f.name] != f.default:
-                fields[f.name] = values[f.name]
+        values = self.params.stage_fields(stage)
+        fields = {
+            f.name: values[f.name]
+            for f in pixel_fields(stage)
+            if f.metadata["keyed_at_default"] or values[f.name] != f.default
+        }
         if stage == "base":
-            environment = ("model_id", "device_type", "dtype", "per_sample", "compiled")
-            fields.update({name: getattr(self, name) for name in environment})
+            fields.update(model_id=self.model_id, device_type=self.device_type, dtype=self.dtype,
+                          per_sample=self.per_sample, compiled=self.compiled)  # fmt: skip
         return fields
 
 
@@ -69,6 +58,7 @@ def sampling_of(model: ModelSpec, sampler: SamplerConfig, device: torch.device) 
     """What changes the pixels of `model`'s samples under `sampler` on `device`, besides prompt and seed."""
     return Sampling.create(
         sampler,
+        mode=mode_of(model).name,
         model_id=guided_model_id(model, get_guidance(sampler.guidance).needs_guide),
         device_type=device.type,
         dtype=resolve_dtype(sampler.dtype, device, preset(model.base).num_channels),
@@ -87,14 +77,17 @@ class SampleSpec:
     def base_key(self) -> str:
         """Key of the 64px sample: independent of the upsampler's parameters, so sweeps over them reuse it."""
         fields = {"stage": "base", "prompt": self.prompt.text, "seed": self.seed, **self.sampling.key_fields("base")}
-        if self.prompt.inputs_digest is not None:  # inpainting only: text-to-image keys stay as they were
-            fields["inpaint_inputs"] = self.prompt.inputs_digest
+        fields.update(MODES[self.sampling.mode].key_fields(self.prompt))  # text-to-image adds nothing
         return content_key(fields)
 
     @property
     def key(self) -> str:
         """Key of the 256px sample."""
         return content_key({"stage": "upsample", "base_key": self.base_key, **self.sampling.key_fields("upsample")})
+
+    def request(self) -> Request:
+        """What the generator is asked to make for this sample."""
+        return Request(self.prompt, self.seed, self.sampling.params, self.base_key, self.key)
 
 
 def content_key(fields: dict) -> str:

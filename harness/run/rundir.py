@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from harness.config.schema import pixel_fields
+from harness.config.schema import sampler_columns
 from harness.errors import InputFileError
 from harness.io import write_json, write_parquet
 
@@ -35,7 +35,7 @@ SLURM_JOB_ID = "slurm_job_id"  # written by the SLURM launcher in the dir of a j
 
 # The manifest's sampler parameters: the columns that may vary between the samples of one run (several
 # seeds per prompt, a guidance list), and so the parameters a review can be swept over inside a run.
-SAMPLER_COLUMNS = (*(f.name for f in pixel_fields()), "seed")
+SAMPLER_COLUMNS = sampler_columns()
 
 
 class RunDirError(InputFileError, ValueError):

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -20,24 +20,12 @@ from PIL import Image
 from torch.utils.hooks import RemovableHandle
 
 from harness.config.schema import pixel_fields
-from harness.config.suites import Prompt
-from harness.generate.inpaint_inputs import batch_known, prompt_inputs, store_mask
-from harness.glide.pipeline import GlidePipeline
+from harness.generate.protocol import MODES, Generator
 from harness.run.plan import SampleSpec, Sampling
 from harness.run.progress import SamplingProgress
 from harness.run.store import SampleStore
 
 log = logging.getLogger(__name__)
-
-
-class ImageGenerator(Protocol):
-    """What the runner samples with: GlidePipeline, or another model family with its two calls (harness/toy)."""
-
-    def sample_base(self, prompts: Sequence[str], seeds: Sequence[int], **options) -> torch.Tensor: ...
-
-    def upsample(
-        self, prompts: Sequence[str], images_64: torch.Tensor, seeds: Sequence[int], **options
-    ) -> torch.Tensor: ...
 
 
 @dataclass
@@ -70,30 +58,29 @@ def _unique(specs: Sequence[SampleSpec], key: Callable[[SampleSpec], str]) -> li
     return list({key(spec): spec for spec in specs}.values())
 
 
-def _count_forwards(pipeline: GlidePipeline, stats: SamplingStats) -> list[RemovableHandle]:
-    """Count each UNet's calls into `stats`; remove the returned hooks when done."""
+def _count_forwards(generator: Generator, counts: dict[str, int]) -> list[RemovableHandle]:
+    """Count the calls of the generator's networks (its `unets`, where it names them) per stage into `counts`;
+    remove the returned hooks when done."""
 
-    def counter(attr: str):
+    def counter(stage: str):
         def hook(module, args, output):
-            setattr(stats, attr, getattr(stats, attr) + 1)
+            counts[stage] += 1
 
         return hook
 
-    return [
-        pipeline.base.model.register_forward_hook(counter("base_forwards")),
-        pipeline.upsampler.model.register_forward_hook(counter("upsample_forwards")),
-    ]
+    unets = getattr(generator, "unets", {})
+    return [unets[stage].register_forward_hook(counter(stage)) for stage in counts if stage in unets]
 
 
 def sample_missing(
     specs: Sequence[SampleSpec],
     store: SampleStore,
-    load_pipeline: Callable[[], ImageGenerator],
+    load_generator: Callable[[], Generator],
     *,
     batch_size: int,
     progress_file: IO[str] | None = None,
 ) -> SamplingStats:
-    """Sample every base and upsampled image of `specs` that the store lacks; load the models only if needed."""
+    """Sample every base and upsampled image of `specs` that the store lacks; load the generator only if needed."""
     stats = SamplingStats()
     bases = _unique(specs, lambda s: s.base_key)
     ups = _unique(specs, lambda s: s.key)
@@ -106,17 +93,19 @@ def sample_missing(
     )  # fmt: skip
     if not todo_base and not todo_up:
         return stats
-    pipeline = load_pipeline()
-    hooks = _count_forwards(pipeline, stats) if isinstance(pipeline, GlidePipeline) else []  # UNet calls
+    generator = load_generator()
+    forwards = {"base": 0, "upsample": 0}
+    hooks = _count_forwards(generator, forwards)
     start = time.perf_counter()
     bars = SamplingProgress({"base": len(todo_base), "upsample": len(todo_up)}, file=progress_file)
     try:
-        stats.base_sampled = _run_base(pipeline, todo_base, store, batch_size, bars)
-        stats.upsample_sampled = _run_upsample(pipeline, todo_up, store, batch_size, bars)
+        stats.base_sampled = _run_base(generator, todo_base, store, batch_size, bars)
+        stats.upsample_sampled = _run_upsample(generator, todo_up, store, batch_size, bars)
     finally:
         bars.close()
         for hook in hooks:
             hook.remove()
+    stats.base_forwards, stats.upsample_forwards = forwards["base"], forwards["upsample"]
     stats.sampling_s = time.perf_counter() - start
     # Another run sharing the store may have computed some of them meanwhile.
     stats.base_reused, stats.upsample_reused = len(bases) - stats.base_sampled, len(ups) - stats.upsample_sampled
@@ -154,23 +143,13 @@ def _run_stage(
 
 
 def _run_base(
-    pipeline: ImageGenerator, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int, bars: SamplingProgress
+    generator: Generator, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int, bars: SamplingProgress
 ) -> int:
-    """Sample and store the specs' base images; returns how many this run computed."""
+    """Make and store the specs' base images; returns how many this run computed."""
 
     def prepare(batch: Sequence[SampleSpec]) -> Callable:
-        sampling = batch[0].sampling
-        return lambda progress: pipeline.sample_base(
-            [s.prompt.text for s in batch],
-            [s.seed for s in batch],
-            guidance=sampling.param("guidance"),
-            guidance_scale=sampling.param("guidance_scale"),
-            loop=sampling.param("base_loop"),
-            steps=sampling.param("base_steps"),
-            loop_options=sampling.loop_options("base"),
-            known=batch_known([prompt_inputs(s.prompt) for s in batch], "base"),
-            progress=progress,
-        )
+        requests = [spec.request() for spec in batch]
+        return lambda progress: generator.base(requests, progress)
 
     def meta_of(spec: SampleSpec) -> dict:
         return {"prompt": spec.prompt.text, "seed": spec.seed}
@@ -179,24 +158,14 @@ def _run_base(
 
 
 def _run_upsample(
-    pipeline: ImageGenerator, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int, bars: SamplingProgress
+    generator: Generator, specs: Sequence[SampleSpec], store: SampleStore, batch_size: int, bars: SamplingProgress
 ) -> int:
-    """Upsample and store the specs' 256px images; returns how many this run computed."""
+    """Make and store the specs' 256px images from their base images; returns how many this run computed."""
 
     def prepare(batch: Sequence[SampleSpec]) -> Callable:
-        sampling = batch[0].sampling
+        requests = [spec.request() for spec in batch]
         low_res = torch.from_numpy(np.stack([store.get("base", s.base_key)[0] for s in batch]))
-        return lambda progress: pipeline.upsample(
-            [s.prompt.text for s in batch],
-            low_res,
-            [s.seed for s in batch],
-            loop=sampling.param("upsample_loop"),
-            steps=sampling.param("upsample_steps"),
-            temperature=sampling.param("upsample_temp"),
-            loop_options=sampling.loop_options("upsample"),
-            known=batch_known([prompt_inputs(s.prompt) for s in batch], "upsample"),
-            progress=progress,
-        )
+        return lambda progress: generator.upsample(requests, low_res, progress)
 
     def meta_of(spec: SampleSpec) -> dict:
         return {"prompt": spec.prompt.text, "seed": spec.seed, "base_key": spec.base_key}
@@ -220,8 +189,7 @@ def manifest(
     """One row per sample of `specs` (all in the store): spec, parameters, file paths and timings, and the
     `environment` this run samples with (harness.run.environment)."""
     tag_names = sorted({name for spec in specs for name in spec.prompt.tags})
-    inpainting = any(spec.prompt.image is not None for spec in specs)
-    inputs: dict[str, dict] = {}
+    mode_columns: dict[tuple[str, str], dict] = {}
     rows = []
     for spec in specs:
         s = spec.sampling
@@ -236,7 +204,7 @@ def manifest(
             "phrases": None if spec.prompt.phrases is None else list(spec.prompt.phrases),
             **{f"tag.{name}": spec.prompt.tags.get(name) for name in tag_names},
             "seed": spec.seed,
-            **dict(s.params),
+            **s.params.stage_fields(),
             "model_id": s.model_id,
             "random_weights": random_weights,
             "dtype": s.dtype,
@@ -248,10 +216,9 @@ def manifest(
             "time_up_s": store.seconds("upsample", spec.key),
             "saturated": saturated(store.path("base", spec.base_key)),
         }
-        if inpainting:
-            if spec.prompt.id not in inputs:
-                inputs[spec.prompt.id] = inpaint_columns(spec.prompt, store)
-            row.update(inputs[spec.prompt.id])
+        if (s.mode, spec.prompt.id) not in mode_columns:  # the mode's own columns (inpainting's source and mask)
+            mode_columns[s.mode, spec.prompt.id] = MODES[s.mode].columns(spec.prompt, store.root)
+        row.update(mode_columns[s.mode, spec.prompt.id])
         rows.append(row)
     # A shard may hold no prompts (more shards than prompts): its manifest is empty but has the same columns.
     frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=_empty_manifest_columns(environment))
@@ -285,15 +252,3 @@ def saturation_note(samples: pd.DataFrame) -> str | None:
         f"{count} of {len(samples)} samples are saturated (every 64 px pixel at 0 or 255: guidance far too strong, "
         "or a NaN while sampling); column `saturated` marks them, and their scores describe no picture"
     )
-
-
-def inpaint_columns(prompt: Prompt, store: SampleStore) -> dict:
-    """An inpainting prompt's manifest columns: its source image's path, its 64 px keep-mask as a PNG in the
-    store (the scorer and the report read both) and, for a generated source, the prompt and seed it was made of."""
-    known = prompt_inputs(prompt)
-    return {
-        "path_source": str(Path(prompt.image).expanduser().resolve()),
-        "path_mask": str(store_mask(store.root, known.mask_64)),
-        "source_prompt": prompt.source.prompt if prompt.source is not None else None,
-        "source_seed": prompt.source.seed if prompt.source is not None else None,
-    }

@@ -12,9 +12,6 @@ from harness.errors import ConfigError
 from harness.glide.spec import SourceSpec
 from harness.run.plan import SampleSpec, sampling_of
 
-# Sampler fields that say how a job runs rather than what it samples: a generated source takes the run's.
-_RUNTIME_FIELDS = ("batch_size", "device", "dtype", "per_sample", "compile")
-
 
 def source_sampler(source: SourceSpec, run: SamplerConfig) -> SamplerConfig:
     """The sampler of generated sources: the run's device and batching, the source pair's own pixel fields."""
@@ -23,7 +20,9 @@ def source_sampler(source: SourceSpec, run: SamplerConfig) -> SamplerConfig:
     if unknown:
         raise ConfigError(f"model.source.sampler.{unknown[0]}: unknown key; allowed: {', '.join(allowed)}")
     try:
-        return SamplerConfig(**{key: getattr(run, key) for key in _RUNTIME_FIELDS}, **source.sampler)
+        runtime = {"batch_size": run.batch_size, "device": run.device, "dtype": run.dtype,
+                   "per_sample": run.per_sample, "compile": run.compile}  # fmt: skip
+        return SamplerConfig(**runtime, **source.sampler)
     except ConfigError as err:
         raise ConfigError(f"model.source.{err}") from None
 

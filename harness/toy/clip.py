@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from harness.config.schema import SampleParams
 from harness.locations import CONF_DIR
 from harness.scorers.taxonomy import TAXONOMY_DIR, Taxonomy, load_taxonomy
 from harness.toy.generator import render
@@ -131,12 +132,10 @@ class RenderedSet:
     records: list[dict]
 
 
-def _params(rng: np.random.Generator) -> dict:
-    return {
-        "guidance": "classifier_free",
-        "guidance_scale": float(rng.uniform(1.0, 5.0)),
-        "upsample_temp": float(rng.uniform(0.98, 1.0)),
-    }
+def _params(rng: np.random.Generator) -> SampleParams:
+    guidance_scale = float(rng.uniform(1.0, 5.0))
+    upsample_temp = float(rng.uniform(0.98, 1.0))
+    return SampleParams(guidance="classifier_free", guidance_scale=guidance_scale, upsample_temp=upsample_temp)
 
 
 def render_training_set(samples: int, seed: int, preprocess, world: World | None = None) -> RenderedSet:
@@ -297,7 +296,7 @@ def gate(weights: Path, taxonomy: str, per_prompt: int, world: World | None = No
 
     world = world or World()
     tax = _taxonomy(taxonomy)
-    params = {"guidance": "classifier_free", "guidance_scale": GATE_GUIDANCE, "upsample_temp": 0.997}
+    params = SampleParams(guidance="classifier_free", guidance_scale=GATE_GUIDANCE, upsample_temp=0.997)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for p, (prompt, _) in enumerate(gate_prompts(taxonomy)):

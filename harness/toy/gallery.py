@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from harness.config.schema import SampleParams
 from harness.toy.generator import render
 from harness.toy.world import World
 
@@ -44,7 +45,7 @@ def sheet(rows: list[tuple[str, float, range]], world: World) -> Image.Image:
     """One row per (prompt, guidance scale), one column per seed; a style sheet lays its rows out in a line."""
     tiles = []
     for prompt, guidance_scale, seeds in rows:
-        params = {"guidance": "classifier_free", "guidance_scale": guidance_scale, "upsample_temp": 0.997}
+        params = SampleParams(guidance="classifier_free", guidance_scale=guidance_scale, upsample_temp=0.997)
         row = [render(prompt, seed, params, world)[1] for seed in seeds]
         tiles.append(np.concatenate([np.asarray(Image.fromarray(t).resize((TILE, TILE))) for t in row], axis=1))
     if all(t.shape[1] == TILE for t in tiles):  # one sample per row: a strip

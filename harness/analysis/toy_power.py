@@ -1,6 +1,6 @@
 """The end-to-end power of the bias claim in the toy world: the trend test read on rendered pictures and probe labels.
 
-For each planted church-share law of a grid, `python -m harness.toy.power` runs the bias_vs_guidance design
+For each planted church-share law of a grid, `python -m harness.analysis.toy_power` runs the bias_vs_guidance design
 R times with fresh seeds: the toy generator renders every 256 px image the bias probe reads, the toy CLIP labels
 them through the bias scorer's own probe and control validation (one run per guidance value, as a sweep has), and
 `harness.analysis.findings.findings` reads the labels as a sweep's report does. The share of "supported" verdicts is the
@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,7 @@ from harness.analysis.power import (
     curve_effect,
     verdict_rates,
 )
-from harness.config.schema import FindingConfig
+from harness.config.schema import FindingConfig, SampleParams
 from harness.io import write_atomic, write_parquet
 from harness.scorers.clip_encoder import ClipEncoder
 from harness.scorers.configs import BiasConfig, ClipConfig
@@ -88,7 +88,7 @@ class ToyDesign:
     controls: tuple[tuple[str, str, str], ...]  # (prompt_id, text, expected_class)
     guidance: tuple[float, ...]
     seeds: int
-    sampler: dict  # the pixel fields of the sampler besides guidance_scale (guidance, upsample_temp)
+    sampler: SampleParams  # the sampler's pixel fields (guidance_scale is the swept one)
     clip: ClipConfig
     bias: BiasConfig
 
@@ -138,7 +138,7 @@ def shipped_toy_design() -> ToyDesign:
         controls=controls,
         guidance=tuple(float(v) for v in str(swept).split(",")),
         seeds=rc.sampler.samples_per_prompt,
-        sampler={"guidance": rc.sampler.guidance, "upsample_temp": rc.sampler.upsample_temp},
+        sampler=SampleParams.of(rc.sampler),
         clip=rc.scorer.clip,
         bias=rc.scorer.bias,
     )
@@ -264,11 +264,11 @@ def _render(design: ToyDesign, world: World, seeds: range, labels: ProbeLabels) 
     for pid, text, expected in prompts:
         for seed in seeds:
             for g in design.guidance:
-                scene = compose(text, seed, design.sampler["guidance"], g, world)
+                scene = compose(text, seed, design.sampler.guidance, g, world)
                 key = _picture_key(scene)
                 if key not in index:
                     index[key] = len(pictures)
-                    image, _ = render_upsample(text, seed, {**design.sampler, "guidance_scale": g}, world)
+                    image, _ = render_upsample(text, seed, replace(design.sampler, guidance_scale=g), world)
                     pictures.append(image)
                 religious = [i.cls for i in scene.items if i.named == "religious"]
                 rows.append(
@@ -536,7 +536,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = _Parser(prog="python -m harness.toy.power", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m harness.analysis.toy_power", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for toy_power.parquet, .md and .png")
     parser.add_argument("--figure", type=Path, help="also write the plot here (e.g. docs/images/toy-power.png)")
     parser.add_argument("--laws", nargs="+", default=list(GRID), help=f"grid names ({', '.join(GRID)}) or AT1:AT5")

@@ -118,18 +118,3 @@ def batch_known(inputs: list[InpaintInputs | None], stage: str) -> KnownPixels |
         raise ValueError("a batch mixes inpainting and text-only prompts")
     parts = [item.base() if stage == "base" else item.upsample() for item in inputs]
     return KnownPixels(torch.cat([p.source for p in parts]), torch.cat([p.mask for p in parts]))
-
-
-def check_suite_for_model(prompts: list[Any], inpaint_model: bool, model_name: str) -> None:
-    """An inpainting model needs every prompt's image and mask; a text-to-image model takes none."""
-    for prompt in prompts:
-        has_inputs = prompt.image is not None or prompt.mask is not None or getattr(prompt, "source", None) is not None
-        if inpaint_model and not has_inputs:
-            raise ConfigError(
-                f"model={model_name} inpaints: prompt {prompt.id!r} needs an image and a mask (e.g. +suite=inpaint)"
-            )
-        if has_inputs and not inpaint_model:
-            raise ConfigError(
-                f"prompt {prompt.id!r} has an image and a mask, which model={model_name} cannot use; "
-                "use an inpainting model (model=glide_inpaint or model=tiny_inpaint)"
-            )

@@ -1,7 +1,7 @@
 """The truth table of a toy-world study: for each claim, the planted answer, the verdict the truth reaches and
 the verdict the harness's scorers reach, by the same statistics on the same samples.
 
-    python -m harness.toy.truth SWEEP_DIR [SWEEP_DIR ...] [--store DIR]
+    python -m harness.analysis.toy_truth SWEEP_DIR [SWEEP_DIR ...] [--store DIR]
 
 Each sample's truth record (generator.read_truth) gives the value a perfect scorer would have written in the
 finding's metric column; harness.analysis.findings then decides both columns alike (same compare, expect, target and
@@ -333,7 +333,7 @@ def markdown(table: pd.DataFrame) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m harness.toy.truth",
+        prog="python -m harness.analysis.toy_truth",
         description="The truth table of model=toy runs: planted answer, verdict from the truth, verdict from scorers.",
     )
     parser.add_argument("paths", nargs="+", type=Path, help="run dir(s) and/or multirun sweep dir(s) of model=toy")

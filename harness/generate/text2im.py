@@ -1,0 +1,25 @@
+"""Text-to-image: a prompt's text is all the models take; a prompt with an image or a mask is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.config.suites import Prompt
+from harness.errors import ConfigError
+from harness.generate.protocol import Mode, register_mode
+from harness.glide.spec import ModelSpec
+
+
+class TextToImage(Mode):
+    name = "text2im"
+
+    def check(self, prompts: Sequence[Prompt], model: ModelSpec) -> None:
+        for prompt in prompts:
+            if prompt.image is not None or prompt.mask is not None or prompt.source is not None:
+                raise ConfigError(
+                    f"prompt {prompt.id!r} has an image and a mask, which model={model.name} cannot use; "
+                    "use an inpainting model (model=glide_inpaint or model=tiny_inpaint)"
+                )
+
+
+register_mode(TextToImage())
