@@ -118,3 +118,44 @@ def test_the_option_defaults_typing_leaves_unchecked_are_open_clip_names():
     assert clip.model in open_clip.list_models()
     assert clip.pretrained in open_clip.list_pretrained_tags_by_model(clip.model)
     assert preference.hps_architecture in open_clip.list_models()
+
+
+@needs_lint_imports
+def test_analysis_importing_the_report_breaks_the_contracts(tmp_path):
+    root = copy_of_the_package(tmp_path)
+    add_import(root / "harness" / "analysis" / "sweep.py", "import harness.report.build")
+    result = lint_imports(root)
+    assert result.returncode != 0
+    assert "harness.analysis is not allowed to import harness.report" in result.stdout
+
+
+def flow_diagram() -> list[tuple[str, list[str]]]:
+    """The boxes of docs/index.md's data flow, top to bottom, each with the modules it names."""
+    text = (REPO / "docs" / "index.md").read_text()
+    block = text.split("## How a command flows", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    boxes: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        head = line[2:].split(" ", 1)[0] if line.startswith("  ") else ""
+        if head.endswith("/"):
+            boxes.append((head.rstrip("/"), []))
+        if boxes and line.startswith("  ") and not line.lstrip().startswith(("v", "|")):
+            boxes[-1][1].extend(word.rstrip(",") for word in line.split() if word.rstrip(",").endswith(".py"))
+    return boxes
+
+
+def test_the_docs_data_flow_draws_the_contracts_layers_and_names_modules_that_exist():
+    import tomllib
+
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (layers,) = [c["layers"] for c in contracts if c["type"] == "layers"]
+    boxes = flow_diagram()
+    drawn = {f"harness.{name}" for name, _ in boxes}
+    assert drawn == {layer for layer in layers if "|" not in layer and layer != "harness.glide"}
+    text = (REPO / "docs" / "index.md").read_text()
+    assert "Imports run in layers, each importing only those after it: " + ", ".join(
+        layer.removeprefix("harness.") for layer in layers[:6]
+    ) in " ".join(text.split())
+    for name, modules in boxes:
+        for module in modules:
+            path = REPO / "harness" / (module if "/" in module else f"{name}/{module}")
+            assert path.is_file(), f"docs/index.md names {module} in {name}/, which has no such module"
