@@ -85,12 +85,12 @@ def sweep_points(overrides: Sequence[str], multirun: bool) -> list[list[str]]:
             raise ConfigError(f"this config sweeps {swept}: run the command with -m")
         return [list(overrides)]
     grid = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + list(overrides))
-    axes = []
+    axes: dict[str, list[str]] = {}  # a key given twice sweeps as given last, in the place it first took
     for o in grid:
         key = o.get_key_element()
         values = o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()]
-        axes.append([f"{key}={value}" for value in values])
-    return [list(point) for point in itertools.product(*axes)]
+        axes[key] = [f"{key}={value}" for value in values]
+    return [list(point) for point in itertools.product(*axes.values())]
 
 
 def first_values(parsed: Sequence[Any], overrides: Sequence[str]) -> list[str]:
