@@ -109,7 +109,9 @@ class CsvTracker:
             cells = frame.apply(lambda column: column.map(csv_cell) if column.dtype == object else column)
             write_atomic(self.folder / file, cells.to_csv(index=False).encode())
         except Exception as error:
-            log.warning("CSV: writing %s failed (%s: %s); results on disk are unaffected", file, type(error).__name__, error)
+            log.warning(
+                "CSV: writing %s failed (%s: %s); results on disk are unaffected", file, type(error).__name__, error
+            )
 
 
 def open_csv(
