@@ -66,3 +66,15 @@ def test_the_readme_tiny_commands_run_as_written(tmp_path, pattern, finished):
     suite = next(a.split("=", 1)[1] for a in args if a.startswith("+suite="))
     made = [p.name for p in (tmp_path / "outputs").glob("*/*") if p.is_dir() and p.parent.name in ("runs", "sweeps")]
     assert made and all(name.endswith(f"_{suite}") for name in made), made  # named for their suite, never _None
+
+
+def test_the_readme_is_a_front_door():
+    """At most 150 lines: what it is, the set-up, the usual commands, one image of the report, the manual."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 150
+    assert re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text) == ["docs/images/report-top.png"]
+    assert (ROOT / "docs" / "images" / "report-top.png").is_file()
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == ["## Set up", "## The usual commands", "## What you get", "## The manual"]
+    linked = set(re.findall(r"\]\(docs/([\w-]+\.md)", text))
+    assert linked == {p.name for p in (ROOT / "docs").glob("*.md")}  # every page of the manual, one link away
