@@ -6,6 +6,7 @@ A plugin registers its own scorers, sampling loops, guidance or trackers at impo
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from importlib.metadata import EntryPoint, entry_points
@@ -14,8 +15,6 @@ from harness.errors import ConfigError
 
 PLUGINS_VARIABLE = "GLIDE_EVAL_PLUGINS"
 ENTRY_POINT_GROUP = "glide_eval.plugins"
-# The entry points this process has imported: the installed distributions are read once per process.
-_entry_points_loaded: list[str] | None = None
 
 
 def load_plugins() -> list[str]:
@@ -24,11 +23,9 @@ def load_plugins() -> list[str]:
     return [*_load_entry_points(), *_load_variable()]
 
 
-def _load_entry_points() -> list[str]:
-    global _entry_points_loaded
-    if _entry_points_loaded is None:
-        _entry_points_loaded = [_import_entry_point(point) for point in entry_points(group=ENTRY_POINT_GROUP)]
-    return _entry_points_loaded
+@functools.cache  # the installed distributions are read once per process
+def _load_entry_points() -> tuple[str, ...]:
+    return tuple(_import_entry_point(point) for point in entry_points(group=ENTRY_POINT_GROUP))
 
 
 def _import_entry_point(point: EntryPoint) -> str:
