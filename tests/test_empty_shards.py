@@ -1,6 +1,6 @@
 """More shards than prompts: a shard that is dealt no prompt is a valid job. It writes an empty manifest with
-the columns of any other, and the union of the shards is scored as if it were not there. The README's sharding
-recipe is run as written, on a suite of two prompts and eight shards.
+the columns of any other, and the union of the shards is scored as if it were not there. The manual's sharding
+recipe (docs/scale-out.md) is run as written, on a suite of two prompts and eight shards.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ SHARDS = 8
 QUICK = [*TINY, "scorers=[clip]", "logger=disabled", "sampler.samples_per_prompt=1"]
 
 
-def readme_recipe() -> tuple[list[str], list[str]]:
-    """The README's one-machine sharding recipe: the sampling command's and the scoring command's arguments."""
-    text = (REPO / "README.md").read_text().replace("\\\n", " ")
-    (sample,) = re.findall(r"python -m harness (-m [^\n#]*hydra/launcher=gpus[^\n#]*)", text)
-    (score,) = re.findall(r"python -m harness\.score (outputs/sweeps/coco\S*)", text)
+def manual_recipe() -> tuple[list[str], list[str]]:
+    """The manual's one-machine sharding recipe (docs/scale-out.md): the sampling command's and the scoring
+    command's arguments."""
+    text = (REPO / "docs" / "scale-out.md").read_text().replace("\\\n", " ")
+    pattern = r"python -m harness (-m [^\n#]*hydra/launcher=gpus[^\n#]*)\n\s*python -m harness\.cli\.score (\S+)"
+    ((sample, score),) = re.findall(pattern, text)
     return sample.split(), [score]
 
 
@@ -48,7 +49,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 
     out.single_all, out.single_sample = single("all"), single("sample")
 
-    sample, score = readme_recipe()
+    sample, score = manual_recipe()
     sample = [a for a in sample if not a.startswith(("+suite=", "suite.path="))]
     sample = [a.replace("outputs/sweeps/coco", "recipe") for a in sample]
     out.recipe_sample = check(
@@ -72,7 +73,7 @@ def test_a_run_of_a_shard_without_prompts_writes_an_empty_manifest(runs):
         assert not (run_dir / "summary.json").exists()
 
 
-def test_the_readme_recipe_samples_eight_shards_of_two_prompts_and_scores_their_union(runs):
+def test_the_manual_recipe_samples_eight_shards_of_two_prompts_and_scores_their_union(runs):
     sweep = runs.root / "recipe"
     manifests = [pd.read_parquet(sweep / str(job) / "manifest.parquet") for job in range(1, SHARDS)]
     assert [len(m) for m in manifests] == [1, 0, 0, 0, 0, 0, 0]  # job 0's is now the union's

@@ -124,7 +124,8 @@ def describe(err: BaseException) -> str:
         )
     if isinstance(err, MissingConfigException) and err.missing_cfg_file:
         group, _, option = err.missing_cfg_file.rpartition("/")
-        available = f"; available: {', '.join(err.options)}" if err.options else ""
+        options = [o for o in err.options or [] if not o.endswith("_schema")]  # schemas are not choices
+        available = f"; available: {', '.join(options)}" if options else ""
         return f"unknown {group or 'config'} {option!r}{available}"
     cause = err.__cause__ if isinstance(err, HydraException) and err.__cause__ is not None else err
     if isinstance(cause, OmegaConfBaseException):

@@ -1,11 +1,12 @@
-"""Trackers: where a run's results are mirrored for review. W&B is the one implementation today.
+"""Trackers: where a run's results are mirrored for review. W&B is the built-in one; plugins add others.
 
 `logger.tracker` names the entry of TRACKERS that opens a run; each tracker's config is the `logger` node,
-typed by the schema its conf/logger/NAME.yaml names (see register_schemas).
+typed by the schema `logger/<name>_schema` that register_tracker stores (conf/logger/NAME.yaml names it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # name -> (config class, opener(cfg, *, run_dir, name, group, job_type, config, tags) -> Tracker)
-TRACKERS: dict[str, tuple[type, Callable[..., Tracker]]] = {"wandb": (WandbConfig, open_run)}
+TRACKERS: dict[str, tuple[type, Callable[..., Tracker]]] = {}
 
 __all__ = [
     "TRACKED_FILE",
@@ -37,16 +38,35 @@ __all__ = [
     "open_tracker",
     "record_logged",
     "register_schemas",
+    "register_tracker",
 ]
 # A run dir's record of what its tracker run holds: a rerun whose results are the same logs nothing again, so
 # resuming a killed sweep does not pile up tracker runs of the jobs that had finished.
 TRACKED_FILE = ".tracked.json"
 
 
+def register_tracker(name: str, config_class: type, opener: Callable[..., Tracker]) -> None:
+    """Make a tracker available as `logger.tracker=name` (plugins call this at import, before the config is typed).
+
+    `config_class` is a dataclass of the tracker's settings whose field `tracker` defaults to `name`; it is
+    stored as the Hydra schema `logger/<name>_schema`. `opener(cfg, *, run_dir, name, group, job_type, config,
+    tags)` returns a Tracker. A `logger=<name>` option is a node of Hydra's `logger` group: a conf/logger/NAME.yaml
+    whose defaults list starts with `<name>_schema`, or the config class stored under that name in the ConfigStore.
+    """
+    fields = {f.name: f for f in dataclasses.fields(config_class)} if dataclasses.is_dataclass(config_class) else {}
+    if "tracker" not in fields or fields["tracker"].default != name:
+        raise TypeError(f"tracker {name!r}: its config must be a dataclass with the field `tracker: str = {name!r}`")
+    TRACKERS[name] = (config_class, opener)
+    ConfigStore.instance().store(group="logger", name=f"{name}_schema", node=config_class)
+
+
 def register_schemas() -> None:
     """Each tracker's config class as the Hydra schema `logger/<name>_schema`, for conf/logger/*.yaml."""
     for name, (config_class, _) in TRACKERS.items():
         ConfigStore.instance().store(group="logger", name=f"{name}_schema", node=config_class)
+
+
+register_tracker("wandb", WandbConfig, open_run)
 
 
 def open_tracker(
