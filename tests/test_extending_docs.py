@@ -18,7 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE = (ROOT / "docs" / "extending.md").read_text()
 PLUGINS = ROOT / "tests" / "plugins"
 # Each example section: the registration call its files must make.
-EXAMPLES = {"A scorer": "register_scorer(", "A sampling loop": "register_loop(", "A tracker": "register_tracker("}
+EXAMPLES = {
+    "A scorer": "register_scorer(",
+    "A sampling loop": "register_loop(",
+    "A tracker": "register_tracker(",
+    "A mode": "register_mode(",
+}
 FILES = re.compile(r"\*\*Files \((\d+)\):\*\* (.*?)(?:\*\*|$)", re.MULTILINE | re.DOTALL)
 TESTED_BY = re.compile(r"\*\*Tested by:\*\* (.*?)\.$", re.MULTILINE)
 NUMBER = re.compile(r"`([^`]+)`")
@@ -89,10 +94,6 @@ def test_the_tracker_example_is_an_installable_distribution_with_the_entry_point
     assert tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"] == project["build-system"]
     (module,) = project["project"]["entry-points"]["glide_eval.plugins"].values()
     assert (ROOT / pyproject).parent.joinpath(f"{module}.py").is_file()
-
-
-def test_a_mode_is_its_own_section_pointing_at_the_modes_page():
-    assert section("A mode").strip() == "See [GLIDE's modes](modes.md)."
 
 
 def test_an_example_with_a_file_the_page_leaves_out_is_caught(tmp_path):
