@@ -33,9 +33,6 @@ from harness.scorers import check_scorer_names
 _OTHER_MODES = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
 _MULTIRUN = ("-m", "--multirun")
 
-_suites_read: set[str] = set()  # the suite configs whose prompts have been read and checked
-
-
 def command_points(argv: Sequence[str]) -> list[list[str]] | None:
     """Each job's overrides of `python -m harness ARGV`; None where Hydra does something other than run jobs
     (help, printing the config, shell completion)."""
@@ -125,9 +122,7 @@ def _check_job(overrides: list[str], suites: Sequence[str]) -> tuple[str | None,
         check_scorer_names(rc.scorers)
         if error := finding_error(rc, cfg) or creatable_error(Path(rc.store.cache_dir), "store.cache_dir"):
             return error, cfg
-        if (suite := f"{Path.cwd()}|{rc.suite!r}") not in _suites_read:  # once per suite, not per sweep point
-            load_suite(rc.suite)  # its prompt file and listed prompts (an inpainting prompt's pixels with torch)
-            _suites_read.add(suite)
+        load_suite(rc.suite)  # its prompt file and listed prompts (an inpainting prompt's pixels with torch), once
         probe_scorers(rc)
         return None, cfg
     except COMPOSITION_ERRORS as err:

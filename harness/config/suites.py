@@ -92,8 +92,23 @@ class Suite:
         return replace(self, prompts=tuple(prompts))
 
 
+_loaded: dict[tuple, Suite] = {}
+
+
 def load_suite(cfg: SuiteConfig) -> Suite:
-    """The suite of `cfg`: its listed prompts, then those of `cfg.path`; refuses an empty suite or repeated ids."""
+    """The suite of `cfg`: its listed prompts, then those of `cfg.path`; refuses an empty suite or repeated ids.
+
+    Read and checked once per process (the command's checks read it before Hydra starts the job, which then
+    gets the same suite): keyed by the config, the working directory and the prompt file's size and time."""
+    file = Path(cfg.path).expanduser() if cfg.path is not None else None
+    stamp = (file.stat().st_size, file.stat().st_mtime_ns) if file is not None and file.is_file() else None
+    key = (str(Path.cwd()), repr(cfg), stamp)
+    if key not in _loaded:
+        _loaded[key] = _read_suite(cfg)
+    return _loaded[key]
+
+
+def _read_suite(cfg: SuiteConfig) -> Suite:
     prompts = [_prompt(p, cfg.name) for p in cfg.prompts]
     if cfg.path is not None:
         from_file = read_prompt_file(Path(cfg.path))
