@@ -31,7 +31,7 @@ from harness.glide.config import preset
 from harness.glide.guidance import GUIDANCE
 from harness.glide.spec import ModelSpec
 from harness.glide.tokenizer import GPT2_VOCAB_URL, TokenizerError, load_encoding, tiktoken_cache_dir
-from harness.scorers.configs import open_clip_registry
+from harness.scorers.configs import HARNESS_WEIGHTS_DIR, harness_pretrained_tag, open_clip_registry
 
 ARTEFACT_KINDS = ("glide", "tokenizer", "clip", "inception")
 HF_HUB_PREFIX = "hf-hub:"
@@ -95,7 +95,8 @@ def clip_download(model: str, pretrained: str | None) -> tuple[ClipWeights, ...]
         return ((model, None),)
     if pretrained is None or model.startswith("local-dir:") or Path(pretrained).is_file():
         return ()
-    if clip_pretrained_cfg(model, pretrained).get("file"):
+    # The harness's own tags name files in the package; read from their names, so open_clip is not imported.
+    if any(harness_pretrained_tag(path) == (model, pretrained) for path in HARNESS_WEIGHTS_DIR.glob("*.safetensors")):
         return ()
     return ((model, pretrained),)
 
