@@ -25,15 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
 
+from harness.config.compose import typed_job
 from harness.glide.config import preset
 from harness.glide.models import ModelSpec, load_pipeline, random_model
 from harness.glide.pipeline import DTYPES, cpu_has_native_bf16, resolve_device
 from harness.glide.respacing import space_timesteps
 from harness.glide.unet import GlideUNet
-from harness.locations import CONF_DIR
 
 log = logging.getLogger("harness.bench")
 
@@ -205,18 +204,14 @@ def bench_end_to_end(
     return line, upsampled
 
 
-SAMPLER_CONF = CONF_DIR / "sampler"
 SAMPLER_KEYS = ("base_loop", "base_steps", "upsample_loop", "upsample_steps")
 
 
 def sampler_preset(name: str) -> dict[str, str]:
-    """The loops and step respacings of conf/sampler/NAME.yaml, its `defaults` (the default preset) applied."""
-    node = OmegaConf.load(SAMPLER_CONF / f"{name}.yaml")
-    merged = OmegaConf.create()
-    for item in node.get("defaults", []):
-        merged = OmegaConf.merge(merged, OmegaConf.load(SAMPLER_CONF / f"{item}.yaml")) if item != "_self_" else merged
-    merged = OmegaConf.merge(merged, {k: v for k, v in node.items() if k != "defaults"})
-    return {key: str(merged[key]) for key in SAMPLER_KEYS}
+    """The loops and step respacings of sampler=NAME (conf/sampler/NAME.yaml over SamplerConfig's defaults), as
+    the run composes and types them."""
+    sampler = typed_job([f"sampler={name}"]).sampler
+    return {key: str(getattr(sampler, key)) for key in SAMPLER_KEYS}
 
 
 def scaled_steps(respacing: str, scale: float) -> str:
@@ -271,7 +266,7 @@ def image_difference(images: torch.Tensor, reference: torch.Tensor) -> str:
     return f"mean abs pixel difference {diff.mean():.2f} / 255 (max {diff.max():.0f})"
 
 
-# The real model's loops (conf/sampler/default.yaml), which model=tiny shortens for smoke runs: the overhead is
+# The real model's loops (SamplerConfig's defaults), which model=tiny shortens for smoke runs: the overhead is
 # measured where sampling dominates as it does in real use (each is dropped when --overhead-args sets its key).
 OVERHEAD_STEPS = ("sampler.base_steps=100", "sampler.upsample_steps=fast27")
 

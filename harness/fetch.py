@@ -1,6 +1,7 @@
 """Pre-fetch every weight file a run needs (GLIDE, CLIP, Inception) for machines without network.
 
-Each artefact lands where its loader looks for it: the GLIDE cache, open_clip's cache, torch hub's cache.
+What a run needs is read from its typed config (the command's overrides, composed as the run composes them);
+each artefact lands where its loader looks for it: the GLIDE cache, open_clip's cache, torch hub's cache.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
+from harness.cli.preflight import mode_model
+from harness.config.compose import COMPOSITION_ERRORS, describe, job_config, typed_job, unknown_keys
+from harness.config.schema import RunConfig
+from harness.errors import ConfigError, error_line
 from harness.glide.checkpoints import (
     MODES,
     OFFICIAL_BASE_URL,
@@ -24,12 +27,13 @@ from harness.glide.checkpoints import (
     download_file,
     resolve_checkpoint,
 )
+from harness.glide.config import preset
+from harness.glide.guidance import GUIDANCE
+from harness.glide.spec import ModelSpec
 from harness.glide.tokenizer import GPT2_VOCAB_URL, TokenizerError, load_encoding, tiktoken_cache_dir
-from harness.locations import CONF_DIR
+from harness.scorers.configs import HARNESS_WEIGHTS_DIR, harness_pretrained_tag, open_clip_registry
 
 ARTEFACT_KINDS = ("glide", "tokenizer", "clip", "inception")
-CLIP_CONFIG = CONF_DIR / "scorer" / "clip.yaml"
-FALLBACK_CLIP = ("ViT-L-14", "openai")
 HF_HUB_PREFIX = "hf-hub:"
 
 # (open_clip model, pretrained tag); the tag is None for an hf-hub:ORG/REPO model, whose repo holds both.
@@ -84,27 +88,93 @@ def clip_label(weights: ClipWeights) -> str:
     return model if pretrained is None else f"{model}:{pretrained}"
 
 
-def configured_clip(config_file: Path = CLIP_CONFIG) -> tuple[ClipWeights, ...]:
-    """The CLIP weights `scorer.clip` names, when they come from a download (none for local or random ones)."""
-    if not config_file.is_file():
-        return (FALLBACK_CLIP,)
-    cfg = OmegaConf.load(config_file)
-    model, pretrained = str(cfg.model), cfg.get("pretrained")
+def clip_download(model: str, pretrained: str | None) -> tuple[ClipWeights, ...]:
+    """The weights open_clip's `create_model(model, pretrained)` downloads: none for random initialisation (null),
+    local-dir: models, local weight files and the harness's own weights, which ship in the package."""
     if model.startswith(HF_HUB_PREFIX):
         return ((model, None),)
-    # local-dir: models, local weight files and random initialisation (null) need nothing fetched.
-    if pretrained is None or model.startswith("local-dir:") or Path(str(pretrained)).is_file():
+    if pretrained is None or model.startswith("local-dir:") or Path(pretrained).is_file():
         return ()
-    return ((model, str(pretrained)),)
+    # The harness's own tags name files in the package; read from their names, so open_clip is not imported.
+    if any(harness_pretrained_tag(path) == (model, pretrained) for path in HARNESS_WEIGHTS_DIR.glob("*.safetensors")):
+        return ()
+    return ((model, pretrained),)
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a run of a typed config loads that may come from a download."""
+
+    kinds: tuple[str, ...]
+    modes: tuple[str, ...]
+    clip: tuple[ClipWeights, ...]
+    cache_dir: Path | None
+
+
+def glide_needs(model: ModelSpec, guidance: str) -> tuple[str, ...]:
+    """The GLIDE modes whose released checkpoints `model` loads (none for random weights or the toy world):
+    its own pair's, the text-to-image pair's for generated inpainting sources, the noised CLIP for a guide."""
+    if model.weights != "official":
+        return ()
+    modes = set()
+    if not (model.base_path and model.upsample_path):
+        modes.add("inpaint" if preset(model.base).inpaint else "text2im")
+    source = model.source
+    if source is not None and source.weights == "official" and not (source.base_path and source.upsample_path):
+        modes.add("text2im")
+    if GUIDANCE[guidance].needs_guide and not (model.clip_image_path and model.clip_text_path):
+        modes.add("clip")
+    return tuple(mode for mode in MODES if mode in modes)
+
+
+def config_needs(rc: RunConfig) -> Needs:
+    """What `rc` needs fetched: GLIDE's checkpoints and tokenizer, the CLIP of `scorer.clip` and, when the fid
+    scorer runs, the Inception weights and the CLIP of its CMMD."""
+    modes = glide_needs(rc.model, rc.sampler.guidance)
+    models = [] if rc.model.toy else [rc.model.base, *([rc.model.source.base] if rc.model.source else [])]
+    clip = clip_download(rc.scorer.clip.model, rc.scorer.clip.pretrained)
+    fid = rc.scorer.fid if "fid" in rc.scorers else None
+    if fid is not None:
+        clip += tuple(w for w in clip_download(fid.cmmd.model, fid.cmmd.pretrained) if w not in clip)
+    needed = {
+        "glide": bool(modes),
+        "tokenizer": any(preset(name).tokenizer == "gpt2" for name in models),
+        "clip": bool(clip),
+        "inception": fid is not None and fid.feature_extractor == "inception" and fid.inception_weights is None,
+    }
+    cache_dir = Path(rc.model.cache_dir) if rc.model.cache_dir else None
+    return Needs(tuple(kind for kind in ARTEFACT_KINDS if needed[kind]), modes, clip, cache_dir)
+
+
+def command_config(overrides: Sequence[str]) -> RunConfig:
+    """The typed config of `python -m harness OVERRIDES`, with the model that runs (an inpainting suite's
+    pair); a suite is not needed, as it names no weights. A bad override raises ConfigError with one line."""
+    overrides, _ = mode_model(overrides)
+    try:
+        if error := unknown_keys(job_config(overrides)):
+            raise ConfigError(error)
+        return typed_job(overrides)
+    except COMPOSITION_ERRORS as err:
+        raise ConfigError(describe(err)) from err
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m harness.fetch",
-        description="Download the GLIDE, CLIP and Inception weights a run needs, for later offline use.",
+        description="Download the GLIDE, CLIP and Inception weights a run needs, for later offline use. What the "
+        "run needs is read from its config: give the run's overrides (e.g. +suite=bias model=tiny); the flags "
+        "below override what the config says.",
     )
     parser.add_argument(
-        "--cache-dir", type=Path, help="GLIDE checkpoint folder (default: $GLIDE_CACHE or the user cache)"
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="the run's Hydra overrides, as given to python -m harness (none: the default config)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="GLIDE checkpoint folder (default: the config's model.cache_dir, else $GLIDE_CACHE or the user cache)",
     )
     parser.add_argument("--glide-base-url", default=OFFICIAL_BASE_URL, help="URL prefix of the GLIDE files (a mirror)")
     parser.add_argument(
@@ -113,18 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="MODEL:PRETRAINED",
         help="open_clip weights to fetch (or hf-hub:ORG/REPO); repeat for several "
-        "(default: the model and pretrained tag of conf/scorer/clip.yaml)",
+        "(default: the config's scorer.clip model and pretrained tag, and with the fid scorer scorer.fid.cmmd's)",
     )
     parser.add_argument(
         "--modes",
         type=glide_modes,
-        default=("text2im",),
         metavar="MODE[,MODE]",
-        help=f"GLIDE modes whose checkpoints to fetch: {', '.join(MODES)} or all "
-        "(default: text2im; clip is the noised CLIP of sampler.guidance=clip, inpaint the inpainting pair)",
+        help=f"GLIDE modes whose checkpoints to fetch: {', '.join(MODES)} or all (default: the config's: the "
+        "model's pair, text2im or inpaint, and clip, the noised CLIP, under sampler.guidance=clip)",
     )
     parser.add_argument("--no-inception", action="store_true", help="skip the Inception weights of FID")
-    parser.add_argument("--only", choices=ARTEFACT_KINDS, help="fetch only this kind of artefact")
+    parser.add_argument(
+        "--only",
+        choices=ARTEFACT_KINDS,
+        help="fetch only this kind of artefact, whether the config needs it or not "
+        "(default: each kind the config needs; inception when scorers has fid)",
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="print each artefact's source and destination; fetch nothing"
     )
@@ -132,18 +206,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[FetchPlan, bool]:
-    """The plan the command line asks for, and whether it is a dry run."""
+    """The plan the command line asks for, and whether it is a dry run. A bad override exits 2 with one line."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides before and after the flags
     if args.only == "inception" and args.no_inception:
         parser.error("--only inception contradicts --no-inception")
+    try:
+        needs = config_needs(command_config(args.overrides))
+    except ConfigError as err:
+        parser.exit(2, f"error: {error_line(err)}\n")
+    # A flag naming what to fetch wins over the config: --only a kind, --modes GLIDE's, --clip the weights.
     if args.only:
         kinds = (args.only,)
-    elif args.no_inception:
-        kinds = ("glide", "tokenizer", "clip")
     else:
-        kinds = ARTEFACT_KINDS
-    clip = tuple(args.clip) if args.clip else configured_clip()
+        named = {"glide": args.modes is not None, "clip": args.clip is not None}
+        kinds = tuple(kind for kind in ARTEFACT_KINDS if kind in needs.kinds or named.get(kind))
+    if args.no_inception:
+        kinds = tuple(kind for kind in kinds if kind != "inception")
+    clip = tuple(args.clip) if args.clip else needs.clip
+    modes = args.modes if args.modes is not None else needs.modes or ("text2im",)
+    cache_dir = args.cache_dir if args.cache_dir is not None else needs.cache_dir
     if "clip" in kinds:
         unknown = [clip_label(w) for w in clip if w[1] is not None and not clip_pretrained_cfg(*w)]
         if unknown:
@@ -151,7 +233,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[FetchPlan, bool]:
                 f"unknown open_clip weights {', '.join(unknown)}; "
                 "open_clip.list_pretrained() lists the known MODEL:PRETRAINED pairs"
             )
-    return FetchPlan(args.cache_dir, args.glide_base_url, clip, kinds, args.modes), args.dry_run
+    return FetchPlan(cache_dir, args.glide_base_url, clip, kinds, modes), args.dry_run
 
 
 def glide_modes(text: str) -> tuple[str, ...]:
@@ -166,11 +248,9 @@ def glide_modes(text: str) -> tuple[str, ...]:
 
 
 def clip_pretrained_cfg(model: str, pretrained: str) -> dict:
-    """open_clip's registry entry for the weights (empty when unknown)."""
-    # open_clip is imported here so that fetching GLIDE alone stays quick.
-    import open_clip
-
-    return open_clip.pretrained.get_pretrained_cfg(model, pretrained)
+    """open_clip's registry entry for the weights, the harness's own among them (empty when unknown)."""
+    # open_clip is imported on first use so that fetching GLIDE alone stays quick.
+    return open_clip_registry().pretrained.get_pretrained_cfg(model, pretrained)
 
 
 def glide_checkpoints(modes: Sequence[str]) -> list[str]:
@@ -299,6 +379,9 @@ def plan_line(target: Target) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     plan, dry_run = parse_args(argv)
+    if not targets(plan):
+        print("nothing to fetch: this config loads no downloaded weights (random, local or shipped ones)")
+        return 0
     if dry_run:
         for target in targets(plan):
             print(plan_line(target))

@@ -159,3 +159,19 @@ def test_the_docs_data_flow_draws_the_contracts_layers_and_names_modules_that_ex
         for module in modules:
             path = REPO / "harness" / (module if "/" in module else f"{name}/{module}")
             assert path.is_file(), f"docs/index.md names {module} in {name}/, which has no such module"
+
+
+def test_no_two_modules_share_a_name():
+    """A newcomer opens a module by its name: each name is one module's, except a report view, which is named
+    for the scorer whose section it draws (harness/report/views/bias.py draws scorers/bias.py's)."""
+    package = REPO / "harness"
+    modules = [p for p in package.rglob("*.py") if p.stem not in ("__init__", "__main__")]
+    views = package / "report" / "views"
+    names = {}
+    for path in modules:
+        if path.parent == views and (package / "scorers" / path.name).is_file():
+            continue
+        names.setdefault(path.stem, []).append(str(path.relative_to(REPO)))
+    packages = {p.name for p in package.rglob("*") if p.is_dir() and (p / "__init__.py").is_file()}
+    shared = {name: paths for name, paths in names.items() if len(paths) > 1 or name in packages}
+    assert not shared, shared

@@ -24,7 +24,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from harness.fetch import configured_clip, fetch_inception, main, parse_args
+from harness.fetch import clip_download, fetch_inception, main, parse_args
 from harness.glide.checkpoints import (
     CHECKPOINTS,
     RELEASED_CHECKPOINTS,
@@ -449,10 +449,10 @@ def test_file_url_mirror_is_downloaded(tmp_path):
 # --- python -m harness.fetch ------------------------------------------------------------------------
 
 
-def test_fetch_defaults_to_everything():
+def test_fetch_defaults_to_what_the_default_config_loads():
     plan, dry_run = parse_args([])
     assert not dry_run
-    assert plan.kinds == ("glide", "tokenizer", "clip", "inception")
+    assert plan.kinds == ("glide", "tokenizer", "clip")  # the default scorers (clip, bias) need no Inception
     assert plan.clip == (("ViT-L-14", "openai"),)
     assert plan.cache_dir is None
     assert plan.glide_base_url == "https://openaipublic.blob.core.windows.net/diffusion/dec-2021/"
@@ -549,7 +549,7 @@ def test_fetch_dry_run_prints_sources_and_destinations_and_fetches_nothing(
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))
     argv = ["--dry-run", "--cache-dir", str(tmp_path / "glide"), "--glide-base-url", closed_base_url]
-    assert main([*argv, "--clip", "hf-hub:org/repo"]) == 0
+    assert main([*argv, "--clip", "hf-hub:org/repo", "scorers=[clip,fid]"]) == 0
     lines = capsys.readouterr().out.splitlines()
     inception = "weights-inception-2015-12-05-6726825d.pth"
     assert [line.split()[-3:] for line in lines] == [
@@ -580,17 +580,13 @@ def test_fetch_dry_run_prints_sources_and_destinations_and_fetches_nothing(
         ("local-dir:/models/clip", "null", ()),
     ],
 )
-def test_default_clip_weights_follow_the_scorer_config(tmp_path, model, pretrained, planned):
-    config = tmp_path / "clip.yaml"
-    config.write_text(f"model: {model}\npretrained: {pretrained}\nbatch_size: 8\n")
-    assert configured_clip(config) == planned
+def test_clip_weights_to_download_follow_model_and_pretrained(model, pretrained, planned):
+    assert clip_download(model, None if pretrained == "null" else pretrained) == planned
 
 
 def test_clip_weights_in_a_local_file_need_no_fetch(tmp_path):
     (tmp_path / "weights.pt").write_bytes(b"clip")
-    config = tmp_path / "clip.yaml"
-    config.write_text(f"model: ViT-B-32\npretrained: {tmp_path / 'weights.pt'}\n")
-    assert configured_clip(config) == ()
+    assert clip_download("ViT-B-32", str(tmp_path / "weights.pt")) == ()
 
 
 # --- the inpainting and noised-CLIP checkpoints --------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from cli_helpers import MANIFEST_COLUMNS
 
+from harness.config.schema import SamplerConfig
 from harness.run.rundir import (
     SAMPLER_COLUMNS,
     RunDir,
@@ -28,6 +29,8 @@ from harness.run.rundir import (
     write_results,
     write_table,
 )
+from harness.scorers.configs import ClipConfig
+from harness.tracking.wandb_tracker import WandbConfig
 
 
 def manifest_frame() -> pd.DataFrame:
@@ -174,6 +177,25 @@ def test_hydra_config_and_overrides_are_read_from_dot_hydra(tmp_path):
     assert run.hydra_config() == {"sampler": {"guidance_scale": 3.0, "seed": 0}, "scorers": ["clip"]}
     assert run.hydra_overrides() == ["+suite=bias", "sampler.guidance_scale=3"]
     assert run.hydra_config_file == tmp_path / ".hydra" / "config.yaml"
+
+
+def test_the_saved_config_is_read_back_typed_with_the_schemas_defaults_for_what_it_leaves_out(tmp_path):
+    assert RunDir(tmp_path).run_config() is None
+    (tmp_path / ".hydra").mkdir()
+    saved = "sampler:\n  guidance_scale: 5\nscorer:\n  clip:\n    batch_size: 4\nlogger:\n  mode: disabled\n"
+    (tmp_path / ".hydra" / "config.yaml").write_text(saved)
+    rc = RunDir(tmp_path).run_config()
+    assert rc.sampler.guidance_scale == 5.0 and isinstance(rc.sampler.guidance_scale, float)
+    assert rc.sampler == SamplerConfig(guidance_scale=5.0)
+    assert rc.scorer.clip == ClipConfig(batch_size=4)
+    assert rc.logger == WandbConfig(mode="disabled")
+
+
+def test_a_saved_config_with_a_bad_value_is_refused_naming_it(tmp_path):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("sampler:\n  batch_size: many\n")
+    with pytest.raises(RunDirError, match=r"config.yaml: .*'many'"):
+        RunDir(tmp_path).run_config()
 
 
 def test_overrides_parse_to_keys_and_yaml_scalars():

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import OmegaConf
 
+from harness.config.schema import RunConfig
 from harness.glide.respacing import space_timesteps
 from harness.io import write_parquet
 from harness.run.rundir import RunDir, finished_job_dirs
 from harness.scorers.clip_encoder import ClipEncoder
-from harness.scorers.configs import ClipConfig, ExtractorConfig
+from harness.scorers.configs import ExtractorConfig
 from harness.scorers.distances import enough_for_covariance, frechet_distance, gaussian_moments
 from harness.scorers.fid_features import ImageFeatures
 from harness.scorers.images import load_rgb
@@ -57,11 +57,11 @@ NOT_SHOWN = "not shown equivalent"
 
 @dataclass
 class Point:
-    """One job of the sweep: its sampler settings, scored samples and config."""
+    """One job of the sweep: its sampler settings, scored samples and typed config."""
 
     job: int
     label: str
-    config: Any
+    config: RunConfig
     samples: pd.DataFrame
     sampling: Mapping[str, Any]
 
@@ -70,21 +70,28 @@ def load_points(sweep_dir: Path) -> list[Point]:
     points = []
     for job_dir in finished_job_dirs(Path(sweep_dir)):
         run = RunDir(job_dir)
-        config = OmegaConf.create(run.hydra_config() or {})
-        label = " ".join(f"{k.split('.')[-1]}={OmegaConf.select(config, k)}" for k in POINT_KEYS)
+        config = run.run_config() or RunConfig()
+        label = " ".join(f"{k.split('.')[-1]}={config_value(config, k)}" for k in POINT_KEYS)
         sampling = run.summary.run.get("sampling") or {}
         points.append(Point(int(job_dir.name), label, config, run.samples(), sampling))
     return points
 
 
-def reference_of(config: Any) -> dict[str, str]:
+def config_value(config: RunConfig, key: str) -> Any:
+    """The value at a dotted key of a typed config (`sampler.base_steps`); None where there is no such key."""
+    value: Any = config
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else getattr(value, part, None)
+    return value
+
+
+def reference_of(config: RunConfig) -> dict[str, str]:
     """The `fidelity.reference` node of a job's config (empty: the sweep names no reference point)."""
-    node = OmegaConf.select(config, "fidelity.reference", default=None)
-    return {str(k): str(v) for k, v in (OmegaConf.to_container(node) if node is not None else {}).items()}
+    return {str(k): str(v) for k, v in config.fidelity.reference.items()}
 
 
 def is_reference(point: Point, reference: Mapping[str, str]) -> bool:
-    return all(str(OmegaConf.select(point.config, key)) == value for key, value in reference.items())
+    return all(str(config_value(point.config, key)) == value for key, value in reference.items())
 
 
 def image_tensor(path: str | Path) -> torch.Tensor:
@@ -218,12 +225,12 @@ def per_image(point: Point, stage: str, peers: Sequence[Point]) -> float:
     sampler.per_sample), from this job or a job with the same stage settings; where every job found the stage
     in the store, its kept timesteps (each loop calls the UNet once per kept timestep)."""
     keys = [k for k in POINT_KEYS if k.startswith(f"sampler.{stage}")]
-    mine = [OmegaConf.select(point.config, k) for k in keys]
+    mine = [config_value(point.config, k) for k in keys]
     for p in (point, *peers):
         sampled = p.sampling.get(f"{stage}_sampled", 0)
-        if sampled and [OmegaConf.select(p.config, k) for k in keys] == mine:
+        if sampled and [config_value(p.config, k) for k in keys] == mine:
             return p.sampling.get(f"{stage}_forwards", 0) / sampled
-    return float(len(space_timesteps(DIFFUSION_STEPS, str(OmegaConf.select(point.config, f"sampler.{stage}_steps")))))
+    return float(len(space_timesteps(DIFFUSION_STEPS, getattr(point.config.sampler, f"{stage}_steps"))))
 
 
 def score_columns(samples: pd.DataFrame) -> list[str]:
@@ -268,7 +275,7 @@ def fidelity_table(
             features.features(list(b["path_256"]), list(b["key"])),
         )
         row: dict[str, Any] = {"job": point.job, "point": point.label, "reference": point is reference}
-        row.update({k: str(OmegaConf.select(point.config, k)) for k in POINT_KEYS})
+        row.update({k: str(config_value(point.config, k)) for k in POINT_KEYS})
         row["n_prompts"], row["n_pairs"], row["spread_seeds"] = len(set(prompts)), len(pairs), seeds
         for name, values in (("lpips", lp), ("clip_cosine", cos)):
             mean, low, high, _ = prompt_mean(values, prompts, options)
@@ -320,18 +327,15 @@ def summarise_fidelity(sweep_dir: Path) -> pd.DataFrame | None:
     # Random-weight models and the toy world get the seeded random LPIPS backbone and the tiny FID features under
     # `auto`: neither makes the photographs the pretrained networks were trained on, and both run offline (the
     # pretrained ones would be downloaded).
-    offline = OmegaConf.select(config, "model.weights") in ("random", "toy")
-    net = OmegaConf.select(config, "fidelity.lpips_net", default="alex")
-    backbone = OmegaConf.select(config, "fidelity.lpips_backbone", default="auto")
-    extractor = OmegaConf.select(config, "fidelity.fid_features", default="auto")
+    offline = config.model.weights in ("random", "toy")
+    extractor = config.fidelity.fid_features
     if extractor == "auto":
         extractor = TINY_FEATURES if offline else "inception"
-    clip_node = OmegaConf.to_container(OmegaConf.select(config, "scorer.clip"), resolve=True)
     table = fidelity_table(
         points,
         matches[0],
-        lpips_model=lpips_network(net, backbone, offline),
-        clip=ClipEncoder(ClipConfig.from_mapping(clip_node), cache_dir=None, device=device),
+        lpips_model=lpips_network(config.fidelity.lpips_net, config.fidelity.lpips_backbone, offline),
+        clip=ClipEncoder(config.scorer.clip, cache_dir=None, device=device),
         features=ImageFeatures(ExtractorConfig(feature_extractor=extractor), cache_dir=None, device=device),
         options=BootstrapOptions(),
     )

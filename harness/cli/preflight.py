@@ -33,6 +33,7 @@ from harness.scorers import check_scorer_names
 _OTHER_MODES = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
 _MULTIRUN = ("-m", "--multirun")
 
+
 def command_points(argv: Sequence[str]) -> list[list[str]] | None:
     """Each job's overrides of `python -m harness ARGV`; None where Hydra does something other than run jobs
     (help, printing the config, shell completion)."""

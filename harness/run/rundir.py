@@ -16,8 +16,10 @@ from typing import Any
 
 import pandas as pd
 import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from harness.config.schema import sampler_columns
+from harness.config.schema import RunConfig, sampler_columns, saved_config
 from harness.errors import InputFileError
 from harness.io import write_json, write_parquet
 
@@ -174,6 +176,15 @@ class RunDir:
     def hydra_config(self) -> dict[str, Any] | None:
         """The config Hydra composed for the run (nested), or None without .hydra/."""
         return _yaml_file(self.hydra_config_file)
+
+    def run_config(self) -> RunConfig | None:
+        """The saved config typed as the job's was (every node's value checks run), or None without .hydra/."""
+        if not self.hydra_config_file.is_file():
+            return None
+        try:
+            return OmegaConf.to_object(saved_config(OmegaConf.load(self.hydra_config_file)))
+        except OmegaConfBaseException as err:
+            raise RunDirError(f"{self.hydra_config_file}: {str(err).splitlines()[0]}") from err
 
     def hydra_overrides(self) -> list[str] | None:
         """The command-line overrides Hydra recorded for the run, or None without .hydra/."""

@@ -1,6 +1,6 @@
 """Write FID reference statistics of an image folder: python -m harness.scorers.fid_stats FOLDER -o OUT.npz.
 
-Same pixel path and feature extractor as the fid scorer (defaults from conf/scorer/fid.yaml), so the file
+Same pixel path and feature extractor as the fid scorer (defaults: FidConfig's, as the scorer's), so the file
 plugs into scorer.fid.reference.stats: mu and sigma as pytorch-fid and clean-fid write them, plus n and the
 provenance (feature_extractor, resize_mode, image_size) that the scorer checks against its own.
 """
@@ -15,19 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from harness.io import write_atomic
-from harness.locations import CONF_DIR
-from harness.scorers.configs import ExtractorConfig, ResizeMode
+from harness.scorers.configs import ExtractorConfig, FidConfig, ResizeMode
 from harness.scorers.distances import enough_for_covariance, gaussian_moments
 from harness.scorers.fid_features import ImageFeatures
 from harness.scorers.images import file_content_key, list_images
 from harness.scorers.reference import stats_provenance
 
 log = logging.getLogger(__name__)
-
-FID_DEFAULTS = CONF_DIR / "scorer" / "fid.yaml"
 
 
 def write_stats(folder: Path, out: Path, extractor: ExtractorConfig, *, cache_dir: Path | None, device: str) -> int:
@@ -50,19 +46,19 @@ def write_stats(folder: Path, out: Path, extractor: ExtractorConfig, *, cache_di
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = OmegaConf.to_container(OmegaConf.load(FID_DEFAULTS))
+    defaults = FidConfig().extractor
     parser = argparse.ArgumentParser(
         prog="python -m harness.scorers.fid_stats",
         description="Write FID reference statistics (mu, sigma) of the images in a folder to an .npz file.",
     )
     parser.add_argument("folder", type=Path, help="folder of reference images (searched recursively)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output .npz (written atomically)")
-    parser.add_argument("--feature-extractor", default=defaults["feature_extractor"])
-    parser.add_argument("--inception-weights", default=defaults["inception_weights"])
-    parser.add_argument("--inception-features", type=int, default=defaults["inception_features"])
-    parser.add_argument("--resize-mode", default=defaults["resize_mode"], choices=[m.value for m in ResizeMode])
-    parser.add_argument("--image-size", type=int, default=defaults["image_size"])
-    parser.add_argument("--batch-size", type=int, default=defaults["batch_size"])
+    parser.add_argument("--feature-extractor", default=defaults.feature_extractor)
+    parser.add_argument("--inception-weights", default=defaults.inception_weights)
+    parser.add_argument("--inception-features", type=int, default=defaults.inception_features)
+    parser.add_argument("--resize-mode", default=defaults.resize_mode.value, choices=[m.value for m in ResizeMode])
+    parser.add_argument("--image-size", type=int, default=defaults.image_size)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache directory (default: none)")
     return parser

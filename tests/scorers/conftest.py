@@ -17,6 +17,8 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
+from harness.scorers.configs import BiasConfig, ClipConfig, FidConfig
+
 CONF = Path(__file__).resolve().parents[2] / "conf"
 TINY_CLIP = "test-registered-tiny-clip"
 TINY_CLIP_CONFIG = {
@@ -99,10 +101,15 @@ def samples_table(paths: list[Path], prompts: list[str], **columns) -> pd.DataFr
 
 
 def default_options() -> dict[str, dict]:
-    """conf/scorer/*.yaml as plain dicts, the way the runner passes them."""
+    """Each scorer's options as a run composes them (conf/scorer/NAME.yaml over its dataclass's defaults), as
+    plain dicts."""
+    classes = {"clip": ClipConfig, "fid": FidConfig, "bias": BiasConfig}
     return {
-        name: OmegaConf.to_container(OmegaConf.load(CONF / "scorer" / f"{name}.yaml"))
-        for name in ("clip", "fid", "bias")
+        name: OmegaConf.to_container(
+            OmegaConf.merge(OmegaConf.structured(cls), OmegaConf.load(CONF / "scorer" / f"{name}.yaml")),
+            enum_to_str=True,
+        )
+        for name, cls in classes.items()
     }
 
 

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from harness.config.compose import job_config
 from harness.run.rundir import write_results
 from harness.scorers import ScorerConfigError, build_scorers
-
-CONF = Path(__file__).resolve().parents[2] / "conf"
 
 # The command-line overrides that give a tiny random CLIP and a tiny FID feature extractor (no download).
 TINY_OVERRIDES = [
@@ -37,11 +35,10 @@ CLASSES = (
 
 
 def _hydra_scorer_cfg(overrides: list[str]) -> dict:
-    """scorer.clip/fid/bias composed the way the root config's defaults list composes them."""
-    groups = [f"+scorer@scorer.{name}={name}" for name in ("clip", "fid", "bias")]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(overrides=[*groups, *overrides])
-    return OmegaConf.to_container(cfg.scorer, resolve=True)
+    """scorer.clip/fid/bias as a run composes them (the root config: conf/scorer/NAME.yaml over the dataclass
+    defaults), as plain dicts."""
+    scorer = OmegaConf.to_container(job_config(overrides).scorer, resolve=True, enum_to_str=True)
+    return {name: scorer[name] for name in ("clip", "fid", "bias")}
 
 
 def _bias_suite_manifest(paths: list[Path]) -> pd.DataFrame:

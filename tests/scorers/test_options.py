@@ -1,4 +1,5 @@
-"""Scorer option dataclasses: their defaults are conf/scorer/*.yaml, OmegaConf types them, errors name keys."""
+"""Scorer option dataclasses: they state the defaults (conf/scorer/*.yaml only what differs), OmegaConf types
+them, errors name keys."""
 
 from __future__ import annotations
 
@@ -21,12 +22,6 @@ from harness.scorers.options import BootstrapOptions
 REPO = Path(__file__).resolve().parents[2]
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "scorer"
-
-
-@pytest.mark.parametrize(("name", "cls"), [("clip", ClipConfig), ("fid", FidConfig), ("bias", BiasConfig)])
-def test_dataclass_defaults_are_the_yaml_defaults(name, cls):
-    schema = OmegaConf.to_container(OmegaConf.structured(cls), enum_to_str=True)
-    assert schema == OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
 
 
 @pytest.mark.parametrize(("name", "cls"), [("clip", ClipConfig), ("fid", FidConfig), ("bias", BiasConfig)])
