@@ -28,9 +28,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness.config.compose import typed_job
-from harness.glide.config import preset
 from harness.glide.models import ModelSpec, load_pipeline, random_model
 from harness.glide.pipeline import DTYPES, cpu_has_native_bf16, resolve_device
+from harness.glide.presets import preset
 from harness.glide.respacing import space_timesteps
 from harness.glide.unet import GlideUNet
 

@@ -5,7 +5,7 @@ Anything that is not a UsageError (or the model package's GlideInputError) is a 
 
 from __future__ import annotations
 
-from harness.glide.errors import GlideInputError
+from harness.glide.bad_input import GlideInputError
 
 
 class UsageError(Exception):

@@ -27,8 +27,8 @@ from harness.glide.checkpoints import (
     download_file,
     resolve_checkpoint,
 )
-from harness.glide.config import preset
 from harness.glide.guidance import GUIDANCE
+from harness.glide.presets import preset
 from harness.glide.spec import ModelSpec
 from harness.glide.tokenizer import GPT2_VOCAB_URL, TokenizerError, load_encoding, tiktoken_cache_dir
 from harness.scorers.configs import HARNESS_WEIGHTS_DIR, harness_pretrained_tag, open_clip_registry

@@ -14,8 +14,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from harness.glide.config import ModelConfig
 from harness.glide.noised_clip import ImageEncoder, NoisedClipConfig, TextEncoder
+from harness.glide.presets import ModelConfig
 from harness.glide.unet import GlideUNet
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "glide_reference"

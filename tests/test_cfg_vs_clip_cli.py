@@ -17,9 +17,9 @@ from cli_helpers import TINY, check, cli_env, error_lines, files_under, run_cli
 from PIL import Image
 from wandb_files import offline_runs, table_json
 
-from harness.glide.config import TINY_NOISED_CLIP
 from harness.glide.models import random_model
 from harness.glide.noised_clip import ImageEncoder, TextEncoder, tokenize
+from harness.glide.presets import TINY_NOISED_CLIP
 from harness.scorers.guide_clip import CLIP_FETCH
 
 PROMPTS = "[{id:cube,text:a red cube},{id:corgi,text:a corgi in a field}]"

@@ -37,9 +37,9 @@ from harness.glide.checkpoints import (
     resolve_checkpoint,
     validate_state_dict,
 )
-from harness.glide.config import NoisedClipConfig, preset
 from harness.glide.models import random_model
 from harness.glide.noised_clip import ImageEncoder, TextEncoder, load_encoders
+from harness.glide.presets import NoisedClipConfig, preset
 from harness.glide.unet import GlideUNet
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -9,13 +9,13 @@ import torch
 
 from harness.config.schema import SamplerConfig
 from harness.errors import ConfigError
-from harness.glide.config import clip_preset
 from harness.glide.diffusion import Schedule
 from harness.glide.first_order import noise_from_generators, randn_from_generators, sample_ancestral
 from harness.glide.guidance import GUIDANCE, Guidance, classifier_free, get_guidance
 from harness.glide.models import ModelSpec, guided_model_id, load_pipeline, model_id
 from harness.glide.noised_clip import ImageEncoder, TextEncoder, normalize, tokenize
 from harness.glide.pipeline import GlidePipeline, stage_generators, to_uint8
+from harness.glide.presets import clip_preset
 
 TINY = ModelSpec(name="tiny", base="tiny_base", upsample="tiny_upsample", weights="random", seed=0,
                  clip="tiny_noised_clip")  # fmt: skip

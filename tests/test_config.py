@@ -10,7 +10,7 @@ from dataclasses import fields, replace
 
 import pytest
 
-from harness.glide.config import BASE, PRESETS, TINY_BASE, ModelConfig, preset
+from harness.glide.presets import BASE, PRESETS, TINY_BASE, ModelConfig, preset
 from harness.glide.unet import GlideUNet
 
 

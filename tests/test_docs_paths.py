@@ -68,7 +68,7 @@ def test_every_module_a_page_names_exists(page):
 
 def test_the_pages_name_paths_of_each_kind():
     named = set().union(*(named_paths(text) for text in PAGES.values()))
-    assert {"harness/config/schema.py", "conf/logger/wandb.yaml", "experiments/"} <= named
+    assert {"harness/config/schema.py", "conf/sampler/fast.yaml", "experiments/"} <= named
     assert any(path.startswith("harness/run/") for path in named)
 
 

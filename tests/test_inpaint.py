@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from harness.glide.diffusion import Schedule
 from harness.glide.first_order import noise_from_list, sample_ancestral
-from harness.glide.inpaint import (
+from harness.glide.masks import (
     InpaintError,
     keep_known_pixels,
     keep_mask,

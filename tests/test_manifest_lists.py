@@ -9,8 +9,8 @@ import torch
 
 from harness.config.schema import SamplerConfig
 from harness.config.suites import Prompt, Suite
-from harness.generate.glide import GlideGenerator
-from harness.generate.text2im import TextToImage
+from harness.generate.glide_generator import GlideGenerator
+from harness.generate.text2im_mode import TextToImage
 from harness.glide.models import ModelSpec, load_pipeline, model_id
 from harness.run.plan import Sampling, make_plan
 from harness.run.rundir import write_manifest

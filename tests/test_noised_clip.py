@@ -17,10 +17,10 @@ import torch
 from safetensors.torch import load_file
 
 from harness.glide.checkpoints import CheckpointError
-from harness.glide.config import NOISED_CLIP, TINY_NOISED_CLIP, NoisedClipConfig, clip_preset
 from harness.glide.diffusion import Schedule
 from harness.glide.first_order import noise_from_list, sample_ancestral
 from harness.glide.noised_clip import ImageEncoder, TextEncoder, clip_guidance_grad, load_encoders, normalize, tokenize
+from harness.glide.presets import NOISED_CLIP, TINY_NOISED_CLIP, NoisedClipConfig, clip_preset
 
 FORWARD_TOLERANCE = 1e-5
 GRAD_RELATIVE_TOLERANCE = 1e-4

@@ -929,8 +929,8 @@ def test_a_plot_with_bands_keeps_its_legend_clear_of_the_axes_and_in_the_saved_i
 def test_confusion_counts_are_legible_in_their_cells_and_the_matrix_fits_the_page_column(n_classes, tmp_path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from harness.report.options import ReportOptions
     from harness.report.plots import save_figure
+    from harness.report.report_options import ReportOptions
     from harness.report.views.bias import draw_confusion
 
     dpi = ReportOptions.plot_dpi

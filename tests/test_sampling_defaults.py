@@ -13,8 +13,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from harness.config.schema import RunConfig, register
-from harness.glide.config import preset
 from harness.glide.models import resolve_threads
+from harness.glide.presets import preset
 from harness.glide.respacing import space_timesteps
 
 

@@ -13,8 +13,8 @@ from cli_helpers import REPO
 
 from harness.config.schema import SampleParams, SamplerConfig, config_key, pixel_fields, sample_column
 from harness.config.suites import Prompt, Suite
-from harness.generate.glide import GlideGenerator
-from harness.generate.text2im import TextToImage
+from harness.generate.glide_generator import GlideGenerator
+from harness.generate.text2im_mode import TextToImage
 from harness.glide.models import ModelSpec, load_pipeline
 from harness.run.plan import Sampling, make_plan
 from harness.run.runner import sample_missing

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from harness.glide.config import preset
+from harness.glide.presets import preset
 from harness.glide.unet import GlideUNet, GroupNorm32, TextEmbedding, timestep_embedding
 
 FORWARD_TOLERANCE = 1e-5

@@ -28,9 +28,9 @@ from safetensors.torch import save_file
 from harness.config.schema import FidelityConfig
 from harness.errors import USAGE_ERRORS
 from harness.glide.checkpoints import load_state_dict
-from harness.glide.config import clip_preset
 from harness.glide.models import ModelSpec, load_pipeline, model_id, random_model
 from harness.glide.noised_clip import load_encoders
+from harness.glide.presets import clip_preset
 from harness.run.job import check_scorer_weights
 from harness.scorers import build_scorers
 from harness.scorers.clip_encoder import ClipEncoder

@@ -25,7 +25,7 @@ from harness.config.compose import (
     unknown_keys,
 )
 from harness.config.suites import load_suite
-from harness.generate.protocol import MODES
+from harness.generate.boundary import MODES
 from harness.run.outdirs import creatable_error
 from harness.scorers import check_scorer_names
 

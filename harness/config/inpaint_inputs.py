@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from harness.errors import ConfigError
-from harness.glide.inpaint import BASE_SIZE, InpaintError, keep_mask, rectangle_mask, source_tensors
+from harness.glide.masks import BASE_SIZE, InpaintError, keep_mask, rectangle_mask, source_tensors
 from harness.glide.pipeline import KnownPixels
 from harness.io import UnreadableImage, decode_image, write_atomic
 

@@ -16,10 +16,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from harness.errors import ConfigError
-from harness.glide.config import DTYPE_NAMES
-from harness.glide.errors import GlideInputError
+from harness.glide.bad_input import GlideInputError
 from harness.glide.guidance import GUIDANCE
 from harness.glide.loops import LOOPS
+from harness.glide.presets import DTYPE_NAMES
 from harness.glide.respacing import space_timesteps
 from harness.glide.spec import ModelSpec, check_device
 from harness.locations import EXPERIMENTS_DIR

@@ -1,4 +1,4 @@
-"""What makes images: the Generator boundary (harness.generate.protocol), GLIDE behind it, and GLIDE's modes
+"""What makes images: the Generator boundary (harness.generate.boundary), GLIDE behind it, and GLIDE's modes
 (text-to-image, inpainting) as strategies of one protocol. The built-in modes register at import."""
 
-from harness.generate import inpaint, text2im  # noqa: F401
+from harness.generate import inpaint_mode, text2im_mode  # noqa: F401

@@ -25,7 +25,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file as load_safetensors
 from tqdm import tqdm
 
-from .errors import GlideInputError
+from .bad_input import GlideInputError
 from .files import publish
 
 log = logging.getLogger(__name__)

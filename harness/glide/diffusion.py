@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import NOISE_SCHEDULES
+from .presets import NOISE_SCHEDULES
 from .respacing import space_timesteps
 
 # denoised_fn(x0) -> x0: applied to the x_0 prediction before clipping (inpainting imposes the known pixels).

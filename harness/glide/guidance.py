@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import GlideInputError
+from .bad_input import GlideInputError
 
 if TYPE_CHECKING:
     import torch

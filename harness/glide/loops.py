@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import GlideInputError
+from .bad_input import GlideInputError
 from .respacing import check_solver_respacing
 
 if TYPE_CHECKING:

@@ -22,10 +22,10 @@ from .checkpoints import (
     load_state_dict,
     resolve_checkpoint,
 )
-from .config import clip_preset, preset
 from .files import write_file_atomic
 from .noised_clip import ImageEncoder, TextEncoder, load_encoders
 from .pipeline import DTYPES, ClipGuide, GlidePipeline, Stage
+from .presets import clip_preset, preset
 from .spec import CLIP_PARTS, CLIP_SEED_OFFSET, ModelSpec, architecture_digest
 from .tokenizer import Tokenizer, load_encoding
 from .unet import GlideUNet

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoints import expected_dtypes, expected_shapes, load_state_dict
-from .config import CLIP_END_TOKEN, CLIP_START_TOKEN, NOISED_CLIP, NoisedClipConfig
+from .presets import CLIP_END_TOKEN, CLIP_START_TOKEN, NOISED_CLIP, NoisedClipConfig
 
 CLIP_CONTEXT = 77
 # Per-channel pixel statistics (0..255 scale) that CLIP's image input is normalised with.

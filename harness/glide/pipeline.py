@@ -15,13 +15,13 @@ from pathlib import Path
 
 import torch
 
-from .config import DTYPE_NAMES
 from .diffusion import Schedule
 from .first_order import ModelFn, ProgressFn, noise_from_generators, randn_from_generators
 from .guidance import Combine, get_guidance
-from .inpaint import keep_known_pixels, upsampled_mask
 from .loops import run_loop
+from .masks import keep_known_pixels, upsampled_mask
 from .noised_clip import ImageEncoder, TextEncoder, normalize, tokenize
+from .presets import DTYPE_NAMES
 from .tokenizer import Tokenizer
 from .unet import GlideUNet, TextEmbedding
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import GlideInputError
+from .bad_input import GlideInputError
 
 _RESPACING_FORMS = (
     "at least 2 steps in all: '' or 'full' (every step), comma-separated step counts over equal sections such "

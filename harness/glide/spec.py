@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import CLIP_PRESETS, PRESETS, preset
-from .errors import GlideInputError
+from .bad_input import GlideInputError
+from .presets import CLIP_PRESETS, PRESETS, preset
 
 WEIGHTS = ("official", "random", "toy")  # toy: no weights; the toy world (harness/toy) renders the images
 

@@ -15,7 +15,7 @@ import platformdirs
 import tiktoken
 import torch
 
-from .errors import GlideInputError
+from .bad_input import GlideInputError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
+from .presets import ModelConfig
 from .text import LayerNorm, Transformer
 
 

@@ -6,7 +6,7 @@ build, wandb_report.
 """
 
 from harness.report.build import build_report, render_plots, write_report
-from harness.report.options import ReportOptions
+from harness.report.report_options import ReportOptions
 from harness.report.wandb_report import WandbReportError, create_wandb_report
 
 __all__ = [

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.analysis.study import StudyInputError, load_study
 from harness.report.build import default_out, write_report
-from harness.report.options import ReportOptions
+from harness.report.report_options import ReportOptions
 from harness.report.wandb_report import WandbReportError, create_wandb_report, logger_setting, wandb_reports_module
 
 

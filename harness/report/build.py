@@ -26,8 +26,8 @@ from harness.report.html import (
     render_page,
     runs_view,
 )
-from harness.report.options import ReportOptions
 from harness.report.plots import Curve, PlotFile, draw_curves, metric_curves
+from harness.report.report_options import ReportOptions
 from harness.report.views import View, all_views, expected_scorers
 
 log = logging.getLogger(__name__)

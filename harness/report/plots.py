@@ -20,7 +20,7 @@ from harness.analysis.metric_names import is_count, split_metric
 from harness.analysis.study import Study, SweptParameter
 from harness.analysis.values import format_value, is_numeric
 from harness.io import write_atomic
-from harness.report.options import ReportOptions
+from harness.report.report_options import ReportOptions
 from harness.report.series import Series, group_series, metric_series, score_series
 
 matplotlib.use("Agg")

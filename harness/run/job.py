@@ -21,12 +21,12 @@ from harness.config.plugins import load_plugins
 from harness.config.schema import RunConfig, parse_shard
 from harness.config.suites import Suite, load_suite
 from harness.errors import ConfigError, InputFileError, MissingWeightsError
-from harness.generate.glide import GlideGenerator
-from harness.generate.protocol import MODES, Generator, mode_of
-from harness.glide.config import preset
+from harness.generate.boundary import MODES, Generator, mode_of
+from harness.generate.glide_generator import GlideGenerator
 from harness.glide.guidance import get_guidance
 from harness.glide.models import ModelSpec, load_pipeline, resolve_official_checkpoints, resolve_threads
 from harness.glide.pipeline import resolve_device
+from harness.glide.presets import preset
 from harness.run.environment import sampling_environment
 from harness.run.evaluate import log_to_tracker, score_samples
 from harness.run.outdirs import creatable_error

@@ -15,11 +15,11 @@ import torch
 
 from harness.config.schema import SampleParams, SamplerConfig, pixel_fields
 from harness.config.suites import Prompt, Suite
-from harness.generate.protocol import MODES, Request, mode_of
-from harness.glide.config import preset
+from harness.generate.boundary import MODES, Request, mode_of
 from harness.glide.guidance import get_guidance
 from harness.glide.models import guided_model_id
 from harness.glide.pipeline import resolve_dtype
+from harness.glide.presets import preset
 from harness.glide.spec import ModelSpec
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 from torch.utils.hooks import RemovableHandle
 
 from harness.config.schema import pixel_fields
-from harness.generate.protocol import MODES, Generator
+from harness.generate.boundary import MODES, Generator
 from harness.run.plan import SampleSpec, Sampling
 from harness.run.progress import SamplingProgress
 from harness.run.store import SampleStore

@@ -15,10 +15,10 @@ import pandas as pd
 import torch
 
 from harness.glide.checkpoints import CheckpointError, checkpoint_info, default_cache_dir, resolve_checkpoint
-from harness.glide.config import clip_preset
 from harness.glide.models import CLIP_PARTS, ModelSpec, load_guide
 from harness.glide.noised_clip import normalize
 from harness.glide.pipeline import ClipGuide
+from harness.glide.presets import clip_preset
 from harness.scorers.clip import interval_text, similarity_metrics
 from harness.scorers.configs import GuideClipConfig
 from harness.scorers.images import load_rgb

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from harness.glide.inpaint import BASE_SIZE, UPSAMPLE_SIZE, source_tensor, upsampled_mask
+from harness.glide.masks import BASE_SIZE, UPSAMPLE_SIZE, source_tensor, upsampled_mask
 from harness.scorers.clip import clip_score
 from harness.scorers.clip_encoder import ClipEncoder
 from harness.scorers.configs import InpaintConfig

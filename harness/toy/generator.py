@@ -1,4 +1,4 @@
-"""The toy world as an image generator (harness.generate.protocol's Generator), its truth written beside the store.
+"""The toy world as an image generator (harness.generate.boundary's Generator), its truth written beside the store.
 
 `base` and `upsample` take the runner's requests and return uint8 images (batch, H, W, 3); each sample's truth
 (what was drawn, where, by which planted probabilities) goes to <store>/truth/<stage>/<key>.json, a file no
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from harness.config.schema import SampleParams
-from harness.generate.protocol import ProgressFn, Request
+from harness.generate.boundary import ProgressFn, Request
 from harness.io import write_json
 from harness.toy.render import base_image, render_scene, upsampled_image
 from harness.toy.scene import Scene, compose

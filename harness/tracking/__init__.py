@@ -17,7 +17,7 @@ from hydra.core.config_store import ConfigStore
 
 from harness.errors import ConfigError
 from harness.io import write_json
-from harness.tracking.protocol import LineChart, Tracker, flatten_config
+from harness.tracking.tracker import LineChart, Tracker, flatten_config
 from harness.tracking.wandb_tracker import WandbConfig, open_run
 
 if TYPE_CHECKING:

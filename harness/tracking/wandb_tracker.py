@@ -18,7 +18,7 @@ import numpy as np
 
 from harness.errors import ConfigError
 from harness.io import finite_or_none
-from harness.tracking.protocol import LineChart, flatten_config
+from harness.tracking.tracker import LineChart, flatten_config
 
 if TYPE_CHECKING:
     import pandas as pd

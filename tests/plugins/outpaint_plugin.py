@@ -15,7 +15,7 @@ from hydra.core.config_store import ConfigStore
 
 from harness.config.suites import Prompt
 from harness.errors import ConfigError
-from harness.generate.protocol import Mode, Request, register_mode
+from harness.generate.boundary import Mode, Request, register_mode
 from harness.glide.spec import ModelSpec
 
 MODEL = "tiny_outpaint"

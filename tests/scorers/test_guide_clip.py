@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from harness.glide.config import TINY_NOISED_CLIP
 from harness.glide.models import ModelSpec, load_pipeline
 from harness.glide.noised_clip import ImageEncoder, TextEncoder, load_encoders, tokenize
+from harness.glide.presets import TINY_NOISED_CLIP
 from harness.scorers import ScorerConfigError, build_scorers
 from harness.scorers.guide_clip import CLIP_FETCH
 

@@ -7,7 +7,7 @@ scorer that only some runs have, in OPTIONAL_VIEWS: its section returns None whe
 from __future__ import annotations
 
 from harness.report.views import bias, inpaint
-from harness.report.views.protocol import View
+from harness.report.views.view import View
 
 # Page order. Every scorer named here gets a metrics section (one line saying "not computed" and why when a run
 # asked for it but none has its metrics; none when no run asked for it); its views follow the metrics as

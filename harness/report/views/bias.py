@@ -16,9 +16,9 @@ from matplotlib.figure import Figure
 from harness.analysis.study import Run, Study, run_settings
 from harness.analysis.values import format_value
 from harness.report.cells import SampleCells
-from harness.report.options import ReportOptions
 from harness.report.plots import PlotFile, save_figure, slug
-from harness.report.views.protocol import View
+from harness.report.report_options import ReportOptions
+from harness.report.views.view import View
 from harness.run.rundir import table_file
 
 BIAS_PRED_COLUMN = "bias.pred"

@@ -15,9 +15,9 @@ import pandas as pd
 from harness.analysis.study import Study, run_settings
 from harness.analysis.values import format_value
 from harness.report.cells import SampleCells
-from harness.report.options import ReportOptions
 from harness.report.plots import PlotFile
-from harness.report.views.protocol import View
+from harness.report.report_options import ReportOptions
+from harness.report.views.view import View
 
 INPUT_COLUMNS = ("path_source", "path_mask")
 SEEDS_SHOWN = 2  # per prompt and run: the first seeds, so every prompt of a large run gets its rows

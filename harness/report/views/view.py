@@ -12,8 +12,8 @@ from typing import Any
 
 from harness.analysis.study import Study
 from harness.report.cells import SampleCells
-from harness.report.options import ReportOptions
 from harness.report.plots import PlotFile
+from harness.report.report_options import ReportOptions
 
 # Draws the view's plots into a folder; they go on the page and, as images, to the W&B sweep summary.
 PlotsFn = Callable[[Study, Path, ReportOptions], list[PlotFile]]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from harness.generate.protocol import Mode, ProgressFn, Request
+from harness.generate.boundary import Mode, ProgressFn, Request
 from harness.glide.pipeline import GlidePipeline
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from harness.config.suites import Prompt
 from harness.errors import ConfigError
-from harness.generate.protocol import Mode, Request, register_mode
-from harness.glide.config import preset
+from harness.generate.boundary import Mode, Request, register_mode
+from harness.glide.presets import preset
 from harness.glide.spec import ModelSpec
 
 # The inpainting pair a text-to-image model's name stands for when the suite inpaints: only that pair can run

@@ -1,7 +1,7 @@
 """The boundary between what makes images and what runs, stores and scores them.
 
 A Generator makes one stage's images for a batch of Requests; the runner batches, claims keys, times and
-stores, and knows nothing of how the images are made. GLIDE is one generator (harness.generate.glide), the toy
+stores, and knows nothing of how the images are made. GLIDE is one generator (harness.generate.glide_generator), the toy
 world another (harness.toy.generator); a second model family (a diffusers pipeline) would be one more.
 
 A Mode is a way of making images with the same models that needs more than a prompt: inpainting's source image

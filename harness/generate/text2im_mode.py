@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from harness.config.suites import Prompt
 from harness.errors import ConfigError
-from harness.generate.protocol import Mode, register_mode
+from harness.generate.boundary import Mode, register_mode
 from harness.glide.spec import ModelSpec
 
 

@@ -1,6 +1,6 @@
 """The toy CLIP: an open_clip model (harness-toy-clip) trained on the toy world, so that model=toy's probes read it.
 
-python -m harness.toy.clip train --out DIR renders the world (64 px and 256 px, failure modes at the default
+python -m harness.toy.toy_clip train --out DIR renders the world (64 px and 256 px, failure modes at the default
 rates), captions every image from its truth record (never from its prompt), trains with the symmetric
 contrastive loss and writes toy-clip-<sha256[:16]>.safetensors. `gate` measures zero-shot accuracy on fresh
 seeds through the harness's own probe, judged by the truth record.
@@ -362,7 +362,7 @@ def _positive(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m harness.toy.clip",
+        prog="python -m harness.toy.toy_clip",
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
