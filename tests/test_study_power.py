@@ -99,7 +99,7 @@ def test_every_experiment_with_a_claim_is_checked_here():
 def plans() -> dict:
     register()
     return {
-        name: design_floors(sweep_points([f"+experiment={name}", "runner.stage=plan"], multirun=True))[0]
+        name: design_floors(sweep_points([f"+experiment={name}", "runner.stage=plan"], multirun=True))
         for name in SHIPPED
     }
 

@@ -15,7 +15,7 @@ from scipy import special, stats
 
 from harness.scorers.configs import HARNESS_WEIGHTS_DIR, ClipConfig, harness_pretrained_tag
 from harness.scorers.weights import open_clip_weights
-from harness.toy import clip as toy_clip
+from harness.toy import toy_clip
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_BYTES = 20 * 2**20

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import torch
 
+from harness.analysis import toy_power
 from harness.analysis.findings import SUPPORTED
 from harness.analysis.power import CHURCH_HIGH, CHURCH_LOW, share_trend_effect, shipped_design
 from harness.config.schema import SampleParams
-from harness.toy import power as toy_power
 from harness.toy.generator import render_upsample
 from harness.toy.scene import compose
 from harness.toy.world import World

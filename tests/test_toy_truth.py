@@ -24,9 +24,9 @@ import pytest
 import yaml
 from cli_helpers import CONF, check, cli_env, command, run_cli
 
+from harness.analysis import toy_truth as truth
 from harness.analysis.findings import SUPPORTED
 from harness.config.schema import SampleParams
-from harness.toy import truth
 from harness.toy.generator import render_upsample
 from harness.toy.scene import compose
 from harness.toy.vocabulary import read_prompt

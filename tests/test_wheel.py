@@ -84,10 +84,10 @@ def installed_env(home: Path) -> dict[str, str]:
 
 
 def test_the_wheel_holds_every_config_file(wheel):
-    expected = {f"conf/{p.relative_to(CONF)}" for p in CONF.rglob("*.yaml")}
+    expected = {f"harness/conf/{p.relative_to(CONF)}" for p in CONF.rglob("*.yaml")}
     expected |= {f"harness/experiments/{p.name}" for p in EXPERIMENTS.glob("*.yaml")}
     with zipfile.ZipFile(wheel) as archive:
-        held = {name for name in archive.namelist() if name.startswith(("conf/", "harness/experiments/"))}
+        held = {name for name in archive.namelist() if name.startswith(("harness/conf/", "harness/experiments/"))}
     assert expected and held == expected
 
 
