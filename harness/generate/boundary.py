@@ -57,10 +57,13 @@ class Generator(Protocol):
         ...
 
 
+TEXT_TO_IMAGE = "text2im"
+
+
 class Mode:
     """A way of making images; the base class is text-to-image's behaviour at every hook."""
 
-    name = "text2im"
+    name = TEXT_TO_IMAGE
 
     def applies(self, model: ModelSpec) -> bool:
         """Whether `model` runs in this mode (the model config chooses it)."""
@@ -92,13 +95,11 @@ MODES: dict[str, Mode] = {}
 
 
 def register_mode(mode: Mode) -> None:
-    """Add a mode; modes registered later are asked first whether they apply (text-to-image is asked last)."""
+    """Add a mode; a mode registered later is chosen over an earlier one where both apply."""
     MODES[mode.name] = mode
 
 
 def mode_of(model: ModelSpec) -> Mode:
-    """The mode `model` runs in."""
-    return next(mode for mode in reversed(MODES.values()) if mode.applies(model))
-
-
-register_mode(Mode())
+    """The mode `model` runs in: the last registered mode that applies, text-to-image where none other does."""
+    chosen = [mode for name, mode in MODES.items() if name != TEXT_TO_IMAGE and mode.applies(model)]
+    return chosen[-1] if chosen else MODES[TEXT_TO_IMAGE]
