@@ -21,7 +21,7 @@ from hydra.errors import HydraException, MissingConfigException, OverrideParseEx
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.config.schema import RunConfig, register, run_config_class
+from harness.config.schema import RunConfig, ensure_registered, run_config_class
 from harness.errors import USAGE_ERRORS, ConfigError, error_line
 from harness.locations import CONF_DIR
 
@@ -35,7 +35,7 @@ def compose(overrides: Sequence[str]) -> DictConfig:
     """The config (with its `hydra` node) of `overrides`, composed once per process."""
     key = tuple(overrides)
     if key not in _composed:
-        register()  # the schemas and experiments the defaults lists name (idempotent)
+        ensure_registered()  # the schemas and experiments the defaults lists name
         with hydra.initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             _composed[key] = hydra.compose("config", overrides=list(overrides), return_hydra_config=True)
     return _composed[key]

@@ -373,9 +373,14 @@ def sweep_name(experiment: str | None, suite: str | None) -> str:
     return experiment or suite or "suites"
 
 
+_registered = False
+
+
 def register() -> None:
     """The schemas Hydra types the config with (the run's, and each tracker's for conf/logger/*.yaml), the
     experiments (experiments/*.yaml, each file marked `# @package _global_`) and the resolver that names sweep dirs."""
+    global _registered
+    _registered = True
     store = ConfigStore.instance()
     store.store(name="run_schema", node=run_config_class())
     for path in sorted(EXPERIMENTS_DIR.glob("*.yaml")):  # +experiment=NAME: experiments/ is the group's folder
@@ -383,3 +388,9 @@ def register() -> None:
     register_tracker_schemas()
     if not OmegaConf.has_resolver("harness.sweep_name"):
         OmegaConf.register_new_resolver("harness.sweep_name", sweep_name)
+
+
+def ensure_registered() -> None:
+    """register(), unless this process has done it (the command does, after its plugins load)."""
+    if not _registered:
+        register()
