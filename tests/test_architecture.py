@@ -175,3 +175,20 @@ def test_no_two_modules_share_a_name():
     packages = {p.name for p in package.rglob("*") if p.is_dir() and (p / "__init__.py").is_file()}
     shared = {name: paths for name, paths in names.items() if len(paths) > 1 or name in packages}
     assert not shared, shared
+
+
+def test_one_function_composes_the_config():
+    """harness.config.compose is the only place that composes: every other reader of a config goes through it."""
+    composing = (
+        "initialize_config_dir",
+        "hydra.compose(",
+        "from hydra import compose",
+        'import_module("hydra._internal',
+    )
+    places = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "harness").rglob("*.py")
+        if any(word in path.read_text() for word in composing)
+    ]
+    assert places == ["harness/config/compose.py"]
+    assert not [p for p in (REPO / "harness").rglob("*.py") if "hydra._internal" in p.read_text()]
