@@ -34,21 +34,27 @@ _OTHER_MODES = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "
 _MULTIRUN = ("-m", "--multirun")
 
 
-def command_points(argv: Sequence[str]) -> list[list[str]] | None:
-    """Each job's overrides of `python -m harness ARGV`; None where Hydra does something other than run jobs
-    (help, printing the config, shell completion)."""
+def _command(argv: Sequence[str]) -> tuple[list[str], bool] | None:
+    """The command line's overrides and whether it is a multirun; None where Hydra does something other than
+    run jobs (help, printing the config, shell completion)."""
     if any(arg.split("=")[0] in _OTHER_MODES for arg in argv):
         return None
-    overrides = [arg for arg in argv if not arg.startswith("-")]
-    return sweep_points(overrides, any(arg in _MULTIRUN for arg in argv))
+    return [arg for arg in argv if not arg.startswith("-")], any(arg in _MULTIRUN for arg in argv)
+
+
+def command_points(argv: Sequence[str]) -> list[list[str]] | None:
+    """Each job's overrides of `python -m harness ARGV`; None where Hydra does something other than run jobs."""
+    command = _command(argv)
+    return sweep_points(*command) if command is not None else None
 
 
 def check_command(argv: Sequence[str], suites: Sequence[str]) -> str | None:
     """The error line of the first bad job of `python -m harness ARGV`, or None when every job composes."""
-    multirun = any(arg in _MULTIRUN for arg in argv)
+    if (command := _command(argv)) is None:
+        return None
+    multirun = command[1]
     try:
-        if (points := command_points(argv)) is None:
-            return None
+        points = sweep_points(*command)
         configs = []
         for point in points:
             error, cfg = _check_job(point, suites)
@@ -88,9 +94,9 @@ def mode_model(argv: Sequence[str]) -> tuple[list[str], str | None]:
     (`model=tiny` -> `model=tiny_inpaint` for a suite that inpaints), so Hydra composes, saves and logs the model
     that runs; and a note saying so, else None. Each mode says what it needs (Mode.model_for)."""
     argv = list(argv)
-    if any(arg.split("=")[0] in _OTHER_MODES for arg in argv):
+    if (command := _command(argv)) is None:
         return argv, None
-    overrides = [arg for arg in argv if not arg.startswith("-")]
+    overrides = command[0]
     model_args = [i for i, arg in enumerate(argv) if arg.split("=")[0].lstrip("+~") == "model"]
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)

@@ -149,8 +149,8 @@ def _sample_params_class() -> type:
 
 def _params_of(cls: type, sampler: SamplerConfig) -> Any:
     """The sampler's pixel fields, numbers as their declared type (Hydra may give 3 for 3.0)."""
-    values = {f.name: getattr(sampler, f.name) for f in pixel_fields()}
-    return cls(**{f.name: float(values[f.name]) if f.type == "float" else values[f.name] for f in pixel_fields()})
+    return cls(**{f.name: float(getattr(sampler, f.name)) if f.type == "float" else getattr(sampler, f.name)
+                  for f in pixel_fields()})  # fmt: skip
 
 
 def _loop_options(self: Any, stage: str) -> dict[str, Any]:

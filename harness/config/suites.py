@@ -60,6 +60,11 @@ class Prompt:
     inputs_digest: str | None = None  # the pixels of image and mask (harness/config/inpaint_inputs.py), for the keys
     source: GeneratedSource | None = None  # inpainting: the text-to-image sample that is the source image
 
+    @property
+    def has_inputs(self) -> bool:
+        """Whether the prompt carries more than text: an image, a mask or a generated source."""
+        return self.image is not None or self.mask is not None or self.source is not None
+
 
 @dataclass(frozen=True)
 class Suite:

@@ -26,7 +26,7 @@ def _has_inputs(prompt: Prompt | Mapping[str, Any]) -> bool:
     """Whether a prompt (a suite's, or a composed config's mapping) carries an image, a mask or a generated source."""
     if isinstance(prompt, Mapping):
         return any(prompt.get(key) is not None for key in ("image", "mask", "source"))
-    return prompt.image is not None or prompt.mask is not None or prompt.source is not None
+    return prompt.has_inputs
 
 
 class Inpaint(Mode):

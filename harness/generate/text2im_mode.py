@@ -15,7 +15,7 @@ class TextToImage(Mode):
 
     def check(self, prompts: Sequence[Prompt], model: ModelSpec) -> None:
         for prompt in prompts:
-            if prompt.image is not None or prompt.mask is not None or prompt.source is not None:
+            if prompt.has_inputs:
                 raise ConfigError(
                     f"prompt {prompt.id!r} has an image and a mask, which model={model.name} cannot use; "
                     "use an inpainting model (model=glide_inpaint or model=tiny_inpaint)"

@@ -111,5 +111,5 @@ class ToyGenerator:
 
 
 def _text_only(request: Request) -> None:
-    if request.prompt.image is not None or request.prompt.mask is not None:
+    if request.prompt.has_inputs:
         raise ValueError("the toy world does not inpaint")
