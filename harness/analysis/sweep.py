@@ -8,7 +8,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,10 @@ from harness.analysis.fidelity import FIDELITY_TABLE, summarise_fidelity
 from harness.io import write_parquet
 from harness.run.rundir import RunDir, finished_job_dirs, parse_overrides
 from harness.tracking import TRACKED_FILE, LineChart, content_digest, logged_before, open_tracker, record_logged
+
+if TYPE_CHECKING:
+    from harness.analysis.findings import Finding
+    from harness.analysis.study import Study
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +154,13 @@ def log_sweep_summary(
 
 @dataclass
 class SweepAnalysis:
-    """What a sweep's end computes from its finished jobs (each also written to the sweep dir)."""
+    """What a sweep's end computes from its finished jobs (the tables are also written to the sweep dir); the
+    study they were computed from, and its findings' rows, serve the report."""
 
     summary: pd.DataFrame
+    study: Study | None = None
     comparisons: pd.DataFrame | None = None
+    finding_rows: list[Finding] | None = None
     findings: pd.DataFrame | None = None
     extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
@@ -170,10 +177,11 @@ def analyse_sweep(sweep_dir: Path) -> SweepAnalysis:
         return analysis
     write_parquet(sweep_dir / SWEEP_SUMMARY, analysis.summary)
     try:
-        study = load_study([sweep_dir])
+        analysis.study = study = load_study([sweep_dir])
         analysis.comparisons = study_comparisons(study)
         write_parquet(sweep_dir / PAIRED_COMPARISONS, analysis.comparisons)
-        analysis.findings = findings_table(study_findings(study))
+        analysis.finding_rows = study_findings(study)
+        analysis.findings = findings_table(analysis.finding_rows)
         if not analysis.findings.empty:
             write_parquet(sweep_dir / FINDINGS, analysis.findings)
     except Exception as err:

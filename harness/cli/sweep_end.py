@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 def finish_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str) -> None:
     """Score the shards' unions, analyse the sweep, build its report and log its summary (each step failing
     softly: the job dirs on disk are the results)."""
-    from harness.report import build_report, render_plots
+    from harness.analysis.study import load_study
+    from harness.report import ReportOptions, render_plots, write_report
+    from harness.report.build import default_out
 
     score_shard_unions(sweep_dir)
     analysis = analyse_sweep(sweep_dir)
@@ -29,8 +31,11 @@ def finish_sweep(sweep_dir: Path, logger_cfg: Any | None, group: str) -> None:
         return
     images: dict[str, Path] = {}
     try:
-        report = build_report([sweep_dir])
-        images = render_plots([sweep_dir])
+        # the study, comparisons and findings the analysis computed, not computed again
+        study = analysis.study if analysis.study is not None else load_study([sweep_dir])
+        report = write_report(study, default_out([sweep_dir]), ReportOptions(), sources=[sweep_dir],
+                              comparisons=analysis.comparisons, finding_rows=analysis.finding_rows)  # fmt: skip
+        images = render_plots([sweep_dir], study=study)
         log.info("sweep report: %s", report)
     except Exception as err:  # the summary on disk stands; a report problem must not hide it
         log.warning("building the sweep report failed (%s: %s); python -m harness.report %s retries it",

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.analysis.fidelity import read_fidelity
 from harness.analysis.study import PathArg, Study, as_paths, load_study, study_comparisons, study_findings
@@ -29,6 +30,11 @@ from harness.report.html import (
 from harness.report.plots import Curve, PlotFile, draw_curves, metric_curves
 from harness.report.report_options import ReportOptions
 from harness.report.views import View, all_views, expected_scorers
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from harness.analysis.findings import Finding
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +56,24 @@ def build_report(
     return write_report(load_study(paths), out, options, sources=as_paths(paths))
 
 
-def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Sequence[Path] = ()) -> Path:
-    """Render `study` into `out` (plots and thumbnails in the assets folder beside it)."""
+def write_report(
+    study: Study,
+    out: Path,
+    options: ReportOptions,
+    *,
+    sources: Sequence[Path] = (),
+    comparisons: pd.DataFrame | None = None,
+    finding_rows: list[Finding] | None = None,
+) -> Path:
+    """Render `study` into `out` (plots and thumbnails in the assets folder beside it). Its paired comparisons
+    and findings are computed here unless given (a sweep's end has computed them)."""
     assets = assets_dir(out)
     link = Links(out)
     cells = SampleCells(ThumbnailStore(assets / "thumbs", options.thumb_size, options.thumb_quality), link)
     curves, flat, drawn = _draw_plots(study, assets / "plots", options)
     header = header_view(study)
-    comparisons = study_comparisons(study)
+    comparisons = study_comparisons(study) if comparisons is None else comparisons
+    finding_rows = study_findings(study) if finding_rows is None else finding_rows
     context = {
         "title": f"glide-eval report — {', '.join(header['models'])}",
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -71,7 +87,7 @@ def write_report(study: Study, out: Path, options: ReportOptions, *, sources: Se
             for view, plots in drawn
             if (data := view.section(study, plots, cells, options)) is not None  # an optional view without data
         ],
-        "findings": findings_view(study_findings(study)),
+        "findings": findings_view(finding_rows),
         "comparisons": comparisons_view(comparisons),
         "fidelity": fidelity_view([read_fidelity(p) for p in sources]),
         "guide_scores": guide_scores_view(study),
@@ -101,13 +117,14 @@ def _draw_plots(
 
 
 def render_plots(
-    paths: PathArg, out_dir: Path | None = None, *, options: ReportOptions | None = None
+    paths: PathArg, out_dir: Path | None = None, *, options: ReportOptions | None = None, study: Study | None = None
 ) -> dict[str, Path]:
     """The report's plots as PNG files, keyed by a W&B image name (for the sweep summary run).
 
-    Default folder: the plots folder of the report that `build_report` writes for the same paths.
+    Default folder: the plots folder of the report that `build_report` writes for the same paths. `study` is
+    the study of `paths` where the caller has loaded it.
     """
-    study = load_study(paths)
+    study = study if study is not None else load_study(paths)
     folder = out_dir or assets_dir(default_out(paths)) / "plots"
     return {plot.name: plot.path for plot in write_plots(study, folder, options or ReportOptions())}
 
